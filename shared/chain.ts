@@ -1,0 +1,139 @@
+// Verifying what another device wrote before anything of it is applied. Each device's events form a hash
+// chain (prev = hash of the previous event) and a seal signs a chain head, so a relay can neither forge,
+// alter, reorder nor drop an event in the middle of a device's history without the receiver noticing.
+import { z } from 'zod';
+import { GENESIS_HASH, SealedEventSchema, checkSeal, hashEvent, type SealProblem, type SealedEvent } from './event.ts';
+
+export type ChainErrorCode =
+  | 'malformed'
+  | 'wrong_motebit'
+  | 'missing_event'
+  | 'broken_chain'
+  | 'fork'
+  | 'clock_regressed'
+  | SealProblem;
+
+/** A batch that cannot be trusted. Nothing of it may be applied. */
+export class ChainError extends Error {
+  readonly code: ChainErrorCode;
+  readonly deviceId: string | undefined;
+  readonly deviceSeq: number | undefined;
+  constructor(code: ChainErrorCode, message: string, at?: { deviceId?: string; deviceSeq?: number }) {
+    super(message);
+    this.name = 'ChainError';
+    this.code = code;
+    this.deviceId = at?.deviceId;
+    this.deviceSeq = at?.deviceSeq;
+  }
+}
+
+export interface HashedEvent {
+  readonly event: SealedEvent;
+  readonly hash: string;
+}
+
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+  readonly lamport: number;
+}
+
+export interface ChainContext {
+  readonly motebitId: string;
+  readonly identityPublicKey: Uint8Array;
+  /** The last applied event of a device, if any. */
+  head(deviceId: string): ChainHead | undefined;
+  /** The hash of an applied event, for recognising duplicates. */
+  appliedHash(deviceId: string, deviceSeq: number): string | undefined;
+}
+
+export interface ChainPlan {
+  /** Events that extend each device's head and are covered by a valid seal: apply them, in this order. */
+  readonly verified: HashedEvent[];
+  /** Events that extend a chain but that no seal covers yet: keep them until one does. */
+  readonly unsealed: HashedEvent[];
+  /** Events that were already applied. */
+  readonly duplicates: number;
+}
+
+function describe(event: { device_id: string; device_seq: number }): string {
+  return `event ${event.device_seq} of device ${event.device_id}`;
+}
+
+/** Validates untrusted input into events; the first invalid one fails the whole batch. */
+export function parseEvents(input: readonly unknown[]): SealedEvent[] {
+  return input.map((raw, index) => {
+    const parsed = SealedEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ChainError('malformed', `event #${index} of the batch is malformed: ${z.prettifyError(parsed.error)}`);
+    }
+    return parsed.data;
+  });
+}
+
+/**
+ * Decide what of a set of candidate events (a pulled batch plus any held back earlier) can be applied.
+ * Delivery order does not matter; a gap, a broken link, a fork or a bad seal fails the whole set.
+ */
+export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext): ChainPlan {
+  const byDevice = new Map<string, Map<number, HashedEvent>>();
+  for (const event of candidates) {
+    if (event.motebit_id !== ctx.motebitId) {
+      throw new ChainError('wrong_motebit', `${describe(event)} belongs to motebit ${event.motebit_id}, not ${ctx.motebitId}`, atEvent(event));
+    }
+    const hash = hashEvent(event);
+    let chain = byDevice.get(event.device_id);
+    if (!chain) byDevice.set(event.device_id, (chain = new Map()));
+    const twin = chain.get(event.device_seq);
+    if (twin && twin.hash !== hash) {
+      throw new ChainError('fork', `${describe(event)} arrived in two different versions`, atEvent(event));
+    }
+    // Keep a sealed copy over an unsealed one of the same event: the seal is what lets it be applied.
+    if (!twin || (!twin.event.seal && event.seal)) chain.set(event.device_seq, { event, hash });
+  }
+
+  const verified: HashedEvent[] = [];
+  const unsealed: HashedEvent[] = [];
+  let duplicates = 0;
+  for (const [deviceId, chain] of byDevice) {
+    let last: ChainHead = ctx.head(deviceId) ?? { seq: 0, hash: GENESIS_HASH, lamport: 0 };
+    const run: HashedEvent[] = [];
+    for (const item of [...chain.values()].sort((a, b) => a.event.device_seq - b.event.device_seq)) {
+      const { event, hash } = item;
+      if (event.device_seq <= last.seq && run.length === 0) {
+        if (ctx.appliedHash(deviceId, event.device_seq) !== hash) {
+          throw new ChainError('fork', `${describe(event)} differs from the one already applied`, atEvent(event));
+        }
+        duplicates++;
+        continue;
+      }
+      if (event.device_seq !== last.seq + 1) {
+        throw new ChainError('missing_event', `event ${last.seq + 1} of device ${deviceId} is missing before ${event.device_seq}`, atEvent(event));
+      }
+      if (event.prev !== last.hash) {
+        throw new ChainError('broken_chain', `${describe(event)} does not follow event ${last.seq}: altered, reordered or forged`, atEvent(event));
+      }
+      if (event.clock.l <= last.lamport) {
+        throw new ChainError('clock_regressed', `${describe(event)} has a Lamport time that does not increase`, atEvent(event));
+      }
+      run.push(item);
+      last = { seq: event.device_seq, hash, lamport: event.clock.l };
+    }
+    // Every seal present must hold (a forged one is an attack even where a later seal covers it); the
+    // last seal decides how far the run is authenticated.
+    let covered = 0;
+    run.forEach((item, index) => {
+      if (!item.event.seal) return;
+      const problem = checkSeal(item.event, item.hash, ctx.identityPublicKey);
+      if (problem) throw new ChainError(problem, `${describe(item.event)} has an invalid seal (${problem})`, atEvent(item.event));
+      covered = index + 1;
+    });
+    verified.push(...run.slice(0, covered));
+    unsealed.push(...run.slice(covered));
+  }
+  return { verified, unsealed, duplicates };
+}
+
+function atEvent(event: { device_id: string; device_seq: number }): { deviceId: string; deviceSeq: number } {
+  return { deviceId: event.device_id, deviceSeq: event.device_seq };
+}

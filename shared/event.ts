@@ -1,0 +1,138 @@
+// The event: the unit of the log. Schema, canonical hash and the checkpoint seal (docs/protocol.md).
+import { z } from 'zod';
+import { canonicalBytes, base64UrlPattern, fromBase64Url, toBase64Url } from './encoding.ts';
+import { sha256Hex, verifySignature, type SigningKey } from './crypto.ts';
+import { DeviceIdSchema, EventIdSchema, MotebitIdSchema, deviceIdFromDeviceKey } from './ids.ts';
+
+export const PROTOCOL_VERSION = 1;
+export const GENESIS_HASH = '0'.repeat(64);
+export const MAX_ENTITY_LENGTH = 256;
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+export const HashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a hash is 64 lowercase hex characters');
+
+// Entities are names like memory/42: printable, no control characters, bounded.
+export const EntitySchema = z
+  .string()
+  .min(1, 'an entity name is not empty')
+  .max(MAX_ENTITY_LENGTH, `an entity name is at most ${MAX_ENTITY_LENGTH} characters`)
+  .regex(/^[^\p{Cc}\p{Cs}]+$/u, 'an entity name has no control characters');
+
+export const JsonValueSchema = z.json();
+export type JsonValue = z.infer<typeof JsonValueSchema>;
+
+const SeqSchema = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+export const VersionClockSchema = z.strictObject({
+  l: SeqSchema,
+  v: z.record(DeviceIdSchema, SeqSchema),
+});
+
+export const OperationSchema = z.enum(['set', 'delete']);
+export type Operation = z.infer<typeof OperationSchema>;
+
+/** Proof that a device's chain up to this event is its own: see sealEvent. */
+export const SealSchema = z.strictObject({
+  /** The device's Ed25519 public key; the device id is derived from it. */
+  key: z.string().regex(base64UrlPattern(32), 'a public key is 32 bytes of base64url'),
+  /** The motebit identity's signature over (motebit, device, key): the device belongs to the motebit. */
+  cert: z.string().regex(base64UrlPattern(64), 'a signature is 64 bytes of base64url'),
+  /** The device's signature over (motebit, device, sequence, hash of this event). */
+  sig: z.string().regex(base64UrlPattern(64), 'a signature is 64 bytes of base64url'),
+});
+export type Seal = z.infer<typeof SealSchema>;
+
+const eventFields = {
+  v: z.literal(PROTOCOL_VERSION),
+  motebit_id: MotebitIdSchema,
+  device_id: DeviceIdSchema,
+  event_id: EventIdSchema,
+  device_seq: SeqSchema,
+  /** Hash of the same device's previous event (GENESIS_HASH for the first). */
+  prev: HashSchema,
+  clock: VersionClockSchema,
+  entity: EntitySchema,
+  op: OperationSchema,
+  /** Opaque to sync: any JSON for set, null for delete. */
+  payload: JsonValueSchema,
+  /** Wall-clock milliseconds when written: shown to people, never used for ordering. */
+  ts: z.int().min(0),
+};
+
+function checkEventInvariants(event: { device_id: string; device_seq: number; clock: { v: Record<string, number> }; op: string; payload: unknown }, ctx: z.RefinementCtx): void {
+  if (event.clock.v[event.device_id] !== event.device_seq) {
+    ctx.addIssue({ code: 'custom', path: ['clock', 'v'], message: 'the clock must name the writing device at its own sequence' });
+  }
+  if (event.op === 'delete' && event.payload !== null) {
+    ctx.addIssue({ code: 'custom', path: ['payload'], message: 'a delete carries a null payload' });
+  }
+}
+
+export const EventSchema = z.strictObject(eventFields).superRefine(checkEventInvariants);
+export type Event = z.infer<typeof EventSchema>;
+
+export const SealedEventSchema = z.strictObject({ ...eventFields, seal: SealSchema.optional() }).superRefine(checkEventInvariants);
+export type SealedEvent = z.infer<typeof SealedEventSchema>;
+
+/** The event without its seal: what the hash, and so the chain, commit to. */
+export function unsealed(event: SealedEvent): Event {
+  if (event.seal === undefined) return event;
+  const { seal: _seal, ...rest } = event;
+  return rest;
+}
+
+export function hashEvent(event: SealedEvent): string {
+  return sha256Hex(canonicalBytes(unsealed(event)));
+}
+
+export function payloadSize(payload: JsonValue): number {
+  return canonicalBytes(payload).byteLength;
+}
+
+function certMessage(motebitId: string, deviceId: string, deviceKey: string): Buffer {
+  return canonicalBytes({ t: 'motebit/device-cert/v1', motebit_id: motebitId, device_id: deviceId, key: deviceKey });
+}
+
+function sealMessage(motebitId: string, deviceId: string, deviceSeq: number, hash: string): Buffer {
+  return canonicalBytes({ t: 'motebit/seal/v1', motebit_id: motebitId, device_id: deviceId, device_seq: deviceSeq, hash });
+}
+
+/** The identity's statement that a device key belongs to the motebit. Made once, at enrolment. */
+export function certifyDevice(identity: SigningKey, motebitId: string, devicePublicKey: Uint8Array): string {
+  const key = toBase64Url(devicePublicKey);
+  return toBase64Url(identity.sign(certMessage(motebitId, deviceIdFromDeviceKey(devicePublicKey), key)));
+}
+
+export interface DeviceCredentials {
+  readonly deviceKey: SigningKey;
+  /** certifyDevice(identity, motebitId, deviceKey.publicKey) */
+  readonly cert: string;
+}
+
+/**
+ * Seal an event: the device signs its hash, which through `prev` commits to the device's whole history up
+ * to it. One seal per pushed batch authenticates the batch (a checkpoint), so verification costs one
+ * signature per batch, not per event.
+ */
+export function sealEvent(event: SealedEvent, device: DeviceCredentials): SealedEvent {
+  const hash = hashEvent(event);
+  const sig = device.deviceKey.sign(sealMessage(event.motebit_id, event.device_id, event.device_seq, hash));
+  return { ...unsealed(event), seal: { key: toBase64Url(device.deviceKey.publicKey), cert: device.cert, sig: toBase64Url(sig) } };
+}
+
+export type SealProblem = 'device_key_mismatch' | 'bad_device_cert' | 'bad_signature';
+
+/** Checks a seal against the motebit's identity key; returns what is wrong, or null when it holds. */
+export function checkSeal(event: SealedEvent, hash: string, identityPublicKey: Uint8Array): SealProblem | null {
+  const seal = event.seal;
+  if (!seal) return 'bad_signature';
+  const deviceKey = fromBase64Url(seal.key);
+  if (deviceIdFromDeviceKey(deviceKey) !== event.device_id) return 'device_key_mismatch';
+  if (!verifySignature(identityPublicKey, certMessage(event.motebit_id, event.device_id, seal.key), fromBase64Url(seal.cert))) {
+    return 'bad_device_cert';
+  }
+  if (!verifySignature(deviceKey, sealMessage(event.motebit_id, event.device_id, event.device_seq, hash), fromBase64Url(seal.sig))) {
+    return 'bad_signature';
+  }
+  return null;
+}

@@ -1,0 +1,22 @@
+// Identifiers. A motebit id and a device id are derived from public keys (self-certifying): whoever
+// presents the key can be checked against the id, and nobody can claim an id without holding its key.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { sha256 } from './crypto.ts';
+
+const ID_HASH_BYTES = 16; // 128 bits: collision-free for any number of motebits we will ever see
+
+function idFromKey(prefix: string, publicKey: Uint8Array): string {
+  return prefix + sha256(publicKey).subarray(0, ID_HASH_BYTES).toString('base64url');
+}
+
+export const motebitIdFromIdentityKey = (identityPublicKey: Uint8Array): string => idFromKey('mb_', identityPublicKey);
+export const deviceIdFromDeviceKey = (devicePublicKey: Uint8Array): string => idFromKey('dv_', devicePublicKey);
+
+export const MotebitIdSchema = z.string().regex(/^mb_[A-Za-z0-9_-]{22}$/, 'a motebit id is mb_ followed by 22 base64url characters');
+export const DeviceIdSchema = z.string().regex(/^dv_[A-Za-z0-9_-]{22}$/, 'a device id is dv_ followed by 22 base64url characters');
+export const EventIdSchema = z.uuid({ error: 'an event id is a UUID' });
+
+export function newEventId(): string {
+  return randomUUID();
+}

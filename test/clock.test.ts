@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { compareEvents, concurrent, happenedBefore, nextClock, type Clocked } from '../shared/clock.ts';
+
+const A = 'dv_AAAAAAAAAAAAAAAAAAAAAA';
+const B = 'dv_BBBBBBBBBBBBBBBBBBBBBB';
+const ev = (device_id: string, device_seq: number, l: number, v: Record<string, number>, event_id = `${device_id}-${device_seq}`): Clocked => ({
+  device_id,
+  device_seq,
+  event_id,
+  clock: { l, v },
+});
+
+describe('version clocks', () => {
+  it('orders by Lamport time, then device id, then event id', () => {
+    const a = ev(A, 1, 5, { [A]: 1 });
+    const b = ev(B, 1, 5, { [B]: 1 });
+    const c = ev(A, 2, 6, { [A]: 2 });
+    expect([c, b, a].sort(compareEvents)).toEqual([a, b, c]);
+    expect(compareEvents(ev(A, 1, 1, { [A]: 1 }, 'x'), ev(A, 1, 1, { [A]: 1 }, 'y'))).toBeLessThan(0);
+  });
+
+  it('a write made after seeing another is not concurrent with it', () => {
+    const a1 = ev(A, 1, 1, { [A]: 1 });
+    const b1 = ev(B, 1, 2, { [A]: 1, [B]: 1 }); // B had applied A's first event
+    expect(happenedBefore(a1, b1)).toBe(true);
+    expect(happenedBefore(b1, a1)).toBe(false);
+    expect(concurrent(a1, b1)).toBe(false);
+    expect(compareEvents(a1, b1)).toBeLessThan(0); // and the later write wins
+  });
+
+  it('writes made without seeing each other are concurrent', () => {
+    const a1 = ev(A, 1, 1, { [A]: 1 });
+    const b1 = ev(B, 1, 1, { [B]: 1 });
+    expect(concurrent(a1, b1)).toBe(true);
+    expect(concurrent(a1, a1)).toBe(false);
+    expect(concurrent(a1, ev(A, 2, 2, { [A]: 2 }))).toBe(false); // same device: always sequential
+  });
+
+  it('the next clock is one past everything seen and names the writer', () => {
+    expect(nextClock({ lamport: 7, heads: { [B]: 3 } }, A, 4)).toEqual({ l: 8, v: { [B]: 3, [A]: 4 } });
+  });
+});
