@@ -122,15 +122,31 @@ export function sealEvent(event: SealedEvent, device: DeviceCredentials): Sealed
 
 export type SealProblem = 'device_key_mismatch' | 'bad_device_cert' | 'bad_signature';
 
+// A device's cert is the same on every seal it makes: remember the ones already verified (bounded).
+const verifiedCerts = new Set<string>();
+const VERIFIED_CERT_LIMIT = 4096;
+
+/** Whether the identity key certified this device key for the motebit (the check the relay makes at enrolment). */
+export function verifyDeviceCert(identityPublicKey: Uint8Array, motebitId: string, deviceId: string, deviceKey: string, cert: string): boolean {
+  return verifySignature(identityPublicKey, certMessage(motebitId, deviceId, deviceKey), fromBase64Url(cert));
+}
+
+function certHolds(identityPublicKey: Uint8Array, motebitId: string, deviceId: string, seal: Seal): boolean {
+  const id = `${Buffer.from(identityPublicKey).toString('base64url')}|${motebitId}|${deviceId}|${seal.key}|${seal.cert}`;
+  if (verifiedCerts.has(id)) return true;
+  if (!verifyDeviceCert(identityPublicKey, motebitId, deviceId, seal.key, seal.cert)) return false;
+  if (verifiedCerts.size >= VERIFIED_CERT_LIMIT) verifiedCerts.clear();
+  verifiedCerts.add(id);
+  return true;
+}
+
 /** Checks a seal against the motebit's identity key; returns what is wrong, or null when it holds. */
 export function checkSeal(event: SealedEvent, hash: string, identityPublicKey: Uint8Array): SealProblem | null {
   const seal = event.seal;
   if (!seal) return 'bad_signature';
   const deviceKey = fromBase64Url(seal.key);
   if (deviceIdFromDeviceKey(deviceKey) !== event.device_id) return 'device_key_mismatch';
-  if (!verifySignature(identityPublicKey, certMessage(event.motebit_id, event.device_id, seal.key), fromBase64Url(seal.cert))) {
-    return 'bad_device_cert';
-  }
+  if (!certHolds(identityPublicKey, event.motebit_id, event.device_id, seal)) return 'bad_device_cert';
   if (!verifySignature(deviceKey, sealMessage(event.motebit_id, event.device_id, event.device_seq, hash), fromBase64Url(seal.sig))) {
     return 'bad_signature';
   }

@@ -1,0 +1,650 @@
+// The device's event store: the append-only log, the materialised state it folds to, the conflicts it
+// contains, and the cursors sync keeps. One SQLite file per device home.
+//
+// Local writes and remote events take the same path (applyEvent): insert, advance the device head, record
+// every concurrency with another device's write to the entity, and let the highest event win. Because
+// each of those is a function of the set of events present, two devices holding the same events hold the
+// same state, the same digest and the same conflicts, whatever order the events arrived in.
+import { canonicalJson } from '../../shared/encoding.ts';
+import { createHash } from 'node:crypto';
+import { compareEvents, concurrent, happenedBefore, nextClock, type Clocked } from '../../shared/clock.ts';
+import { ChainError, parseEvents, planChains, type ChainContext, type ChainHead, type HashedEvent } from '../../shared/chain.ts';
+import {
+  EntitySchema,
+  GENESIS_HASH,
+  JsonValueSchema,
+  MAX_PAYLOAD_BYTES,
+  PROTOCOL_VERSION,
+  sealEvent,
+  type DeviceCredentials,
+  hashEvent,
+  payloadSize,
+  type JsonValue,
+  type Operation,
+  type SealedEvent,
+} from '../../shared/event.ts';
+import { newEventId } from '../../shared/ids.ts';
+import { openDatabase, StoreOpenError, type SqliteDatabase } from './database.ts';
+
+export interface StoreIdentity {
+  readonly motebitId: string;
+  readonly deviceId: string;
+  /** The motebit identity key that certifies every device: seals are checked against it. */
+  readonly identityPublicKey: Uint8Array;
+}
+
+export interface LocalWrite {
+  readonly entity: string;
+  readonly op: Operation;
+  readonly payload: JsonValue;
+}
+
+export interface EntityState {
+  readonly entity: string;
+  readonly deleted: boolean;
+  readonly value: JsonValue;
+  readonly eventId: string;
+  readonly deviceId: string;
+}
+
+export interface ConflictSide {
+  readonly eventId: string;
+  readonly deviceId: string;
+  readonly op: Operation;
+  readonly value: JsonValue;
+  readonly writtenAt: number;
+}
+
+export interface ConflictRecord {
+  readonly id: number;
+  readonly entity: string;
+  /** The side that sorts first: it lost the tie-break of the pair. */
+  readonly loser: ConflictSide;
+  /** The side that sorts last: the pair's winner. */
+  readonly winner: ConflictSide;
+  /** The entity's current winning event (a later write may have superseded both sides). */
+  readonly currentEventId: string;
+  readonly detectedAt: number;
+  readonly reviewedAt: number | null;
+  /** The first event written after seeing both sides, if any: the conflict is settled. */
+  readonly resolvedBy: string | null;
+}
+
+export interface ApplyResult {
+  readonly applied: number;
+  readonly duplicates: number;
+  /** Events held back until a seal covers them. */
+  readonly held: number;
+  readonly newConflicts: number;
+}
+
+/** Thrown for a write a person or a caller got wrong; nothing was written. */
+export class InvalidWriteError extends Error {
+  override name = 'InvalidWriteError';
+}
+
+interface EventRow {
+  event_id: string;
+  device_id: string;
+  device_seq: number;
+  lamport: number;
+  body: string;
+}
+
+const now = (): number => Date.now();
+
+export class EventStore {
+  readonly identity: StoreIdentity;
+  private readonly db: SqliteDatabase;
+  private readonly sql;
+
+  private constructor(db: SqliteDatabase, identity: StoreIdentity) {
+    this.db = db;
+    this.identity = identity;
+    this.sql = prepareStatements(db);
+  }
+
+  /** Opens (creating if needed) the store at `path` for one device of one motebit. */
+  static open(path: string, identity: StoreIdentity): EventStore {
+    const db = openDatabase(path);
+    try {
+      bindIdentity(db, identity);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new EventStore(db, identity);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- local writes -------------------------------------------------------------------------------
+
+  /** Appends one local write. When it returns, the event is committed to disk. */
+  append(write: LocalWrite): SealedEvent {
+    return this.appendMany([write])[0]!;
+  }
+
+  put(entity: string, value: JsonValue): SealedEvent {
+    return this.append({ entity, op: 'set', payload: value });
+  }
+
+  delete(entity: string): SealedEvent {
+    return this.append({ entity, op: 'delete', payload: null });
+  }
+
+  /** Appends several local writes in one transaction: all of them or none. */
+  appendMany(writes: readonly LocalWrite[]): SealedEvent[] {
+    writes.forEach(validateWrite);
+    return this.db
+      .transaction(() => {
+        const seen = this.frontier();
+        let head = this.head(this.identity.deviceId) ?? { seq: 0, hash: GENESIS_HASH, lamport: 0 };
+        let lamport = seen.lamport;
+        const heads: Record<string, number> = { ...seen.heads };
+        const events: SealedEvent[] = [];
+        for (const write of writes) {
+          const seq = head.seq + 1;
+          const clock = nextClock({ lamport, heads }, this.identity.deviceId, seq);
+          const event: SealedEvent = {
+            v: PROTOCOL_VERSION,
+            motebit_id: this.identity.motebitId,
+            device_id: this.identity.deviceId,
+            event_id: newEventId(),
+            device_seq: seq,
+            prev: head.hash,
+            clock,
+            entity: write.entity,
+            op: write.op,
+            payload: write.op === 'delete' ? null : write.payload,
+            ts: now(),
+          };
+          const hash = hashEvent(event);
+          this.applyEvent({ event, hash });
+          events.push(event);
+          head = { seq, hash, lamport: clock.l };
+          lamport = clock.l;
+          heads[this.identity.deviceId] = seq;
+        }
+        return events;
+      })
+      .immediate();
+  }
+
+  // ---- remote events ------------------------------------------------------------------------------
+
+  /**
+   * Applies a batch from other devices in one transaction. Untrusted input: every event is validated and
+   * its device chain and seal verified first; if anything is wrong a ChainError names it and nothing of
+   * the batch is applied. Events already present are skipped, so applying a batch twice is a no-op.
+   */
+  applyRemote(input: readonly unknown[]): ApplyResult {
+    const incoming = parseEvents(input);
+    return this.db
+      .transaction(() => {
+        const devices = new Set(incoming.map((event) => event.device_id));
+        const held = this.stagedFor(devices);
+        let plan;
+        try {
+          plan = planChains([...held, ...incoming], this.chainContext());
+        } catch (error) {
+          // Held events are unauthenticated; if they are what breaks the chain, they were not genuine.
+          // Judge the new batch on its own, and drop what was held only if the batch then verifies.
+          if (!(error instanceof ChainError) || held.length === 0) throw error;
+          plan = planChains(incoming, this.chainContext());
+          for (const device of devices) this.sql.dropStaged.run(device);
+        }
+        let newConflicts = 0;
+        for (const item of plan.verified) {
+          newConflicts += this.applyEvent(item);
+          this.sql.unstage.run(item.event.device_id, item.event.device_seq);
+        }
+        for (const item of plan.unsealed) {
+          this.sql.stage.run(item.event.device_id, item.event.device_seq, canonicalJson(item.event));
+        }
+        return { applied: plan.verified.length, duplicates: plan.duplicates, held: plan.unsealed.length, newConflicts };
+      })
+      .immediate();
+  }
+
+  // ---- the single path every event takes ----------------------------------------------------------
+
+  /** Inserts a verified event and updates heads, conflicts and state. Returns how many conflicts it made. */
+  private applyEvent({ event, hash }: HashedEvent): number {
+    const info = this.sql.insertEvent.run({
+      event_id: event.event_id,
+      device_id: event.device_id,
+      device_seq: event.device_seq,
+      lamport: event.clock.l,
+      entity: event.entity,
+      op: event.op,
+      hash,
+      ts: event.ts,
+      received_at: now(),
+      body: canonicalJson(event),
+    });
+    if (info.changes !== 1) {
+      throw new ChainError('fork', `event id ${event.event_id} is already used by another event`, {
+        deviceId: event.device_id,
+        deviceSeq: event.device_seq,
+      });
+    }
+    this.sql.upsertHead.run(event.device_id, event.device_seq, hash, event.clock.l);
+
+    const created = this.recordConflicts(event);
+    this.settleConflicts(event);
+    this.sql.upsertWriter.run(event.entity, event.device_id, event.device_seq);
+
+    const current = this.sql.stateWinner.get(event.entity) as { event_id: string; device_id: string; lamport: number } | undefined;
+    if (!current || compareEvents(event, { ...current, device_seq: 0, clock: { l: current.lamport, v: {} } }) > 0) {
+      this.sql.upsertState.run({
+        entity: event.entity,
+        event_id: event.event_id,
+        lamport: event.clock.l,
+        device_id: event.device_id,
+        deleted: event.op === 'delete' ? 1 : 0,
+        payload: event.op === 'delete' ? null : canonicalJson(event.payload),
+      });
+    }
+    return created;
+  }
+
+  /**
+   * Records each write to the same entity, by another device, that is concurrent with `event`. Only
+   * events the writer of `event` had not seen can be concurrent with it, so per other writer we read just
+   * its events past the sequence in `event`'s clock: usually none.
+   */
+  private recordConflicts(event: SealedEvent): number {
+    let created = 0;
+    const writers = this.sql.writersOf.all(event.entity) as { device_id: string; max_seq: number }[];
+    for (const writer of writers) {
+      if (writer.device_id === event.device_id) continue;
+      const seen = event.clock.v[writer.device_id] ?? 0;
+      if (writer.max_seq <= seen) continue;
+      for (const row of this.sql.writesAfter.all(event.entity, writer.device_id, seen) as EventRow[]) {
+        const other = rowEvent(row);
+        if (!concurrent(event, other)) continue;
+        const [first, second] = compareEvents(event, other) < 0 ? [event, other] : [other, event];
+        const inserted = this.sql.insertConflict.run({
+          entity: event.entity,
+          event_a: first.event_id,
+          event_b: second.event_id,
+          a_device: first.device_id,
+          a_seq: first.device_seq,
+          b_device: second.device_id,
+          b_seq: second.device_seq,
+          sides_lamport: Math.max(first.clock.l, second.clock.l),
+          detected_at: now(),
+        });
+        if (inserted.changes === 1) {
+          created++;
+          this.settleNewConflict(Number(inserted.lastInsertRowid), event.entity, first, second);
+        }
+      }
+    }
+    return created;
+  }
+
+  /** A new conflict may already be settled by an event that arrived before one of its sides. */
+  private settleNewConflict(id: number, entity: string, a: Clocked, b: Clocked): void {
+    const after = Math.max(a.clock.l, b.clock.l);
+    for (const row of this.sql.writesLaterThan.all(entity, after) as EventRow[]) {
+      const candidate = rowEvent(row);
+      if (happenedBefore(a, candidate) && happenedBefore(b, candidate)) {
+        this.sql.setResolvedBy.run(candidate.event_id, candidate.clock.l, id);
+        return; // rows come in total order, so the first found is the earliest
+      }
+    }
+  }
+
+  /**
+   * `event` settles each conflict of its entity whose two sides its writer had both seen, unless an event
+   * earlier in the total order already did. Only conflicts whose sides are older than `event` (lower
+   * Lamport time) and that are open or settled by a later-sorting event can change.
+   */
+  private settleConflicts(event: SealedEvent): void {
+    const rows = this.sql.settleCandidates.all(event.entity, event.clock.l, event.clock.l) as SettleCandidate[];
+    for (const row of rows) {
+      const seen = event.clock.v;
+      if (row.a_seq > (seen[row.a_device] ?? 0) || row.b_seq > (seen[row.b_device] ?? 0)) continue;
+      if (row.resolved_by !== null) {
+        const settledBy = this.sql.eventById.get(row.resolved_by) as EventRow;
+        if (compareEvents(rowEvent(settledBy), event) < 0) continue;
+      }
+      this.sql.setResolvedBy.run(event.event_id, event.clock.l, row.id);
+    }
+  }
+
+  // ---- reading ------------------------------------------------------------------------------------
+
+  get(entity: string): EntityState | undefined {
+    const row = this.sql.stateOf.get(entity) as StateRow | undefined;
+    return row && stateFromRow(row);
+  }
+
+  /** The whole materialised state, tombstones included, sorted by entity. */
+  state(): EntityState[] {
+    return (this.sql.allState.all() as StateRow[]).map(stateFromRow);
+  }
+
+  conflicts(options: { includeResolved?: boolean } = {}): ConflictRecord[] {
+    const rows = this.sql.allConflicts.all() as ConflictRow[];
+    return rows
+      .filter((row) => options.includeResolved || row.resolved_by === null)
+      .map((row) => this.conflictFromRow(row));
+  }
+
+  conflict(id: number): ConflictRecord | undefined {
+    const row = this.sql.conflictById.get(id) as ConflictRow | undefined;
+    return row && this.conflictFromRow(row);
+  }
+
+  /** Marks a conflict as seen by the person on this device: the current winner stays. */
+  markReviewed(id: number): void {
+    const info = this.sql.markReviewed.run(now(), id);
+    if (info.changes !== 1) throw new InvalidWriteError(`there is no conflict ${id}`);
+  }
+
+  /**
+   * Resolves a conflict by choosing a side: appends a new ordinary event carrying the chosen side's value
+   * (or delete). Written after seeing both sides, it wins and settles the conflict on every device. There
+   * is never a merge.
+   */
+  resolveConflict(id: number, keepEventId: string): SealedEvent {
+    const conflict = this.conflict(id);
+    if (!conflict) throw new InvalidWriteError(`there is no conflict ${id}`);
+    const side = [conflict.loser, conflict.winner].find((s) => s.eventId === keepEventId);
+    if (!side) throw new InvalidWriteError(`event ${keepEventId} is not a side of conflict ${id}`);
+    return this.append({ entity: conflict.entity, op: side.op, payload: side.op === 'delete' ? null : side.value });
+  }
+
+  /** Every applied event, in local insertion order. */
+  *events(): IterableIterator<SealedEvent> {
+    for (const row of this.sql.allEvents.iterate() as Iterable<{ body: string }>) yield parseBody(row.body);
+  }
+
+  eventCount(): number {
+    return (this.sql.countEvents.get() as { n: number }).n;
+  }
+
+  /** Highest Lamport time seen, and each device's last applied sequence. */
+  frontier(): { lamport: number; heads: Record<string, number> } {
+    const rows = this.sql.allHeads.all() as { device_id: string; seq: number; lamport: number }[];
+    const heads: Record<string, number> = {};
+    let lamport = 0;
+    for (const row of rows) {
+      heads[row.device_id] = row.seq;
+      lamport = Math.max(lamport, row.lamport);
+    }
+    return { lamport, heads };
+  }
+
+  /** A hash of the materialised state (entity -> winning event, tombstones included). */
+  stateDigest(): string {
+    const hash = sha256Stream();
+    for (const row of this.sql.stateDigestRows.iterate() as Iterable<{ entity: string; event_id: string }>) {
+      hash.add(`${row.entity}\u0000${row.event_id}\n`);
+    }
+    return hash.hex();
+  }
+
+  /** A hash of the set of applied events (by device and sequence). */
+  eventsDigest(): string {
+    const hash = sha256Stream();
+    for (const row of this.sql.eventDigestRows.iterate() as Iterable<{ hash: string }>) hash.add(`${row.hash}\n`);
+    return hash.hex();
+  }
+
+  /** Recomputes the materialised state from the log alone and replaces it; returns the entity count. */
+  rebuildState(): number {
+    return this.db
+      .transaction(() => {
+        this.db.exec('DELETE FROM state');
+        const rows = this.sql.winnersByFold.all() as { body: string }[];
+        for (const { body } of rows) {
+          const event = parseBody(body);
+          this.sql.upsertState.run({
+            entity: event.entity,
+            event_id: event.event_id,
+            lamport: event.clock.l,
+            device_id: event.device_id,
+            deleted: event.op === 'delete' ? 1 : 0,
+            payload: event.op === 'delete' ? null : canonicalJson(event.payload),
+          });
+        }
+        return rows.length;
+      })
+      .immediate();
+  }
+
+  // ---- what sync needs ----------------------------------------------------------------------------
+
+  /** Local events the relay has not acknowledged, oldest first. */
+  unpushed(limit: number): SealedEvent[] {
+    const after = this.getCursor('pushed_seq');
+    return (this.sql.localAfter.all(this.identity.deviceId, after, limit) as { body: string }[]).map((row) => parseBody(row.body));
+  }
+
+  /**
+   * The next batch to push: up to `limit` local events the relay has not acknowledged, the last one sealed
+   * by this device (a checkpoint that authenticates the whole batch through the hash chain). The seal is
+   * stored with the event, so a retried push carries the same one.
+   */
+  outboxBatch(limit: number, device: DeviceCredentials): SealedEvent[] {
+    const batch = this.unpushed(limit);
+    const last = batch.at(-1);
+    if (last && !last.seal) {
+      const sealed = sealEvent(last, device);
+      this.sql.replaceBody.run(canonicalJson(sealed), sealed.event_id, hashEvent(sealed));
+      batch[batch.length - 1] = sealed;
+    }
+    return batch;
+  }
+
+  /** The relay has acknowledged this device's events up to `deviceSeq`. */
+  markPushed(deviceSeq: number): void {
+    this.db
+      .transaction(() => {
+        if (deviceSeq > this.getCursor('pushed_seq')) this.setCursor('pushed_seq', deviceSeq);
+      })
+      .immediate();
+  }
+
+  pendingOutCount(): number {
+    const head = this.head(this.identity.deviceId)?.seq ?? 0;
+    return head - this.getCursor('pushed_seq');
+  }
+
+  heldCount(): number {
+    return (this.sql.countStaged.get() as { n: number }).n;
+  }
+
+  getCursor(name: string): number {
+    return (this.sql.getCursor.get(name) as { value: number } | undefined)?.value ?? 0;
+  }
+
+  setCursor(name: string, value: number): void {
+    this.sql.setCursor.run(name, value);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  private head(deviceId: string): ChainHead | undefined {
+    return this.sql.headOf.get(deviceId) as ChainHead | undefined;
+  }
+
+  private chainContext(): ChainContext {
+    return {
+      motebitId: this.identity.motebitId,
+      identityPublicKey: this.identity.identityPublicKey,
+      head: (deviceId) => this.head(deviceId),
+      appliedHash: (deviceId, seq) => (this.sql.hashAt.get(deviceId, seq) as { hash: string } | undefined)?.hash,
+    };
+  }
+
+  private stagedFor(devices: Set<string>): SealedEvent[] {
+    const held: SealedEvent[] = [];
+    for (const device of devices) {
+      for (const row of this.sql.stagedOf.iterate(device) as Iterable<{ body: string }>) held.push(parseBody(row.body));
+    }
+    return held;
+  }
+
+  private conflictFromRow(row: ConflictRow): ConflictRecord {
+    const side = (eventId: string): ConflictSide => {
+      const event = parseBody((this.sql.eventById.get(eventId) as EventRow).body);
+      return { eventId, deviceId: event.device_id, op: event.op, value: event.payload, writtenAt: event.ts };
+    };
+    const current = this.sql.stateOf.get(row.entity) as StateRow;
+    return {
+      id: row.id,
+      entity: row.entity,
+      loser: side(row.event_a),
+      winner: side(row.event_b),
+      currentEventId: current.event_id,
+      detectedAt: row.detected_at,
+      reviewedAt: row.reviewed_at,
+      resolvedBy: row.resolved_by,
+    };
+  }
+}
+
+// ---- helpers ----------------------------------------------------------------------------------------
+
+interface StateRow {
+  entity: string;
+  event_id: string;
+  device_id: string;
+  deleted: number;
+  payload: string | null;
+}
+
+interface SettleCandidate {
+  id: number;
+  a_device: string;
+  a_seq: number;
+  b_device: string;
+  b_seq: number;
+  resolved_by: string | null;
+}
+
+interface ConflictRow {
+  id: number;
+  entity: string;
+  event_a: string;
+  event_b: string;
+  detected_at: number;
+  reviewed_at: number | null;
+  resolved_by: string | null;
+}
+
+function stateFromRow(row: StateRow): EntityState {
+  return {
+    entity: row.entity,
+    deleted: row.deleted === 1,
+    value: row.payload === null ? null : (JSON.parse(row.payload) as JsonValue),
+    eventId: row.event_id,
+    deviceId: row.device_id,
+  };
+}
+
+// Bodies in our own database were validated on the way in; parsing them again is only JSON.
+function parseBody(body: string): SealedEvent {
+  return JSON.parse(body) as SealedEvent;
+}
+
+function rowEvent(row: EventRow): SealedEvent {
+  return parseBody(row.body);
+}
+
+function validateWrite(write: LocalWrite): void {
+  const entity = EntitySchema.safeParse(write.entity);
+  if (!entity.success) throw new InvalidWriteError(`invalid entity name: ${entity.error.issues[0]?.message}`);
+  if (write.op !== 'set' && write.op !== 'delete') throw new InvalidWriteError(`unknown operation ${String(write.op)}: use set or delete`);
+  if (write.op === 'set') {
+    if (!JsonValueSchema.safeParse(write.payload).success) throw new InvalidWriteError(`the value of ${write.entity} is not JSON`);
+    const size = payloadSize(write.payload);
+    if (size > MAX_PAYLOAD_BYTES) throw new InvalidWriteError(`the value of ${write.entity} is ${size} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
+  }
+}
+
+function sha256Stream(): { add(text: string): void; hex(): string } {
+  const hash = createHash('sha256');
+  return {
+    add: (text) => void hash.update(text, 'utf8'),
+    hex: () => hash.digest('hex'),
+  };
+}
+
+function bindIdentity(db: SqliteDatabase, identity: StoreIdentity): void {
+  const get = db.prepare('SELECT value FROM meta WHERE key = ?');
+  const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    for (const [key, value] of [
+      ['motebit_id', identity.motebitId],
+      ['device_id', identity.deviceId],
+    ] as const) {
+      const stored = (get.get(key) as { value: string } | undefined)?.value;
+      if (stored === undefined) put.run(key, value);
+      else if (stored !== value) {
+        throw new StoreOpenError(`this store belongs to ${key.replace('_id', '')} ${stored}, not ${value}; use that device's own home`);
+      }
+    }
+  }).immediate();
+}
+
+function prepareStatements(db: SqliteDatabase) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insertEvent: p(`INSERT OR IGNORE INTO events (event_id, device_id, device_seq, lamport, entity, op, hash, ts, received_at, body)
+                    VALUES (@event_id, @device_id, @device_seq, @lamport, @entity, @op, @hash, @ts, @received_at, @body)`),
+    upsertHead: p(`INSERT INTO heads (device_id, seq, hash, lamport) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, lamport = excluded.lamport`),
+    headOf: p('SELECT seq, hash, lamport FROM heads WHERE device_id = ?'),
+    allHeads: p('SELECT device_id, seq, lamport FROM heads'),
+    hashAt: p('SELECT hash FROM events WHERE device_id = ? AND device_seq = ?'),
+    upsertWriter: p(`INSERT INTO entity_writers (entity, device_id, max_seq) VALUES (?, ?, ?)
+                     ON CONFLICT (entity, device_id) DO UPDATE SET max_seq = max(max_seq, excluded.max_seq)`),
+    writersOf: p('SELECT device_id, max_seq FROM entity_writers WHERE entity = ?'),
+    writesAfter: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events
+                    WHERE entity = ? AND device_id = ? AND device_seq > ? ORDER BY device_seq`),
+    writesLaterThan: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events
+                        WHERE entity = ? AND lamport > ? ORDER BY lamport, device_id, event_id`),
+    insertConflict: p(`INSERT OR IGNORE INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, detected_at)
+                       VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @detected_at)`),
+    settleCandidates: p(`SELECT id, a_device, a_seq, b_device, b_seq, resolved_by FROM conflicts
+                         WHERE entity = ? AND sides_lamport < ? AND (resolved_by IS NULL OR resolved_lamport >= ?)`),
+    setResolvedBy: p('UPDATE conflicts SET resolved_by = ?, resolved_lamport = ? WHERE id = ?'),
+    eventById: p('SELECT event_id, device_id, device_seq, lamport, body FROM events WHERE event_id = ?'),
+    stateWinner: p('SELECT event_id, device_id, lamport FROM state WHERE entity = ?'),
+    upsertState: p(`INSERT INTO state (entity, event_id, lamport, device_id, deleted, payload)
+                    VALUES (@entity, @event_id, @lamport, @device_id, @deleted, @payload)
+                    ON CONFLICT (entity) DO UPDATE SET event_id = excluded.event_id, lamport = excluded.lamport,
+                      device_id = excluded.device_id, deleted = excluded.deleted, payload = excluded.payload`),
+    stateOf: p('SELECT entity, event_id, device_id, deleted, payload FROM state WHERE entity = ?'),
+    allState: p('SELECT entity, event_id, device_id, deleted, payload FROM state ORDER BY entity'),
+    stateDigestRows: p('SELECT entity, event_id FROM state ORDER BY entity'),
+    eventDigestRows: p('SELECT hash FROM events ORDER BY device_id, device_seq'),
+    winnersByFold: p(`SELECT body FROM (
+                        SELECT body, row_number() OVER (PARTITION BY entity ORDER BY lamport DESC, device_id DESC, event_id DESC) AS rank
+                        FROM events) WHERE rank = 1`),
+    allConflicts: p('SELECT id, entity, event_a, event_b, detected_at, reviewed_at, resolved_by FROM conflicts ORDER BY id'),
+    conflictById: p('SELECT id, entity, event_a, event_b, detected_at, reviewed_at, resolved_by FROM conflicts WHERE id = ?'),
+    markReviewed: p('UPDATE conflicts SET reviewed_at = ? WHERE id = ?'),
+    allEvents: p('SELECT body FROM events ORDER BY id'),
+    countEvents: p('SELECT count(*) AS n FROM events'),
+    localAfter: p('SELECT body FROM events WHERE device_id = ? AND device_seq > ? ORDER BY device_seq LIMIT ?'),
+    replaceBody: p('UPDATE events SET body = ? WHERE event_id = ? AND hash = ?'),
+    stage: p('INSERT OR REPLACE INTO staged (device_id, device_seq, body) VALUES (?, ?, ?)'),
+    unstage: p('DELETE FROM staged WHERE device_id = ? AND device_seq = ?'),
+    dropStaged: p('DELETE FROM staged WHERE device_id = ?'),
+    stagedOf: p('SELECT body FROM staged WHERE device_id = ? ORDER BY device_seq'),
+    countStaged: p('SELECT count(*) AS n FROM staged'),
+    getCursor: p('SELECT value FROM cursors WHERE name = ?'),
+    setCursor: p(`INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+  };
+}
+
+export { ChainError };

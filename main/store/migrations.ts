@@ -1,0 +1,90 @@
+// Schema migrations, applied in order; a shipped migration is never edited, only followed by a new one.
+export const MIGRATIONS: readonly string[] = [
+  /* 1: the event log, the materialised state, conflicts, held-back events and sync cursors */ `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  -- Every applied event, local or remote. body is the canonical JSON of the sealed event, exactly as it
+  -- travels; the other columns are what queries need.
+  CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,
+    device_id   TEXT NOT NULL,
+    device_seq  INTEGER NOT NULL,
+    lamport     INTEGER NOT NULL,
+    entity      TEXT NOT NULL,
+    op          TEXT NOT NULL CHECK (op IN ('set', 'delete')),
+    hash        TEXT NOT NULL,
+    ts          INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    UNIQUE (device_id, device_seq)
+  ) STRICT;
+  CREATE INDEX events_by_entity_writer ON events (entity, device_id, device_seq);
+  CREATE INDEX events_by_entity_time ON events (entity, lamport);
+
+  -- The last applied event of each device: the frontier a local write's clock is made from.
+  CREATE TABLE heads (
+    device_id TEXT PRIMARY KEY,
+    seq       INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    lamport   INTEGER NOT NULL
+  ) STRICT;
+
+  -- Which devices wrote an entity, and their last sequence for it: where conflict detection looks.
+  CREATE TABLE entity_writers (
+    entity    TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    max_seq   INTEGER NOT NULL,
+    PRIMARY KEY (entity, device_id)
+  ) STRICT, WITHOUT ROWID;
+
+  -- The materialised state: each entity's winning event (highest in the total order). A delete wins
+  -- like any other event and leaves a tombstone.
+  CREATE TABLE state (
+    entity    TEXT PRIMARY KEY,
+    event_id  TEXT NOT NULL,
+    lamport   INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    deleted   INTEGER NOT NULL,
+    payload   TEXT
+  ) STRICT;
+
+  -- Every pair of concurrent writes to one entity, event_a before event_b in the total order (so b won).
+  -- resolved_by: the first event (in the total order) written after seeing both; derived from the log, so
+  -- every device agrees. reviewed_at is this device's own mark. The sides' devices, sequences and highest
+  -- Lamport time let a new event be checked against open conflicts without reading either side.
+  CREATE TABLE conflicts (
+    id               INTEGER PRIMARY KEY,
+    entity           TEXT NOT NULL,
+    event_a          TEXT NOT NULL,
+    event_b          TEXT NOT NULL,
+    a_device         TEXT NOT NULL,
+    a_seq            INTEGER NOT NULL,
+    b_device         TEXT NOT NULL,
+    b_seq            INTEGER NOT NULL,
+    sides_lamport    INTEGER NOT NULL,
+    detected_at      INTEGER NOT NULL,
+    reviewed_at      INTEGER,
+    resolved_by      TEXT,
+    resolved_lamport INTEGER,
+    UNIQUE (event_a, event_b)
+  ) STRICT;
+  CREATE INDEX conflicts_by_entity ON conflicts (entity, sides_lamport);
+
+  -- Remote events whose chain is intact but that no seal covers yet (a pull page ended mid-batch).
+  CREATE TABLE staged (
+    device_id  TEXT NOT NULL,
+    device_seq INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (device_id, device_seq)
+  ) STRICT;
+
+  CREATE TABLE cursors (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,83 @@
+// Token checks (docs/protocol-relay.md, "Tokens"). The order is fixed and cheap checks come first; the
+// nonce is spent only once the signature holds, so nobody can burn another's nonces.
+import { motebitIdFromIdentityKey } from '../shared/ids.ts';
+import type { AuthFailureReason } from '../shared/relay-api.ts';
+import { IDENTITY_SIGNER, MAX_TOKEN_LIFETIME_SECONDS, parseToken, verifyTokenSignature, type TokenClaims } from '../shared/token.ts';
+import type { RelayStore } from './store.ts';
+
+export class AuthError extends Error {
+  readonly code: AuthFailureReason;
+  constructor(code: AuthFailureReason, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface Expected {
+  /** The motebit named by the URL path. */
+  motebitId: string;
+  /** Who must have signed: a device of the motebit, or its identity key. */
+  signer: 'device' | 'identity';
+  method: string;
+  /** Path with query, exactly as requested. */
+  path: string;
+  bodySha256: string;
+  /** Only for a first enrolment: the identity key the request names, accepted if the motebit id derives from it. */
+  proposedIdentityKey?: Buffer;
+}
+
+export interface Verified {
+  claims: TokenClaims;
+  /** The device id for a device token; null for an identity token. */
+  deviceId: string | null;
+}
+
+export interface AuthConfig {
+  audience: string;
+  skewSeconds: number;
+  store: RelayStore;
+}
+
+export async function verifyToken(config: AuthConfig, token: string | undefined, expected: Expected, nowSeconds: number): Promise<Verified> {
+  if (token === undefined || token === '') throw new AuthError('malformed_token', 'no token: send Authorization: Motebit <token>');
+  const parsed = parseToken(token);
+  if (!parsed) throw new AuthError('malformed_token', 'the token is not a well-formed relay token');
+  const { claims } = parsed;
+  if (claims.aud !== config.audience) throw new AuthError('wrong_audience', 'the token is meant for another relay');
+  if (claims.motebit_id !== expected.motebitId) throw new AuthError('wrong_motebit', 'the token is for another motebit');
+  const isIdentity = claims.signer === IDENTITY_SIGNER;
+  if (isIdentity !== (expected.signer === 'identity')) {
+    throw new AuthError('malformed_token', expected.signer === 'identity' ? 'this request needs a token signed by the identity key' : 'this request needs a device token');
+  }
+  if (claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TOKEN_LIFETIME_SECONDS) {
+    throw new AuthError('malformed_token', `a token lives more than 0 and at most ${MAX_TOKEN_LIFETIME_SECONDS} seconds`);
+  }
+  if (claims.iat > nowSeconds + config.skewSeconds) throw new AuthError('token_not_yet_valid', 'the token is issued in the future (check the clock)');
+  if (nowSeconds >= claims.exp + config.skewSeconds) throw new AuthError('token_expired', 'the token has expired');
+  if (claims.method !== expected.method || claims.path !== expected.path || claims.body_sha256 !== expected.bodySha256) {
+    throw new AuthError('body_mismatch', 'the token was signed for another request (method, path or body)');
+  }
+
+  let key: Buffer | null;
+  let revoked = false;
+  if (isIdentity) {
+    key = await config.store.identityKey(claims.motebit_id);
+    // A motebit not yet registered: its first enrolment names the key, which must be the one its id derives from.
+    if (!key && expected.proposedIdentityKey && motebitIdFromIdentityKey(expected.proposedIdentityKey) === claims.motebit_id) {
+      key = expected.proposedIdentityKey;
+    }
+    // No key at all is answered like a wrong key, so an identity request learns nothing about existence.
+    if (!key) throw new AuthError('bad_signature', 'the signature does not verify');
+  } else {
+    const device = await config.store.device(claims.motebit_id, claims.signer);
+    if (!device) throw new AuthError('unknown_device', 'no such device is enrolled for this motebit');
+    key = device.key;
+    revoked = device.revokedAt !== null;
+  }
+  if (!verifyTokenSignature(parsed, key)) throw new AuthError('bad_signature', 'the signature does not verify');
+  if (revoked) throw new AuthError('revoked_device', 'the device has been revoked');
+  if (!(await config.store.useNonce(claims.motebit_id, claims.signer, claims.nonce, claims.exp + config.skewSeconds))) {
+    throw new AuthError('replayed_nonce', 'the token has already been used');
+  }
+  return { claims, deviceId: isIdentity ? null : claims.signer };
+}

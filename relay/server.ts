@@ -1,0 +1,422 @@
+// The relay: HTTP (node:http) and WebSocket (ws) in front of a RelayStore. It sees envelopes and opaque
+// bodies only, and never writes an event of its own. docs/protocol-relay.md is the contract.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { sha256Hex } from '../shared/crypto.ts';
+import { fromBase64Url, toBase64Url } from '../shared/encoding.ts';
+import { DeviceIdSchema, MotebitIdSchema, deviceIdFromDeviceKey } from '../shared/ids.ts';
+import {
+  CLOSE_CODES,
+  ERROR_STATUS,
+  EnrolRequestSchema,
+  PullQuerySchema,
+  PushRequestSchema,
+  RELAY_PROTOCOL,
+  RevokeRequestSchema,
+  type DeviceInfo,
+  type ErrorCode,
+} from '../shared/relay-api.ts';
+import { nowSeconds } from '../shared/token.ts';
+import { verifyDeviceCert } from '../shared/event.ts';
+import { AuthError, verifyToken, type Expected, type Verified } from './auth.ts';
+import { LimitsSchema, pushBatch, type LimitsInput, type RelayContext } from './context.ts';
+import { createLogger, type LogLevel, type Logger } from './log.ts';
+import { RelayMetrics } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import type { DeviceRecord, RelayStore } from './store.ts';
+import { Connection, type ConnectionStats } from './ws.ts';
+
+export interface RelayOptions extends LimitsInput {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** SQLite database file (ignored when `store` is given). */
+  dbPath?: string;
+  /** Another RelayStore backend; the relay closes it on close(). */
+  store?: RelayStore;
+  /** The audience tokens must name; defaults to the URL the relay listens on. */
+  audience?: string;
+  logLevel?: LogLevel;
+  logger?: Logger;
+}
+
+export interface RunningRelay {
+  /** http://host:port */
+  url: string;
+  audience: string;
+  /** Graceful: stop accepting, close sockets with 1001, finish requests, close the store. */
+  close(): Promise<void>;
+  /** For tests and operators: the open WebSocket connections. */
+  stats(): { connections: ConnectionStats[] };
+}
+
+class HttpError extends Error {
+  readonly code: ErrorCode;
+  readonly headers: Record<string, string>;
+  constructor(code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+const JSON_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NONCE_PRUNE_MS = 60_000;
+const SHUTDOWN_GRACE_MS = 5000;
+
+export const deviceInfo = (device: DeviceRecord): DeviceInfo => ({
+  device_id: device.deviceId,
+  key: toBase64Url(device.key),
+  cert: device.cert,
+  ...(device.name === null ? {} : { name: device.name }),
+  enrolled_at: device.enrolledAt,
+  revoked_at: device.revokedAt,
+});
+
+export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
+  const limits = LimitsSchema.parse(pickLimits(options));
+  const log = options.logger ?? createLogger(options.logLevel ?? 'info');
+  if (!options.store && !options.dbPath) throw new TypeError('startRelay needs dbPath or store');
+  const store: RelayStore = options.store ?? new SqliteStore(options.dbPath ?? '');
+  const metrics = new RelayMetrics();
+  const connections = new Set<Connection>();
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMaxPayloadBytes, perMessageDeflate: false });
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const audience = options.audience ?? url;
+
+  const ctx: RelayContext = {
+    store,
+    auth: { audience, skewSeconds: limits.clockSkewSeconds, store },
+    limits,
+    metrics,
+    log,
+    rateLimiter: new RateLimiter({ capacity: limits.rateLimitCapacity, refillPerSecond: limits.rateLimitPerSecond }),
+    push: (motebitId, deviceId, events, transport) => pushBatch({ store, metrics }, motebitId, deviceId, events, transport),
+  };
+
+  // ---- HTTP ----
+
+  async function authenticate(req: IncomingMessage, expected: Expected): Promise<Verified> {
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Motebit ') ? header.slice('Motebit '.length).trim() : undefined;
+    try {
+      const verified = await verifyToken(ctx.auth, token, expected, nowSeconds());
+      const wait = ctx.rateLimiter.take(`${expected.motebitId}/${verified.claims.signer}`);
+      if (wait > 0) throw new HttpError('rate_limited', 'too many requests; retry later', { 'retry-after': String(wait) });
+      return verified;
+    } catch (error) {
+      if (error instanceof AuthError) {
+        metrics.authFailure(error.code);
+        throw new HttpError(error.code, error.message);
+      }
+      throw error;
+    }
+  }
+
+  async function readBody(req: IncomingMessage): Promise<Buffer> {
+    const type = req.headers['content-type'] ?? '';
+    if (!JSON_TYPE.test(type)) {
+      await drain(req, limits.maxRequestBytes);
+      throw new HttpError('unsupported_media_type', 'the body must be application/json');
+    }
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limits.maxRequestBytes) {
+      await drain(req, limits.maxRequestBytes);
+      throw new HttpError('payload_too_large', `a request body is at most ${limits.maxRequestBytes} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > limits.maxRequestBytes) tooLarge = true;
+      if (tooLarge) {
+        if (size > limits.maxRequestBytes * 4) break; // stop reading; the connection is closed after the answer
+        continue;
+      }
+      chunks.push(chunk);
+    }
+    if (tooLarge) throw new HttpError('payload_too_large', `a request body is at most ${limits.maxRequestBytes} bytes`);
+    return Buffer.concat(chunks);
+  }
+
+  function parseJson(body: Buffer): unknown {
+    try {
+      return JSON.parse(utf8.decode(body));
+    } catch {
+      throw new HttpError('invalid_json', 'the body is not valid UTF-8 JSON');
+    }
+  }
+
+  function validate<T>(schema: z.ZodType<T>, value: unknown): T {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw new HttpError('bad_request', z.prettifyError(parsed.error).slice(0, 2000));
+    return parsed.data;
+  }
+
+  const expect = (req: IncomingMessage, motebitId: string, signer: 'device' | 'identity', body?: Buffer): Expected => ({
+    motebitId,
+    signer,
+    method: req.method ?? '',
+    path: req.url ?? '',
+    bodySha256: sha256Hex(body ?? ''),
+  });
+
+  async function enrol(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    const body = await readBody(req);
+    // The identity key to check a first enrolment against comes from the body; it is only trusted when
+    // the motebit id derives from it, and the body itself is bound to the token.
+    let proposed: Buffer | undefined;
+    try {
+      const raw: unknown = JSON.parse(body.toString('utf8'));
+      if (typeof raw === 'object' && raw !== null && 'identity_key' in raw && typeof raw.identity_key === 'string' && raw.identity_key.length === 43) {
+        proposed = fromBase64Url(raw.identity_key);
+      }
+    } catch {
+      proposed = undefined;
+    }
+    await authenticate(req, { ...expect(req, motebitId, 'identity', body), ...(proposed ? { proposedIdentityKey: proposed } : {}) });
+    const request = validate(EnrolRequestSchema, parseJson(body));
+    const identityKey = fromBase64Url(request.identity_key);
+    const deviceKey = fromBase64Url(request.device_key);
+    const deviceId = deviceIdFromDeviceKey(deviceKey);
+    if (!verifyDeviceCert(identityKey, motebitId, deviceId, request.device_key, request.cert)) {
+      throw new HttpError('bad_cert', 'the cert is not the identity signature over this motebit, device and key');
+    }
+    const outcome = await store.enrolDevice({ motebitId, identityKey, deviceId, deviceKey, cert: request.cert, name: request.name ?? null, now: Date.now() });
+    switch (outcome.kind) {
+      case 'created':
+      case 'exists':
+        log.info({ motebit_id: motebitId, device_id: deviceId, created: outcome.kind === 'created' }, 'device enrolled');
+        sendJson(res, outcome.kind === 'created' ? 201 : 200, { device: deviceInfo(outcome.device), created: outcome.kind === 'created' });
+        return;
+      case 'wrong_identity':
+        throw new HttpError('wrong_identity', 'the motebit is registered under another identity key');
+      case 'key_mismatch':
+        throw new HttpError('device_key_mismatch', 'the device id is enrolled with another key');
+      case 'revoked':
+        throw new HttpError('device_revoked', 'the device has been revoked and cannot be enrolled again');
+    }
+  }
+
+  async function revoke(req: IncomingMessage, res: ServerResponse, motebitId: string, deviceId: string): Promise<void> {
+    const body = await readBody(req);
+    await authenticate(req, expect(req, motebitId, 'identity', body));
+    validate(RevokeRequestSchema, parseJson(body));
+    const outcome = await store.revokeDevice(motebitId, deviceId, Date.now());
+    if (outcome.kind === 'unknown') throw new HttpError('not_found', 'no such device');
+    log.info({ motebit_id: motebitId, device_id: deviceId, already: outcome.kind === 'already_revoked' }, 'device revoked');
+    sendJson(res, 200, { device: deviceInfo(outcome.device) });
+  }
+
+  async function listDevices(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
+    await drain(req, limits.maxRequestBytes);
+    await authenticate(req, expect(req, motebitId, 'device'));
+    if ([...search.keys()].length > 0) throw new HttpError('bad_request', 'the device list takes no query parameters');
+    sendJson(res, 200, { devices: (await store.devices(motebitId)).map(deviceInfo) });
+  }
+
+  async function push(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    const body = await readBody(req);
+    const { deviceId } = await authenticate(req, expect(req, motebitId, 'device', body));
+    const json = parseJson(body);
+    if (typeof json === 'object' && json !== null && 'events' in json && Array.isArray(json.events) && json.events.length > limits.maxBatchEvents) {
+      throw new HttpError('too_many_events', `a push carries at most ${limits.maxBatchEvents} events`);
+    }
+    const request = validate(PushRequestSchema, json);
+    const response = await ctx.push(motebitId, deviceId ?? '', request.events, 'http');
+    sendJson(res, 200, response);
+  }
+
+  async function pull(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
+    await drain(req, limits.maxRequestBytes);
+    await authenticate(req, expect(req, motebitId, 'device'));
+    const query: Record<string, string> = {};
+    for (const [key, value] of search) {
+      if (key in query) throw new HttpError('bad_request', `query parameter ${key} is given twice`);
+      query[key] = value;
+    }
+    const { after, limit } = validate(PullQuerySchema, query);
+    const stop = metrics.pullLatency.startTimer();
+    const page = await store.readAfter(motebitId, after, Math.min(limit, limits.maxPullLimit), limits.maxPageBytes);
+    stop();
+    metrics.eventsOut.inc({ transport: 'http' }, page.events.length);
+    sendJson(res, 200, { events: page.events, next: page.events.at(-1)?.seq ?? after, more: page.more });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = new URL(req.url ?? '/', 'http://relay.invalid');
+    const parts = target.pathname.split('/').slice(1);
+    const method = req.method ?? '';
+    const only = (allowed: string): void => {
+      if (method !== allowed) throw new HttpError('method_not_allowed', `use ${allowed}`, { allow: allowed });
+    };
+    if (target.pathname === '/healthz') {
+      only('GET');
+      sendJson(res, 200, { ok: true, protocol: RELAY_PROTOCOL });
+      return;
+    }
+    if (target.pathname === '/metrics') {
+      only('GET');
+      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+      res.end(await metrics.registry.metrics());
+      return;
+    }
+    if (parts[0] !== 'v1' || parts[1] !== 'motebits' || !MotebitIdSchema.safeParse(parts[2]).success) throw new HttpError('not_found', 'no such endpoint');
+    const motebitId = parts[2] ?? '';
+    const rest = parts.slice(3).join('/');
+    if (rest === 'devices') {
+      if (method === 'POST') return enrol(req, res, motebitId);
+      if (method === 'GET') return listDevices(req, res, motebitId, target.searchParams);
+      throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
+    }
+    if (parts.length === 6 && parts[3] === 'devices' && parts[5] === 'revoke' && DeviceIdSchema.safeParse(parts[4]).success) {
+      only('POST');
+      return revoke(req, res, motebitId, parts[4] ?? '');
+    }
+    if (rest === 'events') {
+      if (method === 'POST') return push(req, res, motebitId);
+      if (method === 'GET') return pull(req, res, motebitId, target.searchParams);
+      throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
+    }
+    if (rest === 'ws') throw new HttpError('bad_request', 'this endpoint is a WebSocket: send an upgrade request');
+    throw new HttpError('not_found', 'no such endpoint');
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      metrics.httpResponses.inc({ status: String(res.statusCode) });
+      log.debug({ method: req.method, path: new URL(req.url ?? '/', 'http://relay.invalid').pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http');
+    });
+    route(req, res).catch((error: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof HttpError) {
+        if (error.code === 'payload_too_large' || !req.complete) res.setHeader('connection', 'close');
+        sendError(res, error.code, error.message, error.headers);
+        if (error.code !== 'not_found') log.info({ method: req.method, path: new URL(req.url ?? '/', 'http://relay.invalid').pathname, code: error.code }, 'request refused');
+        return;
+      }
+      log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
+      sendError(res, 'internal', 'the relay could not handle the request');
+    });
+  });
+  server.on('clientError', (_error, socket: Duplex) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  // ---- WebSocket ----
+
+  let closing = false;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const pathname = new URL(req.url ?? '/', 'http://relay.invalid').pathname;
+    const match = /^\/v1\/motebits\/([^/]+)\/ws$/.exec(pathname);
+    const motebitId = match?.[1];
+    if (closing || !motebitId || !MotebitIdSchema.safeParse(motebitId).success) {
+      rejectUpgrade(socket, closing ? 503 : 404);
+      return;
+    }
+    if (connections.size >= limits.maxConnections) {
+      rejectUpgrade(socket, 503);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connection = new Connection(ws, motebitId, ctx);
+      connections.add(connection);
+      ws.on('close', () => connections.delete(connection));
+    });
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const connection of connections) connection.heartbeat();
+  }, limits.heartbeatMs);
+  heartbeat.unref();
+  const pruner = setInterval(() => {
+    store.pruneNonces(nowSeconds()).catch((error: unknown) => log.error({ err: String(error) }, 'nonce pruning failed'));
+    ctx.rateLimiter.prune();
+  }, NONCE_PRUNE_MS);
+  pruner.unref();
+  await store.pruneNonces(nowSeconds());
+
+  log.info({ url, audience, protocol: RELAY_PROTOCOL }, 'relay listening');
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      clearInterval(heartbeat);
+      clearInterval(pruner);
+      const httpDone = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const socketsDone = Promise.all(
+        [...connections].map(
+          (connection) =>
+            new Promise<void>((resolve) => {
+              connection.onClosed(resolve);
+              connection.close(CLOSE_CODES.goingAway, 'relay shutting down');
+            }),
+        ),
+      );
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
+      await Promise.race([Promise.all([httpDone, socketsDone]), grace]);
+      server.closeAllConnections();
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await store.close();
+      log.info({ url }, 'relay closed');
+    })();
+    return closed;
+  };
+
+  return { url, audience, close, stats: () => ({ connections: [...connections].map((connection) => connection.stats()) }) };
+}
+
+function pickLimits(options: RelayOptions): LimitsInput {
+  const { host: _host, port: _port, dbPath: _dbPath, store: _store, audience: _audience, logLevel: _logLevel, logger: _logger, ...limits } = options;
+  return limits;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, ERROR_STATUS[code], { error: { code, message } }, headers);
+}
+
+function rejectUpgrade(socket: Duplex, status: 404 | 503): void {
+  const text = status === 404 ? 'Not Found' : 'Service Unavailable';
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+}
+
+/** Reads and discards a body (up to 4x the cap), so an early answer still reaches the client. */
+async function drain(req: IncomingMessage, cap: number): Promise<void> {
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > cap * 4) return;
+  }
+}

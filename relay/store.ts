@@ -1,0 +1,78 @@
+// The one seam between the relay's HTTP/WebSocket code and where events live. Everything is async so a
+// PostgreSQL backend (rows + LISTEN/NOTIFY for fan-out) can implement it without touching the server.
+// Every key is scoped by motebit: nothing of one motebit can collide with or overwrite another's.
+import type { PushResult } from '../shared/relay-api.ts';
+import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
+
+export interface DeviceRecord {
+  motebitId: string;
+  deviceId: string;
+  /** Raw 32-byte Ed25519 public key. */
+  key: Buffer;
+  /** base64url identity signature (certifyDevice). */
+  cert: string;
+  name: string | null;
+  enrolledAt: number;
+  revokedAt: number | null;
+}
+
+export interface EnrolInput {
+  motebitId: string;
+  identityKey: Buffer;
+  deviceId: string;
+  deviceKey: Buffer;
+  cert: string;
+  name: string | null;
+  now: number;
+}
+
+export type EnrolOutcome =
+  | { kind: 'created'; device: DeviceRecord }
+  | { kind: 'exists'; device: DeviceRecord }
+  /** The motebit is registered under another identity key. */
+  | { kind: 'wrong_identity' }
+  /** The device id is taken by another key (cannot happen with derived ids, checked anyway). */
+  | { kind: 'key_mismatch' }
+  /** The device was revoked: it can never come back. */
+  | { kind: 'revoked' };
+
+export type RevokeOutcome = { kind: 'revoked' | 'already_revoked'; device: DeviceRecord } | { kind: 'unknown' };
+
+export interface ReadResult {
+  events: StoredWireEvent[];
+  /** Whether more events exist after the last one returned. */
+  more: boolean;
+}
+
+/** What a subscriber hears about a motebit: events just stored, or a device just revoked. */
+export type Notification = { kind: 'events'; events: StoredWireEvent[] } | { kind: 'revoked'; deviceId: string };
+
+export interface RelayStore {
+  /** The identity public key the motebit was registered with, or null. */
+  identityKey(motebitId: string): Promise<Buffer | null>;
+  /** Registers the identity on first enrolment, then the device; atomic. Never undoes a revocation. */
+  enrolDevice(input: EnrolInput): Promise<EnrolOutcome>;
+  device(motebitId: string, deviceId: string): Promise<DeviceRecord | null>;
+  devices(motebitId: string): Promise<DeviceRecord[]>;
+  revokeDevice(motebitId: string, deviceId: string, now: number): Promise<RevokeOutcome>;
+
+  /** Records a token nonce until `expiresAt` (Unix s); false when it was already used. */
+  useNonce(motebitId: string, signer: string, nonce: string, expiresAt: number): Promise<boolean>;
+  /** Forgets nonces that expired before `now` (Unix s). */
+  pruneNonces(now: number): Promise<void>;
+
+  /**
+   * Appends a batch of the device's events in one transaction, idempotently by event id: an event
+   * already in the log is a duplicate and keeps its first version and sequence. Events naming another
+   * device than `deviceId` are rejected. Subscribers are notified of what was stored.
+   */
+  appendBatch(motebitId: string, deviceId: string, events: WireEvent[]): Promise<{ results: PushResult[]; head: number }>;
+  /** Events with seq > after, in seq order, at most `limit` and about `maxBytes` (always at least one). */
+  readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult>;
+  /** The motebit's highest seq (0 when empty). */
+  head(motebitId: string): Promise<number>;
+  /** Hears every notification of the motebit until the returned function is called. */
+  subscribe(motebitId: string, listener: (notification: Notification) => void): () => void;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,356 @@
+// One device's WebSocket (docs/protocol-relay.md, "WebSocket"): auth first, then catch-up from its cursor,
+// then live events, pushes with acks, in-band re-auth. Delivery never buffers without bound: while the
+// socket has more than wsHighWaterBytes unsent, nothing more is queued on it; the socket is later caught
+// up from storage by its cursor, one page at a time.
+import type { RawData, WebSocket } from 'ws';
+import { z } from 'zod';
+import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type WsServerMessage } from '../shared/relay-api.ts';
+import { EMPTY_BODY_SHA256, WS_METHOD, nowSeconds, wsPath } from '../shared/token.ts';
+import type { StoredWireEvent } from '../shared/wire.ts';
+import { AuthError, verifyToken } from './auth.ts';
+import type { RelayContext } from './context.ts';
+import { EVENT_OVERHEAD_BYTES } from './sqlite-store.ts';
+import type { Notification } from './store.ts';
+
+export interface ConnectionStats {
+  motebitId: string;
+  deviceId: string | null;
+  cursor: number;
+  bufferedAmount: number;
+  /** The most unsent bytes ever seen on this socket right after the relay queued something. */
+  maxBufferedAmount: number;
+  catchingUp: boolean;
+}
+
+const eventsBytes = (events: StoredWireEvent[]): number => events.reduce((sum, event) => sum + event.body.length + EVENT_OVERHEAD_BYTES, 0);
+
+export class Connection {
+  readonly motebitId: string;
+  readonly #ws: WebSocket;
+  readonly #ctx: RelayContext;
+  #state: 'auth' | 'open' | 'closed' = 'auth';
+  #deviceId: string | null = null;
+  #cursor = 0;
+  #alive = true;
+  #authTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  // Incoming messages are handled one at a time, in order; at most wsMaxPendingMessages wait.
+  readonly #pending: RawData[] = [];
+  #handling = false;
+  // Delivery: `#pumping` while catching up from storage; `#dirty` when news came in meanwhile.
+  #pumping = false;
+  #dirty = false;
+  #caughtUpSent = false;
+  #maxBuffered = 0;
+  #lastFlush: Promise<void> = Promise.resolve();
+
+  constructor(ws: WebSocket, motebitId: string, context: RelayContext) {
+    this.#ws = ws;
+    this.motebitId = motebitId;
+    this.#ctx = context;
+    context.metrics.connections.inc();
+    this.#authTimer = setTimeout(() => this.close(CLOSE_CODES.authTimeout, 'auth_timeout'), context.limits.authTimeoutMs);
+    ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
+    ws.on('pong', () => {
+      this.#alive = true;
+    });
+    ws.on('error', (error) => context.log.debug({ motebit_id: motebitId, err: error.message }, 'websocket error'));
+    ws.on('close', () => this.#closed());
+  }
+
+  get deviceId(): string | null {
+    return this.#deviceId;
+  }
+
+  stats(): ConnectionStats {
+    return {
+      motebitId: this.motebitId,
+      deviceId: this.#deviceId,
+      cursor: this.#cursor,
+      bufferedAmount: this.#ws.bufferedAmount,
+      maxBufferedAmount: this.#maxBuffered,
+      catchingUp: this.#pumping,
+    };
+  }
+
+  /** Heartbeat tick: drops a peer that did not answer the previous ping. */
+  heartbeat(): void {
+    if (this.#state === 'closed') return;
+    if (!this.#alive) {
+      this.#ctx.log.info({ motebit_id: this.motebitId, device_id: this.#deviceId }, 'websocket peer did not answer ping; dropped');
+      this.#ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.#ws.ping();
+  }
+
+  /** Calls back once the socket is closed (at once if it already is). */
+  onClosed(callback: () => void): void {
+    if (this.#ws.readyState === this.#ws.CLOSED) callback();
+    else this.#ws.once('close', () => callback());
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#stop();
+    this.#ws.close(code, reason);
+  }
+
+  #stop(): void {
+    this.#state = 'closed';
+    clearTimeout(this.#authTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#pending.length = 0;
+  }
+
+  #closed(): void {
+    if (this.#state !== 'closed') this.#stop();
+    this.#ctx.metrics.connections.dec();
+  }
+
+  #send(message: WsServerMessage): void {
+    if (this.#state === 'closed') return;
+    this.#lastFlush = new Promise((resolve) => this.#ws.send(JSON.stringify(message), () => resolve()));
+    this.#maxBuffered = Math.max(this.#maxBuffered, this.#ws.bufferedAmount);
+  }
+
+  #sendEvents(events: StoredWireEvent[]): void {
+    const last = events.at(-1);
+    if (!last) return;
+    this.#send({ type: 'events', events });
+    this.#cursor = last.seq;
+    this.#ctx.metrics.eventsOut.inc({ transport: 'ws' }, events.length);
+  }
+
+  #error(code: ErrorCode, message: string, id?: string, retryAfter?: number): void {
+    this.#send({ type: 'error', code, message, ...(id === undefined ? {} : { id }), ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
+  }
+
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  // ---- incoming ----
+
+  #receive(data: RawData, isBinary: boolean): void {
+    if (this.#state === 'closed') return;
+    this.#alive = true;
+    if (isBinary) {
+      this.close(CLOSE_CODES.protocolError, 'binary messages are not part of the protocol');
+      return;
+    }
+    if (this.#pending.length >= this.#ctx.limits.wsMaxPendingMessages) {
+      this.#ctx.log.warn({ motebit_id: this.motebitId, device_id: this.#deviceId }, 'websocket overloaded; closed');
+      this.close(CLOSE_CODES.overloaded, 'overloaded');
+      return;
+    }
+    this.#pending.push(data);
+    if (!this.#handling) void this.#handleAll();
+  }
+
+  async #handleAll(): Promise<void> {
+    this.#handling = true;
+    try {
+      while (this.#state !== 'closed') {
+        const data = this.#pending.shift();
+        if (data === undefined) break;
+        // Do not answer (and so not queue more output) for a peer that is not reading.
+        if (this.#ws.bufferedAmount > this.#ctx.limits.wsHighWaterBytes) await this.#lastFlush;
+        if (this.#isClosed()) break; // closed while waiting: drop the message, do nothing for it
+        try {
+          await this.#handle(data);
+        } catch (error) {
+          this.#ctx.log.error({ motebit_id: this.motebitId, err: error instanceof Error ? error.message : String(error) }, 'websocket message failed');
+          this.#error('internal', 'the relay could not handle the message');
+        }
+      }
+    } finally {
+      this.#handling = false;
+    }
+  }
+
+  async #handle(data: RawData): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data as Buffer));
+    } catch {
+      this.#refuse('invalid_json', 'a message is one JSON object');
+      return;
+    }
+    if (typeof json === 'object' && json !== null && 'events' in json && Array.isArray(json.events) && json.events.length > this.#ctx.limits.maxBatchEvents) {
+      this.#refuse('too_many_events', `a push carries at most ${this.#ctx.limits.maxBatchEvents} events`, pushId(json));
+      return;
+    }
+    const parsed = WsClientMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      this.#refuse('bad_request', z.prettifyError(parsed.error).slice(0, 1000), pushId(json));
+      return;
+    }
+    const message = parsed.data;
+    if (this.#state === 'auth') {
+      if (message.type !== 'auth') {
+        this.close(CLOSE_CODES.protocolError, 'the first message must be auth');
+        return;
+      }
+      await this.#authenticate(message.token, message.after);
+      return;
+    }
+    switch (message.type) {
+      case 'auth':
+        this.#error('bad_request', 'already authenticated; use reauth to renew the token');
+        return;
+      case 'reauth':
+        await this.#reauthenticate(message.token);
+        return;
+      case 'push':
+        await this.#push(message.id, message.events);
+        return;
+    }
+  }
+
+  /** Before auth a bad message closes the socket; after it, it is answered with an error. */
+  #refuse(code: ErrorCode, message: string, id?: string): void {
+    if (this.#state === 'auth') this.close(CLOSE_CODES.protocolError, code);
+    else this.#error(code, message, id);
+  }
+
+  async #verify(token: string): Promise<{ deviceId: string; exp: number }> {
+    const expected = { motebitId: this.motebitId, signer: 'device' as const, method: WS_METHOD, path: wsPath(this.motebitId), bodySha256: EMPTY_BODY_SHA256 };
+    const verified = await verifyToken(this.#ctx.auth, token, expected, nowSeconds());
+    if (verified.deviceId === null) throw new AuthError('malformed_token', 'a device token is needed');
+    return { deviceId: verified.deviceId, exp: verified.claims.exp };
+  }
+
+  async #authenticate(token: string, after: number): Promise<void> {
+    let verified: { deviceId: string; exp: number };
+    try {
+      verified = await this.#verify(token);
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      this.#ctx.metrics.authFailure(error.code);
+      this.#ctx.log.info({ motebit_id: this.motebitId, code: error.code }, 'websocket auth refused');
+      this.close(CLOSE_CODES.authFailed, error.code);
+      return;
+    }
+    if (this.#state !== 'auth') return;
+    clearTimeout(this.#authTimer);
+    this.#state = 'open';
+    this.#deviceId = verified.deviceId;
+    this.#cursor = after;
+    this.#armExpiry(verified.exp);
+    // Subscribe before reading the head, so nothing stored from now on can be missed; until the catch-up
+    // starts, news only marks the socket dirty (nothing may go out before ready).
+    this.#pumping = true;
+    this.#unsubscribe = this.#ctx.store.subscribe(this.motebitId, (notification) => this.#notified(notification));
+    const head = await this.#ctx.store.head(this.motebitId);
+    this.#send({ type: 'ready', device_id: verified.deviceId, head, exp: verified.exp });
+    this.#ctx.log.info({ motebit_id: this.motebitId, device_id: verified.deviceId, after }, 'websocket authenticated');
+    this.#pumping = false;
+    void this.#pump();
+  }
+
+  async #reauthenticate(token: string): Promise<void> {
+    try {
+      const verified = await this.#verify(token);
+      if (verified.deviceId !== this.#deviceId) throw new AuthError('unknown_device', 'a socket re-authenticates as the same device');
+      this.#armExpiry(verified.exp);
+      this.#send({ type: 'reauthed', exp: verified.exp });
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      this.#ctx.metrics.authFailure(error.code);
+      if (error.code === 'revoked_device') {
+        this.close(CLOSE_CODES.revoked, 'revoked');
+        return;
+      }
+      // The socket keeps its current token until that one expires.
+      this.#error(error.code, error.message);
+    }
+  }
+
+  #armExpiry(exp: number): void {
+    clearTimeout(this.#expiryTimer);
+    const ms = (exp + this.#ctx.auth.skewSeconds) * 1000 - Date.now();
+    this.#expiryTimer = setTimeout(() => this.close(CLOSE_CODES.tokenExpired, 'token_expired'), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+  }
+
+  async #push(id: string, events: Parameters<RelayContext['push']>[2]): Promise<void> {
+    const deviceId = this.#deviceId;
+    if (deviceId === null) return;
+    const wait = this.#ctx.rateLimiter.take(`${this.motebitId}/${deviceId}`);
+    if (wait > 0) {
+      this.#error('rate_limited', 'too many requests from this device', id, wait);
+      return;
+    }
+    const response = await this.#ctx.push(this.motebitId, deviceId, events, 'ws');
+    this.#send({ type: 'ack', id, ...response });
+  }
+
+  // ---- outgoing ----
+
+  #notified(notification: Notification): void {
+    if (this.#state !== 'open') return;
+    if (notification.kind === 'revoked') {
+      if (notification.deviceId === this.#deviceId) {
+        this.#ctx.log.info({ motebit_id: this.motebitId, device_id: this.#deviceId }, 'websocket closed: device revoked');
+        this.close(CLOSE_CODES.revoked, 'revoked');
+      }
+      return;
+    }
+    const { events } = notification;
+    const first = events[0];
+    const last = events.at(-1);
+    if (!first || !last || last.seq <= this.#cursor) return;
+    if (this.#pumping) {
+      this.#dirty = true;
+      return;
+    }
+    // Fast path: the next events in order, and room on the socket for them.
+    const fits = this.#ws.bufferedAmount <= this.#ctx.limits.wsHighWaterBytes && eventsBytes(events) <= this.#ctx.limits.maxPageBytes;
+    if (first.seq === this.#cursor + 1 && fits) {
+      this.#sendEvents(events);
+      return;
+    }
+    if (!fits) this.#ctx.metrics.wsBackpressure.inc();
+    void this.#pump();
+  }
+
+  /** Sends everything after the cursor from storage, a page at a time, never above the high-water mark. */
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    const { store, limits } = this.#ctx;
+    try {
+      while (this.#state === 'open') {
+        if (this.#ws.bufferedAmount > limits.wsHighWaterBytes) {
+          await this.#lastFlush;
+          continue;
+        }
+        this.#dirty = false;
+        const page = await store.readAfter(this.motebitId, this.#cursor, limits.wsPageEvents, limits.maxPageBytes);
+        if (this.#state !== 'open') return;
+        // Whatever a notification brought while we read is in storage; only what comes later is not.
+        const fresh = page.events.filter((event) => event.seq > this.#cursor);
+        this.#sendEvents(fresh);
+        if (!page.more && !this.#dirty) break;
+      }
+    } catch (error) {
+      this.#ctx.log.error({ motebit_id: this.motebitId, err: error instanceof Error ? error.message : String(error) }, 'websocket catch-up failed');
+      this.close(1011, 'internal error');
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#state === 'open' && !this.#caughtUpSent) {
+      this.#caughtUpSent = true;
+      this.#send({ type: 'caught_up', seq: this.#cursor });
+    }
+  }
+}
+
+function pushId(json: unknown): string | undefined {
+  if (typeof json !== 'object' || json === null || !('type' in json) || json.type !== 'push' || !('id' in json)) return undefined;
+  return typeof json.id === 'string' && json.id.length > 0 && json.id.length <= 64 ? json.id : undefined;
+}

@@ -1,0 +1,237 @@
+// The relay protocol v1 (docs/protocol-relay.md): every request and response body and every WebSocket
+// message, as zod schemas shared by the relay and the devices, plus the error codes and close codes.
+import { z } from 'zod';
+import { base64UrlPattern } from './encoding.ts';
+import { DeviceIdSchema, EventIdSchema } from './ids.ts';
+import { StoredWireEventSchema, WireEventSchema } from './wire.ts';
+
+export const RELAY_PROTOCOL = 'v1';
+
+// ---- Limits (defaults; a relay may be configured lower, never higher than the schemas allow) ----
+export const MAX_BATCH_EVENTS = 256;
+export const MAX_PULL_LIMIT = 1000;
+export const DEFAULT_PULL_LIMIT = 100;
+export const MAX_DEVICE_NAME_LENGTH = 128;
+
+// ---- Errors ----
+
+/** Why a token was refused. Each is counted in metrics. */
+export const AUTH_FAILURE_REASONS = [
+  'malformed_token',
+  'bad_signature',
+  'unknown_device',
+  'revoked_device',
+  'token_expired',
+  'token_not_yet_valid',
+  'wrong_audience',
+  'replayed_nonce',
+  'wrong_motebit',
+  'body_mismatch',
+] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+export const ERROR_CODES = [
+  ...AUTH_FAILURE_REASONS,
+  'bad_request',
+  'invalid_json',
+  'unsupported_media_type',
+  'payload_too_large',
+  'too_many_events',
+  'not_found',
+  'method_not_allowed',
+  'rate_limited',
+  'bad_cert',
+  'wrong_identity',
+  'device_revoked',
+  'device_key_mismatch',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** HTTP status of each error code. */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  malformed_token: 401,
+  bad_signature: 401,
+  unknown_device: 401,
+  revoked_device: 403,
+  token_expired: 401,
+  token_not_yet_valid: 401,
+  wrong_audience: 401,
+  replayed_nonce: 401,
+  wrong_motebit: 403,
+  body_mismatch: 401,
+  bad_request: 400,
+  invalid_json: 400,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  too_many_events: 413,
+  not_found: 404,
+  method_not_allowed: 405,
+  rate_limited: 429,
+  bad_cert: 400,
+  wrong_identity: 403,
+  device_revoked: 409,
+  device_key_mismatch: 409,
+  internal: 500,
+};
+
+export const ErrorBodySchema = z.strictObject({
+  error: z.strictObject({
+    code: z.enum(ERROR_CODES),
+    message: z.string(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+// ---- Devices ----
+
+const PublicKeySchema = z.string().regex(base64UrlPattern(32), 'a public key is 32 bytes of base64url');
+const SignatureSchema = z.string().regex(base64UrlPattern(64), 'a signature is 64 bytes of base64url');
+
+/** POST /v1/motebits/:motebitId/devices, signed by the identity key. */
+export const EnrolRequestSchema = z.strictObject({
+  /** The motebit identity public key; the motebit id must be derived from it. */
+  identity_key: PublicKeySchema,
+  /** The device's Ed25519 public key; the device id is derived from it. */
+  device_key: PublicKeySchema,
+  /** certifyDevice(identity, motebitId, deviceKey) */
+  cert: SignatureSchema,
+  name: z.string().min(1).max(MAX_DEVICE_NAME_LENGTH).optional(),
+});
+export type EnrolRequest = z.infer<typeof EnrolRequestSchema>;
+
+export const DeviceInfoSchema = z.strictObject({
+  device_id: DeviceIdSchema,
+  key: PublicKeySchema,
+  cert: SignatureSchema,
+  name: z.string().optional(),
+  /** Unix milliseconds. */
+  enrolled_at: z.int().min(0),
+  revoked_at: z.int().min(0).nullable(),
+});
+export type DeviceInfo = z.infer<typeof DeviceInfoSchema>;
+
+/** 201 for a new device, 200 when the same device was already enrolled. */
+export const EnrolResponseSchema = z.strictObject({ device: DeviceInfoSchema, created: z.boolean() });
+export type EnrolResponse = z.infer<typeof EnrolResponseSchema>;
+
+export const DeviceListResponseSchema = z.strictObject({ devices: z.array(DeviceInfoSchema) });
+export type DeviceListResponse = z.infer<typeof DeviceListResponseSchema>;
+
+/** POST /v1/motebits/:motebitId/devices/:deviceId/revoke, signed by the identity key. Body: {}. */
+export const RevokeRequestSchema = z.strictObject({});
+export const RevokeResponseSchema = z.strictObject({ device: DeviceInfoSchema });
+export type RevokeResponse = z.infer<typeof RevokeResponseSchema>;
+
+// ---- Events ----
+
+export const PushRequestSchema = z.strictObject({ events: z.array(WireEventSchema).min(1).max(MAX_BATCH_EVENTS) });
+export type PushRequest = z.infer<typeof PushRequestSchema>;
+
+export const PUSH_REJECT_REASONS = [
+  /** The event names another device than the one that signed the token. */
+  'wrong_device',
+  /** The event id is already in the log, written by another device. */
+  'event_id_taken',
+  /** The device already has another event at this device_seq (a fork of its own chain). */
+  'device_seq_conflict',
+] as const;
+export type PushRejectReason = (typeof PUSH_REJECT_REASONS)[number];
+
+export const PushResultSchema = z.discriminatedUnion('status', [
+  z.strictObject({ event_id: EventIdSchema, status: z.literal('stored'), seq: z.int().min(1) }),
+  z.strictObject({ event_id: EventIdSchema, status: z.literal('duplicate'), seq: z.int().min(1) }),
+  z.strictObject({ event_id: EventIdSchema, status: z.literal('rejected'), reason: z.enum(PUSH_REJECT_REASONS) }),
+]);
+export type PushResult = z.infer<typeof PushResultSchema>;
+
+export const PushResponseSchema = z.strictObject({
+  results: z.array(PushResultSchema),
+  stored: z.int().min(0),
+  duplicate: z.int().min(0),
+  rejected: z.int().min(0),
+  /** The motebit's highest sequence after the batch. */
+  head: z.int().min(0),
+});
+export type PushResponse = z.infer<typeof PushResponseSchema>;
+
+/** GET /v1/motebits/:motebitId/events?after=SEQ&limit=N (both optional; no other parameters). */
+export const PullQuerySchema = z.strictObject({
+  after: z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,15})$/, 'after is a sequence number')
+    .transform(Number)
+    .pipe(z.int().min(0).max(Number.MAX_SAFE_INTEGER))
+    .default(0),
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,5}$/, 'limit is a positive integer')
+    .transform(Number)
+    .pipe(z.int().min(1).max(MAX_PULL_LIMIT))
+    .default(DEFAULT_PULL_LIMIT),
+});
+
+export const PullResponseSchema = z.strictObject({
+  events: z.array(StoredWireEventSchema),
+  /** The cursor to pass as `after` next: the last seq returned, or `after` when none. */
+  next: z.int().min(0),
+  /** Whether more events exist after `next` right now. */
+  more: z.boolean(),
+});
+export type PullResponse = z.infer<typeof PullResponseSchema>;
+
+export const HealthResponseSchema = z.strictObject({ ok: z.literal(true), protocol: z.literal(RELAY_PROTOCOL) });
+
+// ---- WebSocket ----
+
+/** Close codes the relay uses (besides 1001 going away on shutdown and 1009 message too big). */
+export const CLOSE_CODES = {
+  goingAway: 1001,
+  tooBig: 1009,
+  /** Bad message before authentication (the first message must be auth). */
+  protocolError: 4400,
+  /** Authentication failed; the reason is the auth failure code. */
+  authFailed: 4401,
+  /** The device was revoked; reason "revoked". */
+  revoked: 4403,
+  /** No auth message within the auth timeout; reason "auth_timeout". */
+  authTimeout: 4408,
+  /** The token expired and was not renewed in-band; reason "token_expired". */
+  tokenExpired: 4419,
+  /** Too much unprocessed work from the client; reason "overloaded". */
+  overloaded: 4429,
+} as const;
+
+const ClientRequestIdSchema = z.string().min(1).max(64);
+
+export const WsClientMessageSchema = z.discriminatedUnion('type', [
+  /** First message of a socket: a device token (WS_METHOD, wsPath) and the cursor to resume after. */
+  z.strictObject({ type: z.literal('auth'), token: z.string().max(4096), after: z.int().min(0).max(Number.MAX_SAFE_INTEGER) }),
+  /** A fresh token for the same device, before the current one expires. */
+  z.strictObject({ type: z.literal('reauth'), token: z.string().max(4096) }),
+  /** Push a batch; answered by an ack with the same id. */
+  z.strictObject({ type: z.literal('push'), id: ClientRequestIdSchema, events: z.array(WireEventSchema).min(1).max(MAX_BATCH_EVENTS) }),
+]);
+export type WsClientMessage = z.infer<typeof WsClientMessageSchema>;
+
+export const WsServerMessageSchema = z.discriminatedUnion('type', [
+  /** Authenticated; `head` is the motebit's current highest seq, `exp` the token's expiry (Unix s). */
+  z.strictObject({ type: z.literal('ready'), device_id: DeviceIdSchema, head: z.int().min(0), exp: z.int() }),
+  z.strictObject({ type: z.literal('reauthed'), exp: z.int() }),
+  /** Events in seq order, each exactly once per socket, strictly after the socket's cursor. */
+  z.strictObject({ type: z.literal('events'), events: z.array(StoredWireEventSchema) }),
+  /** Everything up to `seq` has been sent; from now on events come live. */
+  z.strictObject({ type: z.literal('caught_up'), seq: z.int().min(0) }),
+  z.strictObject({
+    type: z.literal('ack'),
+    id: ClientRequestIdSchema,
+    results: z.array(PushResultSchema),
+    stored: z.int().min(0),
+    duplicate: z.int().min(0),
+    rejected: z.int().min(0),
+    head: z.int().min(0),
+  }),
+  /** A message was refused; the socket stays open. `id` names the push it answers, if any. */
+  z.strictObject({ type: z.literal('error'), id: ClientRequestIdSchema.optional(), code: z.enum(ERROR_CODES), message: z.string(), retry_after: z.int().optional() }),
+]);
+export type WsServerMessage = z.infer<typeof WsServerMessageSchema>;

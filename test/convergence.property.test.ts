@@ -1,0 +1,103 @@
+// Property: for random histories of several devices writing, syncing partially, and receiving events
+// duplicated, cut at any point and in any order, every device ends with the same state, digests and
+// conflicts; the state is the fold of the log by version clock; the conflicts are exactly the concurrent
+// pairs, each settled by the first write made after seeing both. (Delivery model: test/support/world.ts.)
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { openDevice, tempDir } from './support/motebit.ts';
+import { World, conflictKeys, expectedConflicts, foldedState, shuffled } from './support/world.ts';
+
+// At least a few thousand histories in CI across the property files; PROPERTY_RUNS overrides.
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 2000);
+const LONG = 15 * 60_000; // a property run is long by design: bounded by count, never by time
+const ENTITIES = ['memory/1', 'memory/2', 'memory/3'];
+
+let dir: ReturnType<typeof tempDir>;
+beforeAll(() => void (dir = tempDir('property', { fast: true })));
+afterAll(() => dir.remove());
+
+type Action =
+  | { t: 'write'; d: number; entity: number; value: number | null }
+  | { t: 'push'; d: number; limit: number }
+  | { t: 'pull'; d: number; to: number; rewind: number; chunk: number; shuffle: number[]; dup: number };
+
+const actionArb = (devices: number): fc.Arbitrary<Action> =>
+  fc.oneof(
+    { weight: 4, arbitrary: fc.record({ t: fc.constant('write' as const), d: fc.nat(devices - 1), entity: fc.nat(ENTITIES.length - 1), value: fc.option(fc.integer({ min: 0, max: 9 }), { freq: 5 }) }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('push' as const), d: fc.nat(devices - 1), limit: fc.integer({ min: 1, max: 6 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        t: fc.constant('pull' as const),
+        d: fc.nat(devices - 1),
+        to: fc.double({ min: 0, max: 1, noNaN: true }),
+        rewind: fc.nat(5),
+        chunk: fc.integer({ min: 1, max: 8 }),
+        shuffle: fc.array(fc.nat(), { maxLength: 8 }),
+        dup: fc.nat(3),
+      }),
+    },
+  );
+
+const scenarioArb = fc
+  .integer({ min: 2, max: 4 })
+  .chain((devices) => fc.record({ devices: fc.constant(devices), actions: fc.array(actionArb(devices), { minLength: 4, maxLength: 60, size: 'large' }), lateSeed: fc.integer() }));
+
+let runId = 0;
+
+describe('convergence (property)', () => {
+  it(`every device converges to the same state, digests and conflicts (${RUNS} histories)`, () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ devices, actions, lateSeed }) => {
+        const world = new World(dir.path, devices, runId++);
+        try {
+          for (const action of actions) {
+            if (action.t === 'write') world.write(action.d, ENTITIES[action.entity]!, action.value);
+            else if (action.t === 'push') world.push(action.d, action.limit);
+            else world.pull(action.d, action.to, action.rewind, action.chunk, action.shuffle, action.dup);
+          }
+          world.settle();
+          // A device that joins late receives the whole log as one batch in a random order, so its devices'
+          // chains are applied in any order (a settling write before a side of the conflict it settles).
+          const late = openDevice(world.motebit, dir.path, `r${runId}-late`);
+          world.devices.push(late);
+          late.store.applyRemote(shuffled(world.log, lateSeed));
+
+          const [first, ...rest] = world.devices;
+          const reference = { state: foldedState(world.written), conflicts: expectedConflicts(world.written) };
+          for (const device of [first!, ...rest]) {
+            expect(device.store.eventCount()).toBe(world.written.length);
+            expect(device.store.heldCount()).toBe(0);
+            expect(new Map(device.store.state().map((s) => [s.entity, s.eventId]))).toEqual(reference.state);
+            expect(conflictKeys(device)).toEqual(reference.conflicts);
+          }
+          for (const device of rest) {
+            expect(device.store.stateDigest()).toBe(first!.store.stateDigest());
+            expect(device.store.eventsDigest()).toBe(first!.store.eventsDigest());
+            expect(conflictKeys(device)).toEqual(conflictKeys(first!));
+          }
+        } finally {
+          world.close();
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  }, LONG);
+
+  it('truly concurrent writes produce exactly one conflict per pair, recorded identically everywhere', () => {
+    const world = new World(dir.path, 3, runId++);
+    try {
+      world.write(0, 'memory/1', 0);
+      world.write(1, 'memory/1', 1);
+      world.write(2, 'memory/1', 2);
+      world.settle();
+      world.settle(); // a second full sync changes nothing
+      for (const device of world.devices) {
+        expect(device.store.conflicts()).toHaveLength(3); // three devices, three pairs
+        expect(conflictKeys(device)).toEqual(conflictKeys(world.devices[0]!));
+      }
+    } finally {
+      world.close();
+    }
+  });
+});

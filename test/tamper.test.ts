@@ -1,0 +1,121 @@
+// A relay (or anyone between devices) that alters, forges, reorders or drops events is detected, and
+// nothing of the bad batch is applied.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChainError } from '../shared/chain.ts';
+import { toBase64Url } from '../shared/encoding.ts';
+import { signingKeyFromSeed, randomSeed } from '../shared/crypto.ts';
+import { certifyDevice, sealEvent, type SealedEvent } from '../shared/event.ts';
+import { newDeviceKey, newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from './support/motebit.ts';
+
+let dir: ReturnType<typeof tempDir>;
+let motebit: TestMotebit;
+let writer: TestDevice;
+let reader: TestDevice;
+let batch: SealedEvent[];
+
+beforeEach(() => {
+  dir = tempDir('tamper');
+  motebit = newMotebit();
+  writer = openDevice(motebit, dir.path, 'writer');
+  reader = openDevice(motebit, dir.path, 'reader');
+  for (let i = 1; i <= 4; i++) writer.store.put(`memory/${i}`, { n: i });
+  batch = pushAll(writer); // four events, the last sealed
+});
+afterEach(() => {
+  writer.store.close();
+  reader.store.close();
+  dir.remove();
+});
+
+function rejects(events: unknown[], code: string): void {
+  let error: unknown;
+  try {
+    reader.store.applyRemote(events);
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(ChainError);
+  expect((error as ChainError).code).toBe(code);
+  expect((error as ChainError).message).toMatch(/device dv_|motebit|malformed/);
+  // Nothing of the bad batch was applied or held.
+  expect(reader.store.eventCount()).toBe(0);
+  expect(reader.store.heldCount()).toBe(0);
+  expect(reader.store.state()).toEqual([]);
+}
+
+describe('tampering is detected and nothing is applied', () => {
+  it('the untouched batch applies (the control)', () => {
+    expect(reader.store.applyRemote(batch)).toMatchObject({ applied: 4 });
+  });
+
+  it('a modified payload in the middle of the chain', () => {
+    const altered = batch.map((e) => (e.device_seq === 2 ? { ...e, payload: { n: 'forged' } } : e));
+    rejects(altered, 'broken_chain');
+  });
+
+  it('a modified payload on the sealed event', () => {
+    const altered = batch.map((e) => (e.device_seq === 4 ? { ...e, payload: { n: 'forged' } } : e));
+    rejects(altered, 'bad_signature');
+  });
+
+  it('a forged signature', () => {
+    const last = batch[3]!;
+    const forged = { ...last, seal: { ...last.seal!, sig: toBase64Url(new Uint8Array(64).fill(7)) } };
+    rejects([...batch.slice(0, 3), forged], 'bad_signature');
+  });
+
+  it('a seal by a device key the motebit identity never certified', () => {
+    const intruder = signingKeyFromSeed(randomSeed());
+    const otherMotebit = newMotebit();
+    const resealed = sealEvent(batch[3]!, { deviceKey: intruder, cert: certifyDevice(otherMotebit.identity, motebit.motebitId, intruder.publicKey) });
+    rejects([...batch.slice(0, 3), resealed], 'device_key_mismatch');
+  });
+
+  it('a new device certified by someone else than the motebit identity', () => {
+    const { deviceId, credentials } = newDeviceKey(newMotebit()); // certified by another identity
+    const fake: SealedEvent = { ...batch[0]!, device_id: deviceId, clock: { l: 1, v: { [deviceId]: 1 } } };
+    const sealed = sealEvent(fake, { ...credentials, cert: certifyDevice(newMotebit().identity, motebit.motebitId, credentials.deviceKey.publicKey) });
+    rejects([sealed], 'bad_device_cert');
+  });
+
+  it('two events of the chain swapped in position', () => {
+    const [e1, e2, e3, e4] = batch;
+    const swapped = [e1!, { ...e3!, device_seq: 2 }, { ...e2!, device_seq: 3 }, e4!];
+    rejects(swapped, 'malformed'); // the clock names the writer at its real sequence
+    const relinked = [e1!, { ...e3!, device_seq: 2, clock: { ...e3!.clock, v: { ...e3!.clock.v, [writer.deviceId]: 2 } } }, { ...e2!, device_seq: 3, clock: { ...e2!.clock, v: { ...e2!.clock.v, [writer.deviceId]: 3 } } }, e4!];
+    rejects(relinked, 'broken_chain');
+  });
+
+  it('a missing event in the middle of the chain', () => {
+    rejects([batch[0], batch[1], batch[3]], 'missing_event');
+  });
+
+  it('two different versions of one event (equivocation)', () => {
+    rejects([...batch, { ...batch[1]!, payload: { n: 'other' } }], 'fork');
+  });
+
+  it('an event of another motebit', () => {
+    const foreign = newMotebit();
+    rejects(batch.map((e) => ({ ...e, motebit_id: foreign.motebitId })), 'wrong_motebit');
+  });
+
+  it('malformed input, with the field named', () => {
+    rejects([...batch.slice(0, 3), { ...batch[3], entity: 42 }], 'malformed');
+    rejects([{ ...batch[0], extra: 'field' }], 'malformed');
+    rejects(['not an event'], 'malformed');
+  });
+
+  it('a bad batch leaves what was applied before intact', () => {
+    reader.store.applyRemote(batch.slice(0, 4));
+    writer.store.put('memory/5', { n: 5 });
+    const [fifth] = pushAll(writer);
+    expect(() => reader.store.applyRemote([{ ...fifth!, payload: { n: 'forged' } }])).toThrow(ChainError);
+    expect(reader.store.eventCount()).toBe(4);
+    expect(reader.store.applyRemote([fifth])).toMatchObject({ applied: 1 });
+  });
+
+  it('delivery order inside a batch does not matter', () => {
+    expect(reader.store.applyRemote([...batch].reverse())).toMatchObject({ applied: 4 });
+    expect(reader.store.stateDigest()).toBe(writer.store.stateDigest());
+  });
+});
