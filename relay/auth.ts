@@ -1,4 +1,4 @@
-// Token checks (docs/protocol-relay.md, "Tokens"). The order is fixed and cheap checks come first; the
+// Token checks (docs/protocol.md §7, "Tokens"). The order is fixed and cheap checks come first; the
 // nonce is spent only once the signature holds, so nobody can burn another's nonces.
 import { motebitIdFromIdentityKey } from '../shared/ids.ts';
 import type { AuthFailureReason } from '../shared/relay-api.ts';

@@ -1,5 +1,5 @@
 // The relay: HTTP (node:http) and WebSocket (ws) in front of a RelayStore. It sees envelopes and opaque
-// bodies only, and never writes an event of its own. docs/protocol-relay.md is the contract.
+// bodies only, and never writes an event of its own. docs/protocol.md §7 is the contract.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -1,4 +1,4 @@
-// One device's WebSocket (docs/protocol-relay.md, "WebSocket"): auth first, then catch-up from its cursor,
+// One device's WebSocket (docs/protocol.md §7, "WebSocket"): auth first, then catch-up from its cursor,
 // then live events, pushes with acks, in-band re-auth. Delivery never buffers without bound: while the
 // socket has more than wsHighWaterBytes unsent, nothing more is queued on it; the socket is later caught
 // up from storage by its cursor, one page at a time.

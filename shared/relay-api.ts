@@ -1,4 +1,4 @@
-// The relay protocol v1 (docs/protocol-relay.md): every request and response body and every WebSocket
+// The relay protocol v1 (docs/protocol.md §7): every request and response body and every WebSocket
 // message, as zod schemas shared by the relay and the devices, plus the error codes and close codes.
 import { z } from 'zod';
 import { base64UrlPattern } from './encoding.ts';

@@ -1,4 +1,4 @@
-// Relay tokens (docs/protocol-relay.md, "Tokens"): short-lived, single-use, Ed25519-signed statements
+// Relay tokens (docs/protocol.md §7, "Tokens"): short-lived, single-use, Ed25519-signed statements
 // "this key, of this motebit, makes this request to this relay now". The relay stores only public keys,
 // never a secret: a device signs with its device key, the identity signs enrolments and revocations.
 //

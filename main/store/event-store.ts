@@ -70,6 +70,15 @@ export interface ConflictRecord {
   readonly resolvedBy: string | null;
 }
 
+export interface RejectedEvent {
+  readonly relaySeq: number;
+  readonly eventId: string;
+  readonly deviceId: string;
+  readonly deviceSeq: number;
+  readonly code: string;
+  readonly message: string;
+}
+
 export interface ApplyResult {
   readonly applied: number;
   readonly duplicates: number;
@@ -457,6 +466,35 @@ export class EventStore {
     return head - this.getCursor('pushed_seq');
   }
 
+  /** Records received events that will never be applied, with why, so they can be shown. */
+  recordRejected(events: readonly RejectedEvent[]): void {
+    this.db
+      .transaction(() => {
+        for (const e of events) this.sql.insertRejected.run(e.relaySeq, e.eventId, e.deviceId, e.deviceSeq, e.code, e.message, now());
+      })
+      .immediate();
+  }
+
+  rejectedEvents(): (RejectedEvent & { seenAt: number })[] {
+    return (this.sql.allRejected.all() as RejectedRow[]).map((row) => ({
+      relaySeq: row.relay_seq,
+      eventId: row.event_id,
+      deviceId: row.device_id,
+      deviceSeq: row.device_seq,
+      code: row.code,
+      message: row.message,
+      seenAt: row.seen_at,
+    }));
+  }
+
+  rejectedCount(): number {
+    return (this.sql.countRejected.get() as { n: number }).n;
+  }
+
+  openConflictCount(): number {
+    return (this.sql.countOpenConflicts.get() as { n: number }).n;
+  }
+
   heldCount(): number {
     return (this.sql.countStaged.get() as { n: number }).n;
   }
@@ -519,6 +557,16 @@ interface StateRow {
   device_id: string;
   deleted: number;
   payload: string | null;
+}
+
+interface RejectedRow {
+  relay_seq: number;
+  event_id: string;
+  device_id: string;
+  device_seq: number;
+  code: string;
+  message: string;
+  seen_at: number;
 }
 
 interface SettleCandidate {
@@ -642,6 +690,11 @@ function prepareStatements(db: SqliteDatabase) {
     dropStaged: p('DELETE FROM staged WHERE device_id = ?'),
     stagedOf: p('SELECT body FROM staged WHERE device_id = ? ORDER BY device_seq'),
     countStaged: p('SELECT count(*) AS n FROM staged'),
+    insertRejected: p(`INSERT OR REPLACE INTO rejected_events (relay_seq, event_id, device_id, device_seq, code, message, seen_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    allRejected: p('SELECT relay_seq, event_id, device_id, device_seq, code, message, seen_at FROM rejected_events ORDER BY relay_seq'),
+    countRejected: p('SELECT count(*) AS n FROM rejected_events'),
+    countOpenConflicts: p('SELECT count(*) AS n FROM conflicts WHERE resolved_by IS NULL'),
     getCursor: p('SELECT value FROM cursors WHERE name = ?'),
     setCursor: p(`INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
   };

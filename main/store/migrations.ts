@@ -87,4 +87,17 @@ export const MIGRATIONS: readonly string[] = [
     value INTEGER NOT NULL
   ) STRICT;
   `,
+  /* 2: received events that were reported and never applied */ `
+  -- An event the device received but could not use: a body it could not decrypt or read, or a chain
+  -- that failed verification. Kept to be shown to the person; never applied.
+  CREATE TABLE rejected_events (
+    relay_seq  INTEGER PRIMARY KEY,
+    event_id   TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    device_seq INTEGER NOT NULL,
+    code       TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    seen_at    INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -1,0 +1,54 @@
+// One Transport interface for every way a device talks to the relay (docs/architecture: "one path for
+// one job"). WebSocket and HTTP implement it; the encrypted transport wraps either and changes only bodies.
+// The engine never knows which one it holds, except to say so in its status.
+import type { PushResult } from '../../shared/relay-api.ts';
+import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
+
+export type TransportKind = 'websocket' | 'http';
+
+/** Why an event that reached this device could not be read. It is reported, never applied. */
+export interface EventProblem {
+  readonly code: 'decrypt_failed' | 'unknown_key' | 'not_encrypted';
+  readonly message: string;
+}
+
+/** An event as the relay served it; `problem` is set by a wrapper that could not open its body. */
+export type ReceivedEvent = StoredWireEvent & { readonly problem?: EventProblem };
+
+/**
+ * Where received events go, in relay sequence order, one page at a time. The transport awaits the sink
+ * before delivering the next page, so a slow device slows the stream instead of buffering it.
+ */
+export type EventSink = (events: readonly ReceivedEvent[]) => Promise<void>;
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /**
+   * Starts delivering to `sink` every event after relay sequence `after`. WebSocket: connects and
+   * authenticates, streams the backlog, then live events as other devices push them. HTTP: nothing is
+   * live; catchUp pulls. Rejects (with a TransportError) when the relay cannot be reached this way.
+   */
+  open(after: number, sink: EventSink): Promise<void>;
+  /** Pushes one batch (at most MAX_BATCH_EVENTS) and resolves with the relay's result for each event. */
+  push(events: readonly WireEvent[]): Promise<PushResult[]>;
+  /** Resolves with the relay sequence up to which every event has been delivered to the sink. */
+  catchUp(): Promise<number>;
+  /** Hears when a live transport goes down after open() succeeded (the engine then falls back). */
+  onDown(listener: (error: TransportError) => void): void;
+  close(): Promise<void>;
+}
+
+export type TransportErrorKind = 'network' | 'auth' | 'refused' | 'protocol';
+
+/** Why talking to the relay failed, classified so status and exit codes can say what to do next. */
+export class TransportError extends Error {
+  override name = 'TransportError';
+  readonly kind: TransportErrorKind;
+  /** The relay's error code when it gave one (e.g. revoked_device, token_expired). */
+  readonly code: string | undefined;
+  constructor(kind: TransportErrorKind, message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.kind = kind;
+    this.code = options.code;
+  }
+}
