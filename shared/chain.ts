@@ -2,7 +2,9 @@
 // chain (prev = hash of the previous event) and a seal signs a chain head, so a relay can neither forge,
 // alter, reorder nor drop an event in the middle of a device's history without the receiver noticing.
 import { z } from 'zod';
-import { GENESIS_HASH, SealedEventSchema, checkSeal, hashEvent, type SealProblem, type SealedEvent } from './event.ts';
+import { sha256Hex } from './crypto.ts';
+import { canonicalJson } from './encoding.ts';
+import { GENESIS_HASH, SealedEventSchema, checkSeal, unsealed as withoutSeal, type SealProblem, type SealedEvent } from './event.ts';
 
 export type ChainErrorCode =
   | 'malformed'
@@ -30,6 +32,8 @@ export class ChainError extends Error {
 export interface HashedEvent {
   readonly event: SealedEvent;
   readonly hash: string;
+  /** The canonical JSON the hash was computed over (the event without its seal). */
+  readonly canonical: string;
 }
 
 export interface ChainHead {
@@ -81,7 +85,8 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     if (event.motebit_id !== ctx.motebitId) {
       throw new ChainError('wrong_motebit', `${describe(event)} belongs to motebit ${event.motebit_id}, not ${ctx.motebitId}`, atEvent(event));
     }
-    const hash = hashEvent(event);
+    const canonical = canonicalJson(withoutSeal(event));
+    const hash = sha256Hex(canonical);
     let chain = byDevice.get(event.device_id);
     if (!chain) byDevice.set(event.device_id, (chain = new Map()));
     const twin = chain.get(event.device_seq);
@@ -89,7 +94,7 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
       throw new ChainError('fork', `${describe(event)} arrived in two different versions`, atEvent(event));
     }
     // Keep a sealed copy over an unsealed one of the same event: the seal is what lets it be applied.
-    if (!twin || (!twin.event.seal && event.seal)) chain.set(event.device_seq, { event, hash });
+    if (!twin || (!twin.event.seal && event.seal)) chain.set(event.device_seq, { event, hash, canonical });
   }
 
   const verified: HashedEvent[] = [];

@@ -7,6 +7,7 @@
 // same state, the same digest and the same conflicts, whatever order the events arrived in.
 import { canonicalJson } from '../../shared/encoding.ts';
 import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../shared/crypto.ts';
 import { compareEvents, concurrent, happenedBefore, nextClock, type Clocked } from '../../shared/clock.ts';
 import { ChainError, parseEvents, planChains, type ChainContext, type ChainHead, type HashedEvent } from '../../shared/chain.ts';
 import {
@@ -170,13 +171,15 @@ export class EventStore {
             payload: write.op === 'delete' ? null : write.payload,
             ts: now(),
           };
-          const hash = hashEvent(event);
-          this.applyEvent({ event, hash });
+          const canonical = canonicalJson(event);
+          const hash = sha256Hex(canonical);
+          this.applyEvent({ event, hash, canonical });
           events.push(event);
           head = { seq, hash, lamport: clock.l };
           lamport = clock.l;
           heads[this.identity.deviceId] = seq;
         }
+        this.sql.upsertHead.run(this.identity.deviceId, head.seq, head.hash, head.lamport);
         return events;
       })
       .immediate();
@@ -206,9 +209,14 @@ export class EventStore {
           for (const device of devices) this.sql.dropStaged.run(device);
         }
         let newConflicts = 0;
+        const lastOfDevice = new Map<string, HashedEvent>();
         for (const item of plan.verified) {
           newConflicts += this.applyEvent(item);
-          this.sql.unstage.run(item.event.device_id, item.event.device_seq);
+          lastOfDevice.set(item.event.device_id, item);
+        }
+        for (const [deviceId, { event, hash }] of lastOfDevice) {
+          this.sql.upsertHead.run(deviceId, event.device_seq, hash, event.clock.l);
+          this.sql.unstageUpTo.run(deviceId, event.device_seq);
         }
         for (const item of plan.unsealed) {
           this.sql.stage.run(item.event.device_id, item.event.device_seq, canonicalJson(item.event));
@@ -220,8 +228,11 @@ export class EventStore {
 
   // ---- the single path every event takes ----------------------------------------------------------
 
-  /** Inserts a verified event and updates heads, conflicts and state. Returns how many conflicts it made. */
-  private applyEvent({ event, hash }: HashedEvent): number {
+  /**
+   * Inserts a verified event and updates conflicts and state; the caller advances the device head once
+   * per batch. Returns how many conflicts the event made.
+   */
+  private applyEvent({ event, hash, canonical }: HashedEvent): number {
     const info = this.sql.insertEvent.run({
       event_id: event.event_id,
       device_id: event.device_id,
@@ -232,7 +243,7 @@ export class EventStore {
       hash,
       ts: event.ts,
       received_at: now(),
-      body: canonicalJson(event),
+      body: event.seal ? canonicalJson(event) : canonical, // unsealed, the body is what was hashed
     });
     if (info.changes !== 1) {
       throw new ChainError('fork', `event id ${event.event_id} is already used by another event`, {
@@ -240,8 +251,6 @@ export class EventStore {
         deviceSeq: event.device_seq,
       });
     }
-    this.sql.upsertHead.run(event.device_id, event.device_seq, hash, event.clock.l);
-
     const created = this.recordConflicts(event);
     this.settleConflicts(event);
     this.sql.upsertWriter.run(event.entity, event.device_id, event.device_seq);
@@ -254,7 +263,7 @@ export class EventStore {
         lamport: event.clock.l,
         device_id: event.device_id,
         deleted: event.op === 'delete' ? 1 : 0,
-        payload: event.op === 'delete' ? null : canonicalJson(event.payload),
+        payload: event.op === 'delete' ? null : JSON.stringify(event.payload),
       });
     }
     return created;
@@ -420,7 +429,7 @@ export class EventStore {
             lamport: event.clock.l,
             device_id: event.device_id,
             deleted: event.op === 'delete' ? 1 : 0,
-            payload: event.op === 'delete' ? null : canonicalJson(event.payload),
+            payload: event.op === 'delete' ? null : JSON.stringify(event.payload),
           });
         }
         return rows.length;
@@ -658,7 +667,8 @@ function prepareStatements(db: SqliteDatabase) {
     writersOf: p('SELECT device_id, max_seq FROM entity_writers WHERE entity = ?'),
     writesAfter: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events
                     WHERE entity = ? AND device_id = ? AND device_seq > ? ORDER BY device_seq`),
-    writesLaterThan: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events
+    // Rare (a conflict found after an event that settles it): walks the entity's events by writer index.
+    writesLaterThan: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events INDEXED BY events_by_entity_writer
                         WHERE entity = ? AND lamport > ? ORDER BY lamport, device_id, event_id`),
     insertConflict: p(`INSERT OR IGNORE INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, detected_at)
                        VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @detected_at)`),
@@ -686,7 +696,7 @@ function prepareStatements(db: SqliteDatabase) {
     localAfter: p('SELECT body FROM events WHERE device_id = ? AND device_seq > ? ORDER BY device_seq LIMIT ?'),
     replaceBody: p('UPDATE events SET body = ? WHERE event_id = ? AND hash = ?'),
     stage: p('INSERT OR REPLACE INTO staged (device_id, device_seq, body) VALUES (?, ?, ?)'),
-    unstage: p('DELETE FROM staged WHERE device_id = ? AND device_seq = ?'),
+    unstageUpTo: p('DELETE FROM staged WHERE device_id = ? AND device_seq <= ?'),
     dropStaged: p('DELETE FROM staged WHERE device_id = ?'),
     stagedOf: p('SELECT body FROM staged WHERE device_id = ? ORDER BY device_seq'),
     countStaged: p('SELECT count(*) AS n FROM staged'),

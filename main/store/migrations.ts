@@ -23,7 +23,6 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (device_id, device_seq)
   ) STRICT;
   CREATE INDEX events_by_entity_writer ON events (entity, device_id, device_seq);
-  CREATE INDEX events_by_entity_time ON events (entity, lamport);
 
   -- The last applied event of each device: the frontier a local write's clock is made from.
   CREATE TABLE heads (
