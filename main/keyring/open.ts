@@ -1,0 +1,48 @@
+// Chooses the secret store: --keyring (os | file), else MOTEBIT_KEYRING, else the OS keyring. The OS
+// keyring is probed at once (a write and a delete), so a machine without one fails here with a clear KeyringUnavailableError
+// instead of half-way through setting up. The file store is only ever used when asked for by name.
+import { FileSecretStore } from './file-secret-store.ts';
+import { OsKeyring } from './os-keyring.ts';
+import { SECRET_STORE_KINDS, type SecretStore, type SecretStoreKind } from './secret-store.ts';
+
+export interface OpenSecretStoreOptions {
+  /** The device home (the file store lives in <home>/.motebit/). */
+  readonly home: string;
+  /** The --keyring flag, when given. */
+  readonly keyring?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv;
+  /** The OS keyring service name (tests use their own). */
+  readonly service?: string;
+}
+
+export interface OpenedSecretStore {
+  readonly store: SecretStore;
+  /** Set when secrets are kept outside the OS keyring: show it to the person, log it. */
+  readonly warning: string | null;
+}
+
+export class SecretStoreChoiceError extends Error {
+  override readonly name = 'SecretStoreChoiceError';
+}
+
+const PROBE_ACCOUNT = 'probe:availability';
+
+export function chooseSecretStoreKind(keyring: string | undefined, env: NodeJS.ProcessEnv = process.env): SecretStoreKind {
+  const [source, value] = keyring !== undefined && keyring !== '' ? ['--keyring', keyring] : ['MOTEBIT_KEYRING', env.MOTEBIT_KEYRING ?? ''];
+  if (value === '') return 'os';
+  if ((SECRET_STORE_KINDS as readonly string[]).includes(value)) return value as SecretStoreKind;
+  throw new SecretStoreChoiceError(`${source} must be one of ${SECRET_STORE_KINDS.join(', ')}, not "${value}"`);
+}
+
+export async function openSecretStore({ home, keyring, env = process.env, service }: OpenSecretStoreOptions): Promise<OpenedSecretStore> {
+  const kind = chooseSecretStoreKind(keyring, env);
+  if (kind === 'file') {
+    const store = new FileSecretStore(home);
+    return { store, warning: store.warning };
+  }
+  const store = new OsKeyring(service);
+  // A write, not just a read: a locked keyring answers reads but cannot keep a new secret.
+  await store.set(PROBE_ACCOUNT, 'ok'); // throws KeyringUnavailableError when there is no usable keyring
+  await store.delete(PROBE_ACCOUNT);
+  return { store, warning: null };
+}

@@ -1,0 +1,37 @@
+// Between the store's events and what the relay carries: the body of a plaintext envelope is the
+// base64url of the event's canonical JSON (the encrypted transport then replaces it with ciphertext).
+import { canonicalBytes, fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
+import type { SealedEvent } from '../../shared/event.ts';
+import type { WireEvent } from '../../shared/wire.ts';
+import type { EventProblem, ReceivedEvent } from './transport.ts';
+
+export function toWire(event: SealedEvent): WireEvent {
+  return {
+    event_id: event.event_id,
+    device_id: event.device_id,
+    device_seq: event.device_seq,
+    key_id: null,
+    body: toBase64Url(canonicalBytes(event)),
+  };
+}
+
+export type Decoded = { ok: true; event: unknown } | { ok: false; problem: EventProblem | { code: 'unreadable' | 'envelope_mismatch'; message: string } };
+
+/**
+ * Opens a received plaintext envelope. The event inside is validated by the store; here we only check it
+ * is JSON and that it is the event the envelope names, so a relay cannot swap bodies between envelopes.
+ */
+export function fromWire(received: ReceivedEvent): Decoded {
+  if (received.problem) return { ok: false, problem: received.problem };
+  let event: unknown;
+  try {
+    event = JSON.parse(fromBase64Url(received.body).toString('utf8'));
+  } catch {
+    return { ok: false, problem: { code: 'unreadable', message: `event ${received.event_id} has a body that is not JSON` } };
+  }
+  const inner = event as Partial<SealedEvent> | null;
+  if (!inner || inner.event_id !== received.event_id || inner.device_id !== received.device_id || inner.device_seq !== received.device_seq) {
+    return { ok: false, problem: { code: 'envelope_mismatch', message: `event ${received.event_id} carries the body of another event` } };
+  }
+  return { ok: true, event };
+}

@@ -1,0 +1,180 @@
+// A small typed HTTP client for the relay (docs/protocol-relay.md): one fresh single-use token per request,
+// every response validated against the shared schemas, every failure a classified TransportError.
+import type { z } from 'zod';
+import type { SigningKey } from '../../shared/crypto.ts';
+import { toBase64Url } from '../../shared/encoding.ts';
+import { certifyDevice } from '../../shared/event.ts';
+import {
+  DeviceListResponseSchema,
+  EnrolResponseSchema,
+  ErrorBodySchema,
+  HealthResponseSchema,
+  MAX_PULL_LIMIT,
+  PullResponseSchema,
+  PushResponseSchema,
+  RevokeResponseSchema,
+  type DeviceInfo,
+  type EnrolRequest,
+  type EnrolResponse,
+  type PullResponse,
+  type PushResponse,
+  type RevokeResponse,
+} from '../../shared/relay-api.ts';
+import { IDENTITY_SIGNER, mintToken } from '../../shared/token.ts';
+import type { WireEvent } from '../../shared/wire.ts';
+import { TransportError } from './transport.ts';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
+export interface RelayClientOptions {
+  /** The relay's base URL, an origin such as https://relay.example or http://127.0.0.1:8787. */
+  relayUrl: string;
+  motebitId: string;
+  deviceId: string;
+  deviceKey: SigningKey;
+  /** The audience tokens name; defaults to the relay URL's origin (what a relay uses unless told otherwise). */
+  audience?: string;
+  /** Per request, including reading the response body. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export interface EnrolDeviceOptions {
+  /** The motebit identity key (signs the request). */
+  identityKey: SigningKey;
+  /** The public key of the device to enrol; defaults to this client's device. */
+  deviceKey?: Uint8Array;
+  /** certifyDevice(identity, motebitId, deviceKey); computed from identityKey when omitted. */
+  cert?: string;
+  name?: string;
+}
+
+export interface RevokeDeviceOptions {
+  identityKey: SigningKey;
+  deviceId: string;
+}
+
+interface Signed {
+  signer: string;
+  key: SigningKey;
+}
+
+/** 'auth' for 401/403, 'network' for 5xx, 'refused' for any other refusal. */
+export function kindOfStatus(status: number): TransportError['kind'] {
+  if (status === 401 || status === 403) return 'auth';
+  if (status >= 500) return 'network';
+  return 'refused';
+}
+
+export class RelayClient {
+  readonly relayUrl: string;
+  readonly audience: string;
+  readonly motebitId: string;
+  readonly deviceId: string;
+  readonly #deviceKey: SigningKey;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: RelayClientOptions) {
+    const url = new URL(options.relayUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('the relay URL is http: or https:');
+    if (url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new TypeError('the relay URL is an origin, without a path');
+    this.relayUrl = url.origin;
+    this.audience = options.audience ?? url.origin;
+    this.motebitId = options.motebitId;
+    this.deviceId = options.deviceId;
+    this.#deviceKey = options.deviceKey;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  get #device(): Signed {
+    return { signer: this.deviceId, key: this.#deviceKey };
+  }
+
+  get #base(): string {
+    return `/v1/motebits/${this.motebitId}`;
+  }
+
+  async health(): Promise<void> {
+    await this.#request('GET', '/healthz', undefined, null, HealthResponseSchema);
+  }
+
+  async push(events: readonly WireEvent[]): Promise<PushResponse> {
+    return this.#request('POST', `${this.#base}/events`, { events }, this.#device, PushResponseSchema);
+  }
+
+  async pull(after: number, limit: number = MAX_PULL_LIMIT): Promise<PullResponse> {
+    return this.#request('GET', `${this.#base}/events?after=${after}&limit=${limit}`, undefined, this.#device, PullResponseSchema);
+  }
+
+  async listDevices(): Promise<DeviceInfo[]> {
+    return (await this.#request('GET', `${this.#base}/devices`, undefined, this.#device, DeviceListResponseSchema)).devices;
+  }
+
+  async enrolDevice(options: EnrolDeviceOptions): Promise<EnrolResponse> {
+    const deviceKey = options.deviceKey ?? this.#deviceKey.publicKey;
+    const body: EnrolRequest = {
+      identity_key: toBase64Url(options.identityKey.publicKey),
+      device_key: toBase64Url(deviceKey),
+      cert: options.cert ?? certifyDevice(options.identityKey, this.motebitId, deviceKey),
+      ...(options.name === undefined ? {} : { name: options.name }),
+    };
+    return this.#request('POST', `${this.#base}/devices`, body, { signer: IDENTITY_SIGNER, key: options.identityKey }, EnrolResponseSchema);
+  }
+
+  async revokeDevice(options: RevokeDeviceOptions): Promise<RevokeResponse> {
+    return this.#request('POST', `${this.#base}/devices/${options.deviceId}/revoke`, {}, { signer: IDENTITY_SIGNER, key: options.identityKey }, RevokeResponseSchema);
+  }
+
+  async #request<T>(method: 'GET' | 'POST', path: string, json: unknown, signed: Signed | null, schema: z.ZodType<T>): Promise<T> {
+    const body = json === undefined ? undefined : JSON.stringify(json);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (signed) {
+      const token = mintToken({ motebitId: this.motebitId, signer: signed.signer, key: signed.key, audience: this.audience, request: { method, path, ...(body === undefined ? {} : { body }) } });
+      headers.authorization = `Motebit ${token}`;
+    }
+    const what = `${method} ${path.split('?')[0] ?? path}`;
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.#fetch(this.relayUrl + path, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        redirect: 'error',
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (error) {
+      const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      throw new TransportError('network', timedOut ? `${what}: no answer from the relay within ${this.#timeoutMs} ms` : `${what}: cannot reach the relay (${describe(error)})`, { cause: error });
+    }
+    let parsed: unknown;
+    let isJson = true;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      isJson = false;
+    }
+    if (status < 200 || status >= 300) {
+      const refusal = isJson ? ErrorBodySchema.safeParse(parsed) : undefined;
+      const code = refusal?.success ? refusal.data.error.code : undefined;
+      const message = refusal?.success ? refusal.data.error.message : `HTTP ${status}`;
+      throw new TransportError(kindOfStatus(status), `${what}: ${code ?? 'refused'}: ${message}`, code === undefined ? {} : { code });
+    }
+    if (!isJson) throw new TransportError('protocol', `${what}: the relay answered ${status} with a body that is not JSON`);
+    const result = schema.safeParse(parsed);
+    if (!result.success) throw new TransportError('protocol', `${what}: unexpected answer from the relay: ${result.error.issues[0]?.message ?? 'invalid'}`, { cause: result.error });
+    return result.data;
+  }
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  if (cause instanceof Error) return 'code' in cause && typeof cause.code === 'string' ? cause.code : cause.message;
+  return error.message;
+}

@@ -1,0 +1,101 @@
+// Real device homes against a real relay: each device is the app's own Device (identity, secret store,
+// SQLite store, engine), the relay is the real one on 127.0.0.1. The secret store is the OS keyring when
+// a Secret Service is reachable (npm test runs inside one), else the explicit file opt-in.
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Device, type HomeOptions } from '../../main/app/device.ts';
+import type { TransportPreference } from '../../main/sync/engine.ts';
+import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
+
+export const KEYRING: 'os' | 'file' = process.env.DBUS_SESSION_BUS_ADDRESS ? 'os' : 'file';
+const KEYRING_SERVICE = `motebit-test-${process.pid}`;
+
+export class Lab {
+  readonly dir = mkdtempSync(join(tmpdir(), 'motebit-lab-'));
+  readonly relays: RunningRelay[] = [];
+  readonly devices: Device[] = [];
+  private count = 0;
+
+  async relay(options: Partial<RelayOptions> = {}): Promise<RunningRelay> {
+    const relay = await startRelay({ host: '127.0.0.1', port: 0, dbPath: join(this.dir, 'relay.db'), logLevel: 'silent', ...options });
+    this.relays.push(relay);
+    return relay;
+  }
+
+  home(name: string): HomeOptions {
+    return { home: join(this.dir, name), keyring: KEYRING, keyringService: KEYRING_SERVICE, env: {} };
+  }
+
+  async create(relayUrl: string, options: { encryption?: boolean; transport?: TransportPreference; name?: string } = {}): Promise<Device> {
+    const name = options.name ?? `device-${++this.count}`;
+    const device = await Device.create({ ...this.home(name), relayUrl, deviceName: name, encryption: options.encryption ?? true, transport: options.transport });
+    return this.track(await reopen(device, options.transport));
+  }
+
+  async join(first: Device, options: { transport?: TransportPreference; name?: string } = {}): Promise<Device> {
+    const name = options.name ?? `device-${++this.count}`;
+    const device = await Device.join({ ...this.home(name), pairingCode: await first.pairingCode(), deviceName: name });
+    return this.track(await reopen(device, options.transport));
+  }
+
+  track(device: Device): Device {
+    this.devices.push(device);
+    return device;
+  }
+
+  async close(): Promise<void> {
+    for (const device of this.devices) await device.close().catch(() => {});
+    for (const relay of this.relays) await relay.close().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Reopens with a transport preference (create/join open with the config's, which is auto). */
+async function reopen(device: Device, transport: TransportPreference | undefined): Promise<Device> {
+  if (!transport) return device;
+  const home = { home: device.home, keyring: KEYRING, keyringService: KEYRING_SERVICE, env: {}, transport };
+  await device.close();
+  return Device.open(home);
+}
+
+/** Reopens a device home as a fresh process would. */
+export function openAgain(lab: Lab, device: Device, transport?: TransportPreference): Promise<Device> {
+  return Device.open({ home: device.home, keyring: KEYRING, keyringService: KEYRING_SERVICE, env: {}, transport }).then((d) => lab.track(d));
+}
+
+/** A port that was free a moment ago, for a relay that must be started behind a proxy made first. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Syncs every device in turn, twice, so everything reaches everyone; fails loudly on a failed cycle. */
+export async function syncAll(devices: readonly Device[]): Promise<void> {
+  for (let round = 0; round < 2; round++) {
+    for (const device of devices) {
+      const result = await device.syncNow();
+      if (!result.ok) throw new Error(`sync failed on ${device.identity.deviceId}: ${result.error?.message}`);
+    }
+  }
+}
+
+export function conflictPairs(device: Device): string[] {
+  return device
+    .conflicts({ includeResolved: true })
+    .map((c) => `${c.entity}|${c.loser.eventId}|${c.winner.eventId}|${c.resolvedBy}`)
+    .sort();
+}
+
+/** Waits until `check` holds, polling; a bounded wait for an asynchronous outcome, never a timing assertion. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+  const until = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,109 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_BATCH_EVENTS } from '../../shared/relay-api.ts';
+import { HttpTransport } from '../../main/sync/http-transport.ts';
+import { TransportError } from '../../main/sync/transport.ts';
+import type { TestDevice } from '../relay/support.ts';
+import { Collector, bodyJson, deviceOptions, harnesses, jsonEvents, range, rejection } from './support.ts';
+
+const h = harnesses();
+afterEach(() => h.cleanup());
+
+describe('HttpTransport', () => {
+  it('pushes a batch that another device receives on catchUp, page by page, in order', async () => {
+    const { relay, devices } = await h.start(2);
+    const [a, b] = devices as [TestDevice, TestDevice];
+    const sender = new HttpTransport(deviceOptions(relay, a));
+    const receiver = new HttpTransport(deviceOptions(relay, b), { pageLimit: 50 });
+    const sent = new Collector();
+    const got = new Collector(2);
+    await sender.open(0, sent.sink);
+    await receiver.open(0, got.sink);
+    expect(await receiver.catchUp()).toBe(0);
+
+    const first = jsonEvents(a, MAX_BATCH_EVENTS, (i) => ({ n: i }));
+    const second = jsonEvents(a, 44, (i) => ({ n: MAX_BATCH_EVENTS + i }));
+    const results = [...(await sender.push(first)), ...(await sender.push(second))];
+    expect(results.map((r) => r.status === 'stored' && r.seq)).toEqual(range(1, 300));
+
+    expect(await receiver.catchUp()).toBe(300);
+    expect(got.seqs()).toEqual(range(1, 300));
+    expect(got.events.map((event) => event.event_id)).toEqual([...first, ...second].map((event) => event.event_id));
+    expect(bodyJson(got.events[299]!.body)).toMatchObject({ payload: { n: 299 } });
+    // One sink call per page (50 events), never two at once.
+    expect(got.pages).toEqual([50, 50, 50, 50, 50, 50]);
+    expect(got.overlapped).toBe(false);
+    // Nothing new: nothing delivered, same cursor.
+    expect(await receiver.catchUp()).toBe(300);
+    expect(got.events).toHaveLength(300);
+    // A retried batch is answered with the same seqs.
+    expect((await sender.push(second)).map((r) => r.status === 'duplicate' && r.seq)).toEqual(range(257, 300));
+    await Promise.all([sender.close(), receiver.close()]);
+  });
+
+  it('resumes from a cursor with nothing missed and nothing delivered twice', async () => {
+    const { relay, devices } = await h.start(2);
+    const [a, b] = devices as [TestDevice, TestDevice];
+    const sender = new HttpTransport(deviceOptions(relay, a));
+    await sender.open(0, async () => undefined);
+    await sender.push(jsonEvents(a, 120));
+
+    const firstRun = new Collector();
+    const first = new HttpTransport(deviceOptions(relay, b), { pageLimit: 100 });
+    await first.open(0, firstRun.sink);
+    const cursor = await first.catchUp();
+    expect(cursor).toBe(120);
+    await first.close();
+    await expect(first.catchUp()).rejects.toBeInstanceOf(TransportError);
+
+    await sender.push(jsonEvents(a, 30));
+    const secondRun = new Collector();
+    const second = new HttpTransport(deviceOptions(relay, b));
+    await second.open(cursor, secondRun.sink);
+    expect(await second.catchUp()).toBe(150);
+    expect([...firstRun.seqs(), ...secondRun.seqs()]).toEqual(range(1, 150));
+    await Promise.all([sender.close(), second.close()]);
+  });
+
+  it('concurrent catchUps deliver each event once', async () => {
+    const { relay, devices } = await h.start(2);
+    const [a, b] = devices as [TestDevice, TestDevice];
+    const sender = new HttpTransport(deviceOptions(relay, a));
+    await sender.open(0, async () => undefined);
+    await sender.push(jsonEvents(a, 40));
+    const got = new Collector(5);
+    const receiver = new HttpTransport(deviceOptions(relay, b), { pageLimit: 10 });
+    await receiver.open(0, got.sink);
+    const cursors = await Promise.all([receiver.catchUp(), receiver.catchUp(), receiver.catchUp()]);
+    expect(cursors).toEqual([40, 40, 40]);
+    expect(got.seqs()).toEqual(range(1, 40));
+    expect(got.overlapped).toBe(false);
+  });
+
+  it('a sink failure stops catchUp without advancing past the failed page', async () => {
+    const { relay, devices } = await h.start(2);
+    const [a, b] = devices as [TestDevice, TestDevice];
+    const sender = new HttpTransport(deviceOptions(relay, a));
+    await sender.open(0, async () => undefined);
+    await sender.push(jsonEvents(a, 30));
+    const got = new Collector();
+    got.onPage = (_events, call) => {
+      if (call === 1) throw new Error('disk full');
+    };
+    const receiver = new HttpTransport(deviceOptions(relay, b), { pageLimit: 10 });
+    await receiver.open(0, got.sink);
+    await expect(receiver.catchUp()).rejects.toThrow('disk full');
+    expect(receiver.cursor).toBe(10);
+    got.onPage = undefined;
+    expect(await receiver.catchUp()).toBe(30);
+    expect(got.seqs()).toEqual(range(1, 30));
+  });
+
+  it('open rejects with a network error when the relay cannot be reached', async () => {
+    const { relay, devices } = await h.start(1);
+    const options = deviceOptions(relay, devices[0]!);
+    await relay.close();
+    const error = await rejection(new HttpTransport(options).open(0, async () => undefined));
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error).toMatchObject({ kind: 'network' });
+  });
+});
