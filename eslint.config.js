@@ -14,7 +14,7 @@ const electronStoreOnlyInAdapter = {
 const restrictions = (...patterns) => ({
   'no-restricted-imports': ['error', { paths: [electronOnlyInAdapter, electronStoreOnlyInAdapter], patterns }],
 });
-const importsOf = (folder) => ({ group: [`**/${folder}/**`, `**/${folder}`], message: `this layer must not import ${folder}/ (see docs/architecture.md)` });
+const importsOf = (folder) => ({ group: [`**/${folder}/**`, `**/${folder}`], message: `this layer must not import ${folder}/ (see docs/architecture.md, the dependency rule)` });
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'out/**', 'test-output/**', 'renderer/dist/**'] },

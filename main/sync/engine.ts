@@ -34,6 +34,8 @@ export interface EngineOptions {
   readonly jitter?: number;
   readonly log?: Logger;
   readonly now?: () => number;
+  /** After WebSocket fails, how long to stay on HTTP before trying it again (doubles up to 10 min). */
+  readonly wsRetryFirstMs?: number;
 }
 
 export interface CycleResult {
@@ -81,7 +83,7 @@ export class SyncEngine {
   private paused = false;
   private stopped = false;
   private wsRetryAt = 0;
-  private wsRetryDelay = WS_RETRY_FIRST_MS;
+  private wsRetryDelay: number;
   private pulledThisCycle = 0;
 
   constructor(options: EngineOptions) {
@@ -89,6 +91,7 @@ export class SyncEngine {
     this.store = options.store;
     this.log = options.log ?? silent;
     this.now = options.now ?? Date.now;
+    this.wsRetryDelay = options.wsRetryFirstMs ?? WS_RETRY_FIRST_MS;
   }
 
   // ---- control ------------------------------------------------------------------------------------
@@ -277,7 +280,7 @@ export class SyncEngine {
         const ws = await this.open('websocket');
         await this.dropTransport();
         this.current = ws;
-        this.wsRetryDelay = WS_RETRY_FIRST_MS;
+        this.wsRetryDelay = this.options.wsRetryFirstMs ?? WS_RETRY_FIRST_MS;
         ws.onDown((error) => void this.onTransportDown(ws, error));
         this.emitStatus();
         return ws;

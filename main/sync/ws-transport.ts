@@ -156,9 +156,11 @@ class Session {
     });
     this.ws.on('open', () => this.#opened());
     this.ws.on('message', (data, isBinary) => this.#message(data, isBinary));
-    this.ws.on('pong', () => {
+    const heard = (): void => {
       this.#lastHeard = Date.now();
-    });
+    };
+    this.ws.on('pong', heard);
+    this.ws.on('ping', heard); // ws answers the relay's pings itself
     this.ws.on('error', (error) => {
       this.#socketError ??= error;
     });

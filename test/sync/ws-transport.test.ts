@@ -284,15 +284,15 @@ describe('WsTransport', () => {
   });
 
   it('renews its token in-band before it expires, without reconnecting', async () => {
-    // No clock skew allowance and 2-second tokens: without a re-auth the relay would close at expiry (4419).
+    // No clock skew allowance and 4-second tokens: without a re-auth the relay would close at expiry (4419).
     const { relay, devices } = await h.start(2, { clockSkewSeconds: 0 });
     const [a, b] = devices as [TestDevice, TestDevice];
     const down: TransportError[] = [];
     const got = new Collector();
-    const receiver = ws({ ...deviceOptions(relay, b), tokenLifetimeSeconds: 2 });
+    const receiver = ws({ ...deviceOptions(relay, b), tokenLifetimeSeconds: 4 });
     receiver.onDown((error) => down.push(error));
     await receiver.open(0, got.sink);
-    await sleep(4500);
+    await sleep(6000);
     expect(down).toEqual([]);
     expect(receiver.connectAttempts).toBe(1);
     await new RelayClient(deviceOptions(relay, a)).push(jsonEvents(a, 2));
