@@ -85,9 +85,11 @@ export class SyncEngine {
   private wsRetryAt = 0;
   private wsRetryDelay: number;
   private pulledThisCycle = 0;
+  private intervalMs: number;
 
   constructor(options: EngineOptions) {
     this.options = options;
+    this.intervalMs = options.intervalMs;
     this.store = options.store;
     this.log = options.log ?? silent;
     this.now = options.now ?? Date.now;
@@ -128,6 +130,15 @@ export class SyncEngine {
     this.paused = false;
     this.setState('idle');
     return this.syncNow();
+  }
+
+  /** Changes the interval of timed cycles; the next one is rescheduled at once. */
+  setIntervalMs(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    if (this.timer && !this.running) {
+      this.clearTimer();
+      this.scheduleNext();
+    }
   }
 
   get isPaused(): boolean {
@@ -339,7 +350,7 @@ export class SyncEngine {
       return;
     }
     const jitter = this.options.jitter ?? 0.1;
-    const delay = Math.max(0, this.options.intervalMs * (1 + jitter * (Math.random() * 2 - 1)));
+    const delay = Math.max(0, this.intervalMs * (1 + jitter * (Math.random() * 2 - 1)));
     this.nextCycleAt = this.now() + Math.round(delay);
     this.timer = setTimeout(() => void this.syncNow(), delay);
     this.timer.unref?.();
