@@ -257,14 +257,7 @@ export class EventStore {
 
     const current = this.sql.stateWinner.get(event.entity) as { event_id: string; device_id: string; lamport: number } | undefined;
     if (!current || compareEvents(event, { ...current, device_seq: 0, clock: { l: current.lamport, v: {} } }) > 0) {
-      this.sql.upsertState.run({
-        entity: event.entity,
-        event_id: event.event_id,
-        lamport: event.clock.l,
-        device_id: event.device_id,
-        deleted: event.op === 'delete' ? 1 : 0,
-        payload: event.op === 'delete' ? null : JSON.stringify(event.payload),
-      });
+      this.sql.upsertState.run(stateRow(event));
     }
     return created;
   }
@@ -422,15 +415,7 @@ export class EventStore {
         this.db.exec('DELETE FROM state');
         const rows = this.sql.winnersByFold.all() as { body: string }[];
         for (const { body } of rows) {
-          const event = parseBody(body);
-          this.sql.upsertState.run({
-            entity: event.entity,
-            event_id: event.event_id,
-            lamport: event.clock.l,
-            device_id: event.device_id,
-            deleted: event.op === 'delete' ? 1 : 0,
-            payload: event.op === 'delete' ? null : JSON.stringify(event.payload),
-          });
+          this.sql.upsertState.run(stateRow(parseBody(body)));
         }
         return rows.length;
       })
@@ -604,6 +589,18 @@ function stateFromRow(row: StateRow): EntityState {
     value: row.payload === null ? null : (JSON.parse(row.payload) as JsonValue),
     eventId: row.event_id,
     deviceId: row.device_id,
+  };
+}
+
+/** The materialised-state row of an entity whose winner is `event` (a delete leaves a tombstone). */
+function stateRow(event: SealedEvent) {
+  return {
+    entity: event.entity,
+    event_id: event.event_id,
+    lamport: event.clock.l,
+    device_id: event.device_id,
+    deleted: event.op === 'delete' ? 1 : 0,
+    payload: event.op === 'delete' ? null : JSON.stringify(event.payload),
   };
 }
 
