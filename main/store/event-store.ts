@@ -251,30 +251,31 @@ export class EventStore {
         deviceSeq: event.device_seq,
       });
     }
-    const created = this.recordConflicts(event);
-    this.settleConflicts(event);
-    this.sql.upsertWriter.run(event.entity, event.device_id, event.device_seq);
-
-    const current = this.sql.stateWinner.get(event.entity) as { event_id: string; device_id: string; lamport: number } | undefined;
-    if (!current || compareEvents(event, { ...current, device_seq: 0, clock: { l: current.lamport, v: {} } }) > 0) {
-      this.sql.upsertState.run(stateRow(event));
-    }
+    const row = this.sql.stateOf.get(event.entity) as StateRow | undefined;
+    const writers: Record<string, number> = row ? (JSON.parse(row.writers) as Record<string, number>) : {};
+    // An event can only settle conflicts that existed before it (it is not concurrent with itself).
+    if (row && row.conflicts > 0) this.settleConflicts(event);
+    const created = this.recordConflicts(event, writers);
+    writers[event.device_id] = Math.max(writers[event.device_id] ?? 0, event.device_seq);
+    const meta = { writers: JSON.stringify(writers), conflicts: (row?.conflicts ?? 0) + created };
+    const wins = !row || compareEvents(event, { event_id: row.event_id, device_id: row.device_id, device_seq: 0, clock: { l: row.lamport, v: {} } }) > 0;
+    if (wins) this.sql.upsertState.run({ ...stateRow(event), ...meta });
+    else this.sql.updateStateMeta.run({ entity: event.entity, ...meta });
     return created;
   }
 
   /**
    * Records each write to the same entity, by another device, that is concurrent with `event`. Only
-   * events the writer of `event` had not seen can be concurrent with it, so per other writer we read just
-   * its events past the sequence in `event`'s clock: usually none.
+   * events the writer of `event` had not seen can be concurrent with it, so per other writer (from the
+   * entity's state row) we read just its events past the sequence in `event`'s clock: usually none.
    */
-  private recordConflicts(event: SealedEvent): number {
+  private recordConflicts(event: SealedEvent, writers: Readonly<Record<string, number>>): number {
     let created = 0;
-    const writers = this.sql.writersOf.all(event.entity) as { device_id: string; max_seq: number }[];
-    for (const writer of writers) {
-      if (writer.device_id === event.device_id) continue;
-      const seen = event.clock.v[writer.device_id] ?? 0;
-      if (writer.max_seq <= seen) continue;
-      for (const row of this.sql.writesAfter.all(event.entity, writer.device_id, seen) as EventRow[]) {
+    for (const [deviceId, maxSeq] of Object.entries(writers)) {
+      if (deviceId === event.device_id) continue;
+      const seen = event.clock.v[deviceId] ?? 0;
+      if (maxSeq <= seen) continue;
+      for (const row of this.sql.writesAfter.all(event.entity, deviceId, seen) as EventRow[]) {
         const other = rowEvent(row);
         if (!concurrent(event, other)) continue;
         const [first, second] = compareEvents(event, other) < 0 ? [event, other] : [other, event];
@@ -413,9 +414,17 @@ export class EventStore {
     return this.db
       .transaction(() => {
         this.db.exec('DELETE FROM state');
+        const writers = new Map<string, Record<string, number>>();
+        for (const row of this.sql.writersByEntity.iterate() as Iterable<{ entity: string; device_id: string; max_seq: number }>) {
+          const map = writers.get(row.entity) ?? {};
+          map[row.device_id] = row.max_seq;
+          writers.set(row.entity, map);
+        }
+        const conflicts = new Map((this.sql.conflictCountByEntity.all() as { entity: string; n: number }[]).map((r) => [r.entity, r.n]));
         const rows = this.sql.winnersByFold.all() as { body: string }[];
         for (const { body } of rows) {
-          this.sql.upsertState.run(stateRow(parseBody(body)));
+          const event = parseBody(body);
+          this.sql.upsertState.run({ ...stateRow(event), writers: JSON.stringify(writers.get(event.entity) ?? {}), conflicts: conflicts.get(event.entity) ?? 0 });
         }
         return rows.length;
       })
@@ -549,8 +558,11 @@ interface StateRow {
   entity: string;
   event_id: string;
   device_id: string;
+  lamport: number;
   deleted: number;
   payload: string | null;
+  writers: string;
+  conflicts: number;
 }
 
 interface RejectedRow {
@@ -659,9 +671,6 @@ function prepareStatements(db: SqliteDatabase) {
     headOf: p('SELECT seq, hash, lamport FROM heads WHERE device_id = ?'),
     allHeads: p('SELECT device_id, seq, lamport FROM heads'),
     hashAt: p('SELECT hash FROM events WHERE device_id = ? AND device_seq = ?'),
-    upsertWriter: p(`INSERT INTO entity_writers (entity, device_id, max_seq) VALUES (?, ?, ?)
-                     ON CONFLICT (entity, device_id) DO UPDATE SET max_seq = max(max_seq, excluded.max_seq)`),
-    writersOf: p('SELECT device_id, max_seq FROM entity_writers WHERE entity = ?'),
     writesAfter: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events
                     WHERE entity = ? AND device_id = ? AND device_seq > ? ORDER BY device_seq`),
     // Rare (a conflict found after an event that settles it): walks the entity's events by writer index.
@@ -673,13 +682,16 @@ function prepareStatements(db: SqliteDatabase) {
                          WHERE entity = ? AND sides_lamport < ? AND (resolved_by IS NULL OR resolved_lamport >= ?)`),
     setResolvedBy: p('UPDATE conflicts SET resolved_by = ?, resolved_lamport = ? WHERE id = ?'),
     eventById: p('SELECT event_id, device_id, device_seq, lamport, body FROM events WHERE event_id = ?'),
-    stateWinner: p('SELECT event_id, device_id, lamport FROM state WHERE entity = ?'),
-    upsertState: p(`INSERT INTO state (entity, event_id, lamport, device_id, deleted, payload)
-                    VALUES (@entity, @event_id, @lamport, @device_id, @deleted, @payload)
+    upsertState: p(`INSERT INTO state (entity, event_id, lamport, device_id, deleted, payload, writers, conflicts)
+                    VALUES (@entity, @event_id, @lamport, @device_id, @deleted, @payload, @writers, @conflicts)
                     ON CONFLICT (entity) DO UPDATE SET event_id = excluded.event_id, lamport = excluded.lamport,
-                      device_id = excluded.device_id, deleted = excluded.deleted, payload = excluded.payload`),
-    stateOf: p('SELECT entity, event_id, device_id, deleted, payload FROM state WHERE entity = ?'),
-    allState: p('SELECT entity, event_id, device_id, deleted, payload FROM state ORDER BY entity'),
+                      device_id = excluded.device_id, deleted = excluded.deleted, payload = excluded.payload,
+                      writers = excluded.writers, conflicts = excluded.conflicts`),
+    updateStateMeta: p('UPDATE state SET writers = @writers, conflicts = @conflicts WHERE entity = @entity'),
+    stateOf: p('SELECT entity, event_id, device_id, lamport, deleted, payload, writers, conflicts FROM state WHERE entity = ?'),
+    writersByEntity: p('SELECT entity, device_id, max(device_seq) AS max_seq FROM events GROUP BY entity, device_id'),
+    conflictCountByEntity: p('SELECT entity, count(*) AS n FROM conflicts GROUP BY entity'),
+    allState: p('SELECT entity, event_id, device_id, lamport, deleted, payload, writers, conflicts FROM state ORDER BY entity'),
     stateDigestRows: p('SELECT entity, event_id FROM state ORDER BY entity'),
     eventDigestRows: p('SELECT hash FROM events ORDER BY device_id, device_seq'),
     winnersByFold: p(`SELECT body FROM (

@@ -32,23 +32,19 @@ export const MIGRATIONS: readonly string[] = [
     lamport   INTEGER NOT NULL
   ) STRICT;
 
-  -- Which devices wrote an entity, and their last sequence for it: where conflict detection looks.
-  CREATE TABLE entity_writers (
-    entity    TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    max_seq   INTEGER NOT NULL,
-    PRIMARY KEY (entity, device_id)
-  ) STRICT, WITHOUT ROWID;
-
   -- The materialised state: each entity's winning event (highest in the total order). A delete wins
-  -- like any other event and leaves a tombstone.
+  -- like any other event and leaves a tombstone. writers ({device: highest sequence}) and conflicts (how
+  -- many the entity has) let one read of this row tell where concurrent writes can be, so applying an
+  -- event costs three statements: read this row, insert the event, write this row.
   CREATE TABLE state (
     entity    TEXT PRIMARY KEY,
     event_id  TEXT NOT NULL,
     lamport   INTEGER NOT NULL,
     device_id TEXT NOT NULL,
     deleted   INTEGER NOT NULL,
-    payload   TEXT
+    payload   TEXT,
+    writers   TEXT NOT NULL,
+    conflicts INTEGER NOT NULL
   ) STRICT;
 
   -- Every pair of concurrent writes to one entity, event_a before event_b in the total order (so b won).
