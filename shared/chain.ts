@@ -78,14 +78,18 @@ export function parseEvents(input: readonly unknown[]): SealedEvent[] {
 /**
  * Decide what of a set of candidate events (a pulled batch plus any held back earlier) can be applied.
  * Delivery order does not matter; a gap, a broken link, a fork or a bad seal fails the whole set.
+ *
+ * `texts` may give, for unsealed events, the exact JSON text they arrived as. The sender hashed its
+ * canonical form and sent exactly that, so hashing the text skips re-encoding; a text that is not the
+ * canonical form only makes its hash wrong, which fails the chain: it can never make a forgery pass.
  */
-export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext): ChainPlan {
+export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext, texts?: ReadonlyMap<SealedEvent, string>): ChainPlan {
   const byDevice = new Map<string, Map<number, HashedEvent>>();
   for (const event of candidates) {
     if (event.motebit_id !== ctx.motebitId) {
       throw new ChainError('wrong_motebit', `${describe(event)} belongs to motebit ${event.motebit_id}, not ${ctx.motebitId}`, atEvent(event));
     }
-    const canonical = canonicalJson(withoutSeal(event));
+    const canonical = (!event.seal && texts?.get(event)) || canonicalJson(withoutSeal(event));
     const hash = sha256Hex(canonical);
     let chain = byDevice.get(event.device_id);
     if (!chain) byDevice.set(event.device_id, (chain = new Map()));

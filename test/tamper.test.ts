@@ -2,7 +2,7 @@
 // nothing of the bad batch is applied.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChainError } from '../shared/chain.ts';
-import { toBase64Url } from '../shared/encoding.ts';
+import { canonicalJson, toBase64Url } from '../shared/encoding.ts';
 import { signingKeyFromSeed, randomSeed } from '../shared/crypto.ts';
 import { certifyDevice, sealEvent, type SealedEvent } from '../shared/event.ts';
 import { newDeviceKey, newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from './support/motebit.ts';
@@ -117,5 +117,31 @@ describe('tampering is detected and nothing is applied', () => {
   it('delivery order inside a batch does not matter', () => {
     expect(reader.store.applyRemote([...batch].reverse())).toMatchObject({ applied: 4 });
     expect(reader.store.stateDigest()).toBe(writer.store.stateDigest());
+  });
+
+  it('the arrival texts of unsealed events are hashed as they came: identical result, and a re-encoded text is refused', () => {
+    const texts = batch.map((e) => canonicalJson(e));
+    expect(reader.store.applyRemote(batch, { texts })).toMatchObject({ applied: 4 });
+    expect(reader.store.eventsDigest()).toBe(writer.store.eventsDigest());
+  });
+
+  it('a text that is not the canonical form of its event breaks the chain', () => {
+    const texts = batch.map((e) => canonicalJson(e));
+    texts[1] = JSON.stringify(batch[1], null, 2); // same content, other bytes
+    let error: unknown;
+    try {
+      reader.store.applyRemote(batch, { texts });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ChainError).code).toBe('broken_chain');
+    expect(reader.store.eventCount()).toBe(0);
+  });
+
+  it('a text carrying a forged payload is refused, whatever the parsed event says', () => {
+    const texts = batch.map((e) => canonicalJson(e));
+    texts[2] = canonicalJson({ ...batch[2]!, payload: { n: 'forged' } });
+    expect(() => reader.store.applyRemote(batch, { texts })).toThrow(ChainError);
+    expect(reader.store.eventCount()).toBe(0);
   });
 });

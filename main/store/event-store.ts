@@ -192,20 +192,22 @@ export class EventStore {
    * its device chain and seal verified first; if anything is wrong a ChainError names it and nothing of
    * the batch is applied. Events already present are skipped, so applying a batch twice is a no-op.
    */
-  applyRemote(input: readonly unknown[]): ApplyResult {
+  applyRemote(input: readonly unknown[], options: { texts?: readonly string[] } = {}): ApplyResult {
     const incoming = parseEvents(input);
+    // The JSON text each event arrived as (same order as input), so unsealed ones need no re-encoding.
+    const texts = options.texts && new Map(incoming.map((event, i) => [event, options.texts![i]!] as const).filter(([, text]) => text !== undefined));
     return this.db
       .transaction(() => {
         const devices = new Set(incoming.map((event) => event.device_id));
         const held = this.stagedFor(devices);
         let plan;
         try {
-          plan = planChains([...held, ...incoming], this.chainContext());
+          plan = planChains([...held, ...incoming], this.chainContext(), texts);
         } catch (error) {
           // Held events are unauthenticated; if they are what breaks the chain, they were not genuine.
           // Judge the new batch on its own, and drop what was held only if the batch then verifies.
           if (!(error instanceof ChainError) || held.length === 0) throw error;
-          plan = planChains(incoming, this.chainContext());
+          plan = planChains(incoming, this.chainContext(), texts);
           for (const device of devices) this.sql.dropStaged.run(device);
         }
         let newConflicts = 0;
@@ -219,7 +221,7 @@ export class EventStore {
           this.sql.unstageUpTo.run(deviceId, event.device_seq);
         }
         for (const item of plan.unsealed) {
-          this.sql.stage.run(item.event.device_id, item.event.device_seq, canonicalJson(item.event));
+          this.sql.stage.run(item.event.device_id, item.event.device_seq, item.canonical);
         }
         return { applied: plan.verified.length, duplicates: plan.duplicates, held: plan.unsealed.length, newConflicts };
       })

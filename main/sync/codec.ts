@@ -15,7 +15,9 @@ export function toWire(event: SealedEvent): WireEvent {
   };
 }
 
-export type Decoded = { ok: true; event: unknown } | { ok: false; problem: EventProblem | { code: 'unreadable' | 'envelope_mismatch'; message: string } };
+export type Decoded =
+  | { ok: true; event: unknown; /** the JSON text it arrived as */ text: string }
+  | { ok: false; problem: EventProblem | { code: 'unreadable' | 'envelope_mismatch'; message: string } };
 
 /**
  * Opens a received plaintext envelope. The event inside is validated by the store; here we only check it
@@ -24,8 +26,10 @@ export type Decoded = { ok: true; event: unknown } | { ok: false; problem: Event
 export function fromWire(received: ReceivedEvent): Decoded {
   if (received.problem) return { ok: false, problem: received.problem };
   let event: unknown;
+  let text: string;
   try {
-    event = JSON.parse(fromBase64Url(received.body).toString('utf8'));
+    text = fromBase64Url(received.body).toString('utf8');
+    event = JSON.parse(text);
   } catch {
     return { ok: false, problem: { code: 'unreadable', message: `event ${received.event_id} has a body that is not JSON` } };
   }
@@ -33,5 +37,5 @@ export function fromWire(received: ReceivedEvent): Decoded {
   if (!inner || inner.event_id !== received.event_id || inner.device_id !== received.device_id || inner.device_seq !== received.device_seq) {
     return { ok: false, problem: { code: 'envelope_mismatch', message: `event ${received.event_id} carries the body of another event` } };
   }
-  return { ok: true, event };
+  return { ok: true, event, text };
 }

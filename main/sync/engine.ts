@@ -247,7 +247,7 @@ export class SyncEngine {
   private readonly receive = async (events: readonly ReceivedEvent[]): Promise<void> => {
     if (events.length === 0) return;
     const rejected: RejectedEvent[] = [];
-    const byDevice = new Map<string, { received: ReceivedEvent; event: unknown }[]>();
+    const byDevice = new Map<string, { received: ReceivedEvent; event: unknown; text: string }[]>();
     for (const received of events) {
       const decoded = fromWire(received);
       if (!decoded.ok) {
@@ -255,13 +255,13 @@ export class SyncEngine {
         continue;
       }
       const group = byDevice.get(received.device_id) ?? [];
-      group.push({ received, event: decoded.event });
+      group.push({ received, event: decoded.event, text: decoded.text });
       byDevice.set(received.device_id, group);
     }
     let newConflicts = 0;
     for (const group of byDevice.values()) {
       try {
-        newConflicts += this.store.applyRemote(group.map((g) => g.event)).newConflicts;
+        newConflicts += this.store.applyRemote(group.map((g) => g.event), { texts: group.map((g) => g.text) }).newConflicts;
       } catch (error) {
         if (!(error instanceof ChainError)) throw error; // a local failure (disk): the cursor stays, nothing is skipped
         for (const { received } of group) rejected.push(rejection(received, error.code, error.message));
