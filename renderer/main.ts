@@ -1,0 +1,124 @@
+// The settings window: the setup screen on first run, then Status, Conflicts and Settings. It reaches main
+// only through a MotebitBridge (window.motebit in Electron, the harness socket in a browser).
+import type { AppState } from '../shared/ipc-contract.ts';
+import type { SyncStatus } from '../shared/status.ts';
+import { connectBridge } from './bridge.ts';
+import { conflictsView } from './conflicts-view.ts';
+import { h, replace } from './dom.ts';
+import { settingsView } from './settings-view.ts';
+import { setupView } from './setup-view.ts';
+import { statusView } from './status-view.ts';
+import { caller } from './ui.ts';
+
+const root = document.getElementById('app');
+if (!root) throw new Error('index.html has no #app');
+const app: HTMLElement = root;
+const { bridge, onDisconnect } = connectBridge();
+const call = caller(bridge);
+
+let phase: 'loading' | 'setup' | 'ready' = 'loading';
+let onStatus: ((status: SyncStatus) => void) | null = null;
+let onRelay: ((url: string) => void) | null = null;
+let stopTicking: (() => void) | null = null;
+
+const banner = h('div', { className: 'banner', role: 'alert', hidden: true });
+document.body.prepend(banner);
+onDisconnect(() => {
+  banner.textContent = 'Lost the connection to Motebit Sync. Restart it, then reload this page.';
+  banner.hidden = false;
+});
+
+function showState(state: AppState): void {
+  if (state.phase === 'setup') {
+    if (phase === 'setup') return;
+    phase = 'setup';
+    stopTicking?.();
+    onStatus = null;
+    onRelay = null;
+    replace(app, setupView(call, showState));
+    document.title = 'Motebit Sync — set up';
+    app.querySelector('input')?.focus();
+    return;
+  }
+  if (phase === 'ready') {
+    onRelay?.(state.relayUrl);
+    return;
+  }
+  phase = 'ready';
+  document.title = 'Motebit Sync';
+  showReady(state);
+}
+
+type Tab = 'status' | 'conflicts' | 'settings';
+
+function showReady(state: Extract<AppState, { phase: 'ready' }>): void {
+  const conflictCount = h('span', { className: 'count', hidden: true, 'data-testid': 'conflict-count' });
+  const status = statusView(call, () => select('conflicts'));
+  const conflicts = conflictsView(call, (count) => {
+    conflictCount.textContent = String(count);
+    conflictCount.hidden = count === 0;
+  });
+  const settings = settingsView(call);
+  const panels: Record<Tab, HTMLElement> = { status: status.element, conflicts: conflicts.element, settings: settings.element };
+  const tabButton = (tab: Tab, label: string, extra?: HTMLElement) =>
+    h('button', { type: 'button', className: 'tab', 'aria-controls': `panel-${tab}`, 'data-tab': tab, onclick: () => select(tab) }, label, extra);
+  const tabs: Record<Tab, HTMLButtonElement> = {
+    status: tabButton('status', 'Status'),
+    conflicts: tabButton('conflicts', 'Conflicts', conflictCount),
+    settings: tabButton('settings', 'Settings'),
+  };
+  const who = h('p', { className: 'who' }, state.deviceName ?? 'This device', ' · ', h('span', { className: 'mono' }, state.motebitId));
+
+  function select(tab: Tab): void {
+    for (const [name, panel] of Object.entries(panels) as [Tab, HTMLElement][]) {
+      panel.hidden = name !== tab;
+      if (name === tab) tabs[name].setAttribute('aria-current', 'page');
+      else tabs[name].removeAttribute('aria-current');
+    }
+    if (tab === 'conflicts') conflicts.refresh();
+    if (tab === 'settings') settings.load();
+  }
+
+  replace(
+    app,
+    h('header', { className: 'topbar' }, h('h1', {}, 'Motebit Sync'), who),
+    h('nav', { className: 'tabs', 'aria-label': 'Sections' }, tabs.status, tabs.conflicts, tabs.settings),
+    h('main', { className: 'panels' }, status.element, conflicts.element, settings.element),
+  );
+  select('status');
+  status.setRelayUrl(state.relayUrl);
+
+  let lastConflicts = -1;
+  let lastSuccess: number | null = null;
+  onStatus = (next) => {
+    status.update(next);
+    settings.updateStatus(next);
+    // a finished cycle or a live page may have brought or settled conflicts
+    if (next.openConflicts !== lastConflicts || next.lastSuccessAt !== lastSuccess) conflicts.refresh();
+    lastConflicts = next.openConflicts;
+    lastSuccess = next.lastSuccessAt;
+  };
+  onRelay = (url) => status.setRelayUrl(url);
+  const timer = window.setInterval(() => {
+    const now = Date.now();
+    status.tick(now);
+    conflicts.tick(now);
+  }, 1000);
+  stopTicking = () => window.clearInterval(timer);
+  void call('status.get', {}).then((result) => {
+    if (result.ok) onStatus?.(result.value);
+  });
+  conflicts.refresh();
+}
+
+bridge.on('app.changed', showState);
+bridge.on('status.changed', (status) => onStatus?.(status));
+
+void (async () => {
+  const result = await call('app.state', {});
+  if (!result.ok) {
+    replace(app, h('main', { className: 'setup' }, h('h1', {}, 'Motebit Sync'), h('p', { className: 'message error', role: 'alert' }, `Could not start: ${result.error.message}`)));
+    return;
+  }
+  showState(result.value);
+})();

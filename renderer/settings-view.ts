@@ -1,0 +1,263 @@
+// Settings: relay URL (validated by main; a bad one changes nothing), sync interval, pause/resume,
+// encryption (read-only), start at login, the motebit's devices (revoke) and pairing a new device.
+import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from './limits.ts';
+import type { DeviceView, SettingsView } from '../shared/ipc-contract.ts';
+import type { SyncStatus } from '../shared/status.ts';
+import { h, replace } from './dom.ts';
+import { dateTime } from './format.ts';
+import { busy, field, isBusy, messageLine, type Call } from './ui.ts';
+
+export interface SettingsPanel {
+  readonly element: HTMLElement;
+  load(): void;
+  updateStatus(status: SyncStatus): void;
+}
+
+export function settingsView(call: Call): SettingsPanel {
+  let settings: SettingsView | null = null;
+  let paused = false;
+
+  // ---- relay ----
+  const relay = field({ label: 'Relay URL', name: 'relayUrl', hint: 'Changing it enrols this device on the new relay and sends it this device’s log.', inputmode: 'url', autocomplete: 'url' });
+  const relayButton = h('button', { type: 'submit' }, 'Save relay URL');
+  const relayMessage = messageLine();
+  const relayForm = h('form', { className: 'card', 'aria-labelledby': 'relay-heading', novalidate: true, 'data-form': 'relay' }, h('h3', { id: 'relay-heading' }, 'Relay'), relay.wrap, h('div', { className: 'actions' }, relayButton), relayMessage.element);
+  relayForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (isBusy(relayButton)) return;
+    void (async () => {
+      relay.setError(null);
+      relayMessage.clear();
+      const done = busy(relayButton, 'Checking the relay…');
+      const result = await call('settings.setRelayUrl', { relayUrl: relay.input.value });
+      done();
+      if (!result.ok) {
+        relay.setError(result.error.message);
+        relay.input.focus();
+        return;
+      }
+      show(result.value);
+      relayMessage.ok('Saved. This device now syncs through this relay.');
+    })();
+  });
+
+  // ---- sync ----
+  const interval = field({ label: 'Sync every (seconds)', name: 'seconds', type: 'number', inputmode: 'numeric', min: MIN_INTERVAL_SECONDS, max: MAX_INTERVAL_SECONDS, hint: `Between ${MIN_INTERVAL_SECONDS} and ${MAX_INTERVAL_SECONDS} seconds. Live changes arrive at once over WebSocket either way.` });
+  const intervalButton = h('button', { type: 'submit' }, 'Save interval');
+  const intervalMessage = messageLine();
+  const pauseButton = h('button', { type: 'button', 'data-testid': 'pause-resume' }, 'Pause sync');
+  const pauseMessage = messageLine();
+  const intervalForm = h(
+    'form',
+    { className: 'card', 'aria-labelledby': 'sync-heading', novalidate: true, 'data-form': 'interval' },
+    h('h3', { id: 'sync-heading' }, 'Sync'),
+    interval.wrap,
+    h('div', { className: 'actions' }, intervalButton),
+    intervalMessage.element,
+    h('div', { className: 'actions' }, pauseButton),
+    pauseMessage.element,
+  );
+  intervalForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (isBusy(intervalButton)) return;
+    void (async () => {
+      interval.setError(null);
+      intervalMessage.clear();
+      const seconds = Number(interval.input.value);
+      if (interval.input.value.trim() === '' || !Number.isInteger(seconds)) {
+        interval.setError('Enter a whole number of seconds.');
+        return;
+      }
+      const done = busy(intervalButton, 'Saving…');
+      const result = await call('settings.setInterval', { seconds });
+      done();
+      if (!result.ok) {
+        interval.setError(result.error.message);
+        return;
+      }
+      show(result.value);
+      intervalMessage.ok('Saved.');
+    })();
+  });
+  pauseButton.addEventListener('click', () => {
+    if (isBusy(pauseButton)) return;
+    void (async () => {
+      pauseMessage.clear();
+      const done = busy(pauseButton, paused ? 'Resuming…' : 'Pausing…');
+      const result = await call(paused ? 'sync.resume' : 'sync.pause', {});
+      done();
+      if (!result.ok) return pauseMessage.error(result.error.message);
+      updateStatus(result.value);
+    })();
+  });
+
+  // ---- this device ----
+  const facts = h('dl', { className: 'facts' });
+  const loginBox = h('input', { type: 'checkbox', id: 'start-at-login', name: 'startAtLogin' });
+  const loginMessage = messageLine();
+  loginBox.addEventListener('change', () => {
+    void (async () => {
+      loginMessage.clear();
+      const wanted = loginBox.checked;
+      const result = await call('settings.setStartAtLogin', { enabled: wanted });
+      if (!result.ok) {
+        loginBox.checked = !wanted;
+        return loginMessage.error(result.error.message);
+      }
+      show(result.value);
+    })();
+  });
+  const deviceCard = h(
+    'section',
+    { className: 'card', 'aria-labelledby': 'device-heading' },
+    h('h3', { id: 'device-heading' }, 'This device'),
+    facts,
+    h('div', { className: 'check' }, loginBox, h('label', { for: 'start-at-login' }, 'Start Motebit Sync when I log in')),
+    loginMessage.element,
+  );
+
+  // ---- devices ----
+  const deviceList = h('div', { 'data-testid': 'device-list' }, h('p', {}, 'Loading…'));
+  const refreshDevices = h('button', { type: 'button' }, 'Refresh list');
+  refreshDevices.addEventListener('click', () => loadDevices());
+  const devicesCard = h('section', { className: 'card', 'aria-labelledby': 'devices-heading' }, h('h3', { id: 'devices-heading' }, 'Devices'), deviceList, h('div', { className: 'actions' }, refreshDevices));
+
+  // ---- pairing ----
+  const pairButton = h('button', { type: 'button', className: 'primary' }, 'Create a pairing code');
+  const pairOutput = h('div', { className: 'pairing', 'data-testid': 'pairing' });
+  const pairMessage = messageLine();
+  pairButton.addEventListener('click', () => {
+    if (isBusy(pairButton)) return;
+    void (async () => {
+      pairMessage.clear();
+      const done = busy(pairButton, 'Creating…');
+      const result = await call('pairing.create', {});
+      done();
+      if (!result.ok) return pairMessage.error(result.error.message);
+      const code = h('textarea', { id: 'pairing-code', readonly: true, rows: 4, spellcheck: 'false', 'data-testid': 'pairing-code' });
+      code.value = result.value.code;
+      // The SVG is shown as an image from a data: URL: an <img> never runs script, and nothing is parsed as markup here.
+      const qr = h('img', { className: 'qr', alt: 'QR code of the pairing code', width: 220, height: 220, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(result.value.qrSvg)}` });
+      replace(
+        pairOutput,
+        h('label', { for: 'pairing-code' }, 'Pairing code'),
+        code,
+        qr,
+        h('p', { className: 'hint' }, 'On the new device choose “Join an existing motebit” and paste this code or scan the QR code. Anyone with this code can join your motebit: share it only with your own devices.'),
+      );
+      code.focus();
+      code.select();
+    })();
+  });
+  const pairCard = h(
+    'section',
+    { className: 'card', 'aria-labelledby': 'pair-heading' },
+    h('h3', { id: 'pair-heading' }, 'Add a device'),
+    h('p', {}, 'Create a one-off code on this device, then enter it on the new one.'),
+    h('div', { className: 'actions' }, pairButton),
+    pairMessage.element,
+    pairOutput,
+  );
+
+  const element = h(
+    'section',
+    { id: 'panel-settings', className: 'panel', 'aria-labelledby': 'settings-heading' },
+    h('h2', { id: 'settings-heading' }, 'Settings'),
+    h('div', { className: 'cards' }, relayForm, intervalForm, deviceCard, devicesCard, pairCard),
+  );
+
+  function show(next: SettingsView): void {
+    const first = settings === null;
+    settings = next;
+    if (first || document.activeElement !== relay.input) relay.input.value = next.relayUrl ?? '';
+    if (first || document.activeElement !== interval.input) interval.input.value = String(next.intervalSeconds);
+    loginBox.checked = next.startAtLogin;
+    const row = (label: string, value: string, mono = false, testid?: string) => h('div', { className: 'fact' }, h('dt', {}, label), h('dd', { className: mono ? 'mono' : '', 'data-testid': testid }, value));
+    replace(
+      facts,
+      row('Encryption', next.encryption ? 'End-to-end encrypted: the relay cannot read your data' : 'Off: the relay can read what it carries', false, 'encryption'),
+      row('Connection', next.transport === 'auto' ? 'Automatic (WebSocket, else HTTP)' : next.transport === 'websocket' ? 'WebSocket only' : 'HTTP only'),
+      row('Device name', next.deviceName ?? '(no name)'),
+      row('Device id', next.deviceId, true),
+      row('Motebit id', next.motebitId, true),
+    );
+  }
+
+  function updateStatus(status: SyncStatus): void {
+    paused = status.state === 'paused';
+    if (!isBusy(pauseButton)) pauseButton.textContent = paused ? 'Resume sync' : 'Pause sync';
+  }
+
+  function deviceRow(d: DeviceView): HTMLElement {
+    const actions = h('div', { className: 'actions' });
+    const status = h('p', { className: 'message', role: 'status', 'aria-live': 'polite' });
+    const label = d.name ?? d.deviceId;
+    const showRevoke = () => {
+      const revoke = h('button', { type: 'button', className: 'danger', 'aria-label': `Revoke ${label}` }, 'Revoke');
+      revoke.addEventListener('click', () => {
+        // a second, explicit step: a revoked device is cut off for good
+        const confirm = h('button', { type: 'button', className: 'danger', 'aria-label': `Confirm: revoke ${label}` }, 'Confirm revoke');
+        const cancel = h('button', { type: 'button' }, 'Cancel');
+        cancel.addEventListener('click', () => {
+          showRevoke();
+          actions.querySelector('button')?.focus();
+        });
+        confirm.addEventListener('click', () => {
+          if (isBusy(confirm)) return;
+          void (async () => {
+            const done = busy(confirm, 'Revoking…');
+            const result = await call('devices.revoke', { deviceId: d.deviceId });
+            done();
+            if (!result.ok) {
+              status.className = 'message error';
+              status.setAttribute('role', 'alert');
+              status.textContent = result.error.message;
+              return;
+            }
+            loadDevices();
+          })();
+        });
+        replace(actions, confirm, cancel);
+        confirm.focus();
+      });
+      replace(actions, revoke);
+    };
+    if (!d.current && d.revokedAt === null) showRevoke();
+    return h(
+      'li',
+      { className: `device${d.revokedAt !== null ? ' revoked' : ''}`, 'data-device-id': d.deviceId },
+      h('div', {}, h('strong', {}, d.name ?? '(no name)'), d.current ? h('span', { className: 'badge' }, 'this device') : null, d.revokedAt !== null ? h('span', { className: 'badge muted' }, `revoked ${dateTime(d.revokedAt)}`) : null),
+      h('p', { className: 'meta' }, h('span', { className: 'mono' }, d.deviceId), ` · added ${dateTime(d.enrolledAt)}`),
+      actions,
+      status,
+    );
+  }
+
+  function loadDevices(): void {
+    void (async () => {
+      const result = await call('devices.list', {});
+      if (!result.ok) {
+        replace(deviceList, h('p', { className: 'message error', role: 'alert' }, `Could not load the devices: ${result.error.message}`));
+        return;
+      }
+      const focused = deviceList.contains(document.activeElement);
+      replace(deviceList, h('ul', { className: 'devices' }, ...result.value.map(deviceRow)));
+      if (focused) refreshDevices.focus();
+    })();
+  }
+
+  return {
+    element,
+    load() {
+      void (async () => {
+        const result = await call('settings.get', {});
+        if (result.ok) show(result.value);
+        else relayMessage.error(`Could not load the settings: ${result.error.message}`);
+        const status = await call('status.get', {});
+        if (status.ok) updateStatus(status.value);
+      })();
+      loadDevices();
+    },
+    updateStatus,
+  };
+}
