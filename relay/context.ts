@@ -25,7 +25,8 @@ export const LimitsSchema = z.strictObject({
   /** Above this many unsent bytes on a socket, live events stop being queued and are caught up from storage. */
   wsHighWaterBytes: z.int().min(1024).default(1 * MiB),
   /** Events per catch-up message. */
-  wsPageEvents: z.int().min(1).max(MAX_PULL_LIMIT).default(100),
+  // Catch-up pages as large as a pull: each page costs the device one transaction (measured: 1000 halves a 50k-event initial sync).
+  wsPageEvents: z.int().min(1).max(MAX_PULL_LIMIT).default(1000),
   /** Client messages received but not yet handled; beyond it the socket is closed (4429). */
   wsMaxPendingMessages: z.int().min(1).default(8),
   /** A socket must authenticate within this time. */

@@ -46,7 +46,7 @@ describe('WsTransport', () => {
   });
 
   it('streams a backlog to a slow sink one page at a time; catchUp waits for all of it', async () => {
-    const { relay, devices } = await h.start(2);
+    const { relay, devices } = await h.start(2, { wsPageEvents: 100 }); // several pages for 600 events
     const [a, b] = devices as [TestDevice, TestDevice];
     const client = new RelayClient(deviceOptions(relay, a));
     for (let i = 0; i < 4; i++) await client.push(jsonEvents(a, 150));
@@ -60,7 +60,7 @@ describe('WsTransport', () => {
   });
 
   it('pauses the socket while the sink works, so received pages do not pile up', async () => {
-    const { relay, devices } = await h.start(2);
+    const { relay, devices } = await h.start(2, { wsPageEvents: 100 });
     const [a, b] = devices as [TestDevice, TestDevice];
     const client = new RelayClient(deviceOptions(relay, a));
     // About 6 MiB of backlog, in pages of at most 100 events.
