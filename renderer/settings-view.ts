@@ -5,7 +5,7 @@ import type { DeviceView, SettingsView } from '../shared/ipc-contract.ts';
 import type { SyncStatus } from '../shared/status.ts';
 import { h, replace } from './dom.ts';
 import { dateTime } from './format.ts';
-import { busy, field, isBusy, messageLine, type Call } from './ui.ts';
+import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';
 
 export interface SettingsPanel {
   readonly element: HTMLElement;
@@ -22,23 +22,17 @@ export function settingsView(call: Call): SettingsPanel {
   const relayButton = h('button', { type: 'submit' }, 'Save relay URL');
   const relayMessage = messageLine();
   const relayForm = h('form', { className: 'card', 'aria-labelledby': 'relay-heading', novalidate: true, 'data-form': 'relay' }, h('h3', { id: 'relay-heading' }, 'Relay'), relay.wrap, h('div', { className: 'actions' }, relayButton), relayMessage.element);
-  relayForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (isBusy(relayButton)) return;
-    void (async () => {
-      relay.setError(null);
-      relayMessage.clear();
-      const done = busy(relayButton, 'Checking the relay…');
-      const result = await call('settings.setRelayUrl', { relayUrl: relay.input.value });
-      done();
-      if (!result.ok) {
-        relay.setError(result.error.message);
-        relay.input.focus();
-        return;
-      }
-      show(result.value);
-      relayMessage.ok('Saved. This device now syncs through this relay.');
-    })();
+  onSubmit(relayForm, relayButton, 'Checking the relay…', async () => {
+    relay.setError(null);
+    relayMessage.clear();
+    const result = await call('settings.setRelayUrl', { relayUrl: relay.input.value });
+    if (!result.ok) {
+      relay.setError(result.error.message);
+      relay.input.focus();
+      return;
+    }
+    show(result.value);
+    relayMessage.ok('Saved. This device now syncs through this relay.');
   });
 
   // ---- sync ----
@@ -57,27 +51,21 @@ export function settingsView(call: Call): SettingsPanel {
     h('div', { className: 'actions' }, pauseButton),
     pauseMessage.element,
   );
-  intervalForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (isBusy(intervalButton)) return;
-    void (async () => {
-      interval.setError(null);
-      intervalMessage.clear();
-      const seconds = Number(interval.input.value);
-      if (interval.input.value.trim() === '' || !Number.isInteger(seconds)) {
-        interval.setError('Enter a whole number of seconds.');
-        return;
-      }
-      const done = busy(intervalButton, 'Saving…');
-      const result = await call('settings.setInterval', { seconds });
-      done();
-      if (!result.ok) {
-        interval.setError(result.error.message);
-        return;
-      }
-      show(result.value);
-      intervalMessage.ok('Saved.');
-    })();
+  onSubmit(intervalForm, intervalButton, 'Saving…', async () => {
+    interval.setError(null);
+    intervalMessage.clear();
+    const seconds = Number(interval.input.value);
+    if (interval.input.value.trim() === '' || !Number.isInteger(seconds)) {
+      interval.setError('Enter a whole number of seconds.');
+      return;
+    }
+    const result = await call('settings.setInterval', { seconds });
+    if (!result.ok) {
+      interval.setError(result.error.message);
+      return;
+    }
+    show(result.value);
+    intervalMessage.ok('Saved.');
   });
   pauseButton.addEventListener('click', () => {
     if (isBusy(pauseButton)) return;

@@ -2,7 +2,7 @@
 // URL and that the relay answers; its error is shown under the field it is about.
 import type { AppState, IpcError } from '../shared/ipc-contract.ts';
 import { h } from './dom.ts';
-import { busy, field, isBusy, messageLine, type Call, type Field } from './ui.ts';
+import { field, messageLine, onSubmit, type Call, type Field } from './ui.ts';
 
 export function setupView(call: Call, onReady: (state: AppState) => void): HTMLElement {
   // ---- create ----
@@ -20,20 +20,14 @@ export function setupView(call: Call, onReady: (state: AppState) => void): HTMLE
     h('div', { className: 'actions' }, createButton),
     createMessage.element,
   );
-  createForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (isBusy(createButton)) return;
-    void (async () => {
-      relay.setError(null);
-      createName.setError(null);
-      createMessage.clear();
-      const done = busy(createButton, 'Checking the relay…');
-      const deviceName = createName.input.value.trim();
-      const result = await call('setup.create', { relayUrl: relay.input.value, ...(deviceName ? { deviceName } : {}) });
-      done();
-      if (result.ok) return onReady(result.value);
-      showError(result.error, { relayUrl: relay, deviceName: createName }, relay, (message) => createMessage.error(message));
-    })();
+  onSubmit(createForm, createButton, 'Checking the relay…', async () => {
+    relay.setError(null);
+    createName.setError(null);
+    createMessage.clear();
+    const deviceName = createName.input.value.trim();
+    const result = await call('setup.create', { relayUrl: relay.input.value, ...(deviceName ? { deviceName } : {}) });
+    if (result.ok) return onReady(result.value);
+    showError(result.error, { relayUrl: relay, deviceName: createName }, relay, (message) => createMessage.error(message));
   });
 
   // ---- join ----
@@ -51,20 +45,14 @@ export function setupView(call: Call, onReady: (state: AppState) => void): HTMLE
     h('div', { className: 'actions' }, joinButton),
     joinMessage.element,
   );
-  joinForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (isBusy(joinButton)) return;
-    void (async () => {
-      code.setError(null);
-      joinName.setError(null);
-      joinMessage.clear();
-      const done = busy(joinButton, 'Joining…');
-      const deviceName = joinName.input.value.trim();
-      const result = await call('setup.join', { pairingCode: code.input.value, ...(deviceName ? { deviceName } : {}) });
-      done();
-      if (result.ok) return onReady(result.value);
-      showError(result.error, { pairingCode: code, deviceName: joinName }, code, (message) => joinMessage.error(message));
-    })();
+  onSubmit(joinForm, joinButton, 'Joining…', async () => {
+    code.setError(null);
+    joinName.setError(null);
+    joinMessage.clear();
+    const deviceName = joinName.input.value.trim();
+    const result = await call('setup.join', { pairingCode: code.input.value, ...(deviceName ? { deviceName } : {}) });
+    if (result.ok) return onReady(result.value);
+    showError(result.error, { pairingCode: code, deviceName: joinName }, code, (message) => joinMessage.error(message));
   });
 
   return h(

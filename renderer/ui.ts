@@ -85,6 +85,19 @@ export function isBusy(button: HTMLButtonElement): boolean {
   return button.getAttribute('aria-disabled') === 'true';
 }
 
+/**
+ * Runs `submit` when the form is submitted: never twice at once, with the button showing `busyLabel`
+ * until it settles (even if it throws).
+ */
+export function onSubmit(form: HTMLFormElement, button: HTMLButtonElement, busyLabel: string, submit: () => Promise<void>): void {
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (isBusy(button)) return;
+    const done = busy(button, busyLabel);
+    void submit().finally(done);
+  });
+}
+
 /** A message line for a form or a card: errors are alerts, confirmations are polite status. */
 export function messageLine(): { element: HTMLElement; error(message: string): void; ok(message: string): void; clear(): void } {
   const element = h('p', { className: 'message', role: 'status', 'aria-live': 'polite' });
