@@ -3,12 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { tempDir } from './support/motebit.ts';
-import { World } from './support/world.ts';
+import { ENTITIES, World } from './support/world.ts';
 
 // At least a few thousand histories in CI across the property files; PROPERTY_RUNS overrides.
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
 const LONG = 15 * 60_000; // a property run is long by design: bounded by count, never by time
-const ENTITIES = ['memory/1', 'memory/2', 'memory/3'];
 
 let dir: ReturnType<typeof tempDir>;
 beforeAll(() => void (dir = tempDir('sequential', { fast: true })));

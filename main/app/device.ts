@@ -13,7 +13,7 @@ import { EventStore, type ConflictRecord, type EntityState, type LocalWrite } fr
 import { EncryptedTransport } from '../sync/encrypted-transport.ts';
 import { SyncEngine, type CycleResult, type Logger, type TransportPreference } from '../sync/engine.ts';
 import { HttpTransport } from '../sync/http-transport.ts';
-import { RelayClient } from '../sync/relay-client.ts';
+import { RelayClient, checkRelay } from '../sync/relay-client.ts';
 import type { Transport, TransportKind } from '../sync/transport.ts';
 import { WsTransport } from '../sync/ws-transport.ts';
 
@@ -92,8 +92,7 @@ export class Device {
    * identity in the config), enrols this device. If enrolment fails the home is left as it was.
    */
   static async create(options: CreateOptions): Promise<Device> {
-    const probe = new RelayClient({ relayUrl: options.relayUrl, motebitId: 'mb_probe', deviceId: 'dv_probe', deviceKey: { publicKey: Buffer.alloc(32), sign: () => Buffer.alloc(64) } });
-    await probe.health(); // unreachable or not a relay: nothing is written
+    await checkRelay(options.relayUrl); // unreachable or not a relay: nothing is written
     const { store: secrets } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService });
     const identity = await createMotebit({ home: options.home, relayUrl: options.relayUrl, secrets, deviceName: options.deviceName, encryption: options.encryption });
     return Device.enrolOrForget(options, secrets, identity);

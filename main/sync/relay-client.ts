@@ -66,6 +66,20 @@ export function kindOfStatus(status: number): TransportError['kind'] {
   return 'refused';
 }
 
+/**
+ * Whether a relay answers at `relayUrl` (GET /healthz), before any identity exists: TransportError when not.
+ * An unsigned request never reads the client's motebit, device or key, so none is needed.
+ */
+export async function checkRelay(relayUrl: string, options: Pick<RelayClientOptions, 'timeoutMs' | 'fetch'> = {}): Promise<void> {
+  const unsigned: SigningKey = {
+    publicKey: Buffer.alloc(32),
+    sign: () => {
+      throw new Error('an unsigned health check never signs');
+    },
+  };
+  await new RelayClient({ ...options, relayUrl, motebitId: '', deviceId: '', deviceKey: unsigned }).health();
+}
+
 export class RelayClient {
   readonly relayUrl: string;
   readonly audience: string;

@@ -7,6 +7,9 @@ import type { SealedEvent } from '../../shared/event.ts';
 import { newMotebit, openDevice, type TestDevice } from './motebit.ts';
 
 /** A deterministic permutation from a seed (fast-check shrinks the seed). */
+/** The entities histories write: few, so concurrent writes to one entity are common. */
+export const ENTITIES = ['memory/1', 'memory/2', 'memory/3'];
+
 export function shuffled<T>(items: T[], seed: number): T[] {
   const out = [...items];
   let state = seed >>> 0 || 1;
