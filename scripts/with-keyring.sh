@@ -24,10 +24,16 @@ mkdir -m 700 "$scratch/run" "$scratch/data" "$scratch/cache"
 # end), unlocked with a non-empty password (an empty one leaves no default collection), wait until it
 # owns the Secret Service name on the bus, run the command.
 inner='
+  # Ready means more than owning the bus name: the unlocked default collection must exist, or an early
+  # write asks to create one through a prompt nobody can answer ("unlock prompt was dismissed").
   ready() {
     if command -v dbus-send >/dev/null 2>&1; then
       dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true"
+        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true" &&
+      dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+        org.freedesktop.Secret.Service.ReadAlias string:default 2>/dev/null | grep -q "/org/freedesktop/secrets/collection/" &&
+      dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets/aliases/default \
+        org.freedesktop.DBus.Properties.Get string:org.freedesktop.Secret.Collection string:Locked 2>/dev/null | grep -q "boolean false"
     else
       [ -S "$XDG_RUNTIME_DIR/keyring/control" ] && sleep 0.5
     fi
