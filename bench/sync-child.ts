@@ -13,6 +13,7 @@ import { EventStore } from '../main/store/event-store.ts';
 import { EncryptedTransport } from '../main/sync/encrypted-transport.ts';
 import { SyncEngine, type TransportPreference } from '../main/sync/engine.ts';
 import { HttpTransport } from '../main/sync/http-transport.ts';
+import { RelayClient } from '../main/sync/relay-client.ts';
 import { WsTransport } from '../main/sync/ws-transport.ts';
 import { childFailed, childInit, childReady, serveChild } from './lib.ts';
 
@@ -47,8 +48,10 @@ async function runEngine(): Promise<SyncChildResult> {
   const store = EventStore.open(init.storePath, { motebitId: init.motebitId, deviceId, identityPublicKey: fromBase64Url(init.identityPublicKey) });
   const keys = { current: { id: init.bodyKeyId, key: bodyKey }, byId: (id: string) => (id === init.bodyKeyId ? bodyKey : undefined) };
   const options = { relayUrl, motebitId: init.motebitId, deviceId, deviceKey };
+  const control = new RelayClient(options);
   const engine = new SyncEngine({
     store,
+    relay: { frontier: () => control.frontier(), reenrol: () => Promise.reject(new Error('the benchmark device is enrolled by the benchmark')) },
     credentials: { deviceKey, cert: init.cert },
     connect: (kind) => new EncryptedTransport({ inner: kind === 'websocket' ? new WsTransport(options) : new HttpTransport(options), keys, motebitId: init.motebitId }),
     transport: init.transport ?? 'auto',

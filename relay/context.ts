@@ -51,13 +51,13 @@ export interface RelayContext {
   metrics: RelayMetrics;
   log: Logger;
   rateLimiter: RateLimiter;
-  /** Stores a batch for the authenticated device and counts it. */
+  /** Stores a batch pushed by the authenticated device (its own events, or other members' it re-seeds) and counts it. */
   push(motebitId: string, deviceId: string, events: WireEvent[], transport: 'http' | 'ws'): Promise<PushResponse>;
 }
 
 export async function pushBatch(context: Pick<RelayContext, 'store' | 'metrics'>, motebitId: string, deviceId: string, events: WireEvent[], transport: 'http' | 'ws'): Promise<PushResponse> {
   const stop = context.metrics.pushLatency.startTimer({ transport });
-  const { results, head } = await context.store.appendBatch(motebitId, deviceId, events);
+  const { results, head, epoch } = await context.store.appendBatch(motebitId, events);
   stop();
   let stored = 0;
   let duplicate = 0;
@@ -70,5 +70,7 @@ export async function pushBatch(context: Pick<RelayContext, 'store' | 'metrics'>
   if (stored) context.metrics.eventsIn.inc({ result: 'stored' }, stored);
   if (duplicate) context.metrics.eventsIn.inc({ result: 'duplicate' }, duplicate);
   if (rejected) context.metrics.eventsIn.inc({ result: 'rejected' }, rejected);
-  return { results, stored, duplicate, rejected, head };
+  const relayed = events.filter((event) => event.device_id !== deviceId).length;
+  if (relayed) context.metrics.eventsRelayed.inc(relayed);
+  return { results, stored, duplicate, rejected, head, epoch };
 }

@@ -13,6 +13,11 @@ export class RelayMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly eventsRelayed = new Counter({
+    name: 'motebit_relay_events_relayed_total',
+    help: "Events pushed by a member on another device's behalf (re-seeding a relay that lost them)",
+    registers: [this.registry],
+  });
   readonly eventsOut = new Counter({
     name: 'motebit_relay_events_out_total',
     help: 'Events sent to devices, by transport (http pull, ws)',

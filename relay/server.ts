@@ -15,6 +15,7 @@ import {
   PullQuerySchema,
   PushRequestSchema,
   RELAY_PROTOCOL,
+  RELAY_REVISION,
   RevokeRequestSchema,
   type DeviceInfo,
   type ErrorCode,
@@ -26,6 +27,7 @@ import { LimitsSchema, pushBatch, type LimitsInput, type RelayContext } from './
 import { createLogger, type LogLevel, type Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { loggablePath, parseRequestTarget } from './request-target.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { DeviceRecord, RelayStore } from './store.ts';
 import { Connection, type ConnectionStats } from './ws.ts';
@@ -257,11 +259,20 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const page = await store.readAfter(motebitId, after, Math.min(limit, limits.maxPullLimit), limits.maxPageBytes);
     stop();
     metrics.eventsOut.inc({ transport: 'http' }, page.events.length);
-    sendJson(res, 200, { events: page.events, next: page.events.at(-1)?.seq ?? after, more: page.more });
+    sendJson(res, 200, { events: page.events, next: page.events.at(-1)?.seq ?? after, more: page.more, head: page.head, epoch: page.epoch });
+  }
+
+  async function frontier(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
+    await drain(req, limits.maxRequestBytes);
+    await authenticate(req, expect(req, motebitId, 'device'));
+    if ([...search.keys()].length > 0) throw new HttpError('bad_request', 'the frontier takes no query parameters');
+    const log = await store.frontier(motebitId);
+    sendJson(res, 200, { epoch: log.epoch, head: log.head, devices: log.devices.map((d) => ({ device_id: d.deviceId, seq: d.seq })) });
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = new URL(req.url ?? '/', 'http://relay.invalid');
+    const target = parseRequestTarget(req.url);
+    if (!target) throw new HttpError('bad_request', 'the request target must be a path such as /healthz');
     const parts = target.pathname.split('/').slice(1);
     const method = req.method ?? '';
     const only = (allowed: string): void => {
@@ -269,7 +280,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     };
     if (target.pathname === '/healthz') {
       only('GET');
-      sendJson(res, 200, { ok: true, protocol: RELAY_PROTOCOL });
+      sendJson(res, 200, { ok: true, protocol: RELAY_PROTOCOL, revision: RELAY_REVISION });
       return;
     }
     if (target.pathname === '/metrics') {
@@ -295,6 +306,10 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       if (method === 'GET') return pull(req, res, motebitId, target.searchParams);
       throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
     }
+    if (rest === 'frontier') {
+      only('GET');
+      return frontier(req, res, motebitId, target.searchParams);
+    }
     if (rest === 'ws') throw new HttpError('bad_request', 'this endpoint is a WebSocket: send an upgrade request');
     throw new HttpError('not_found', 'no such endpoint');
   }
@@ -303,7 +318,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const started = performance.now();
     res.on('finish', () => {
       metrics.httpResponses.inc({ status: String(res.statusCode) });
-      log.debug({ method: req.method, path: new URL(req.url ?? '/', 'http://relay.invalid').pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http');
+      log.debug({ method: req.method, path: loggablePath(req.url), status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http');
     });
     route(req, res).catch((error: unknown) => {
       if (res.headersSent) {
@@ -313,7 +328,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       if (error instanceof HttpError) {
         if (error.code === 'payload_too_large' || !req.complete) res.setHeader('connection', 'close');
         sendError(res, error.code, error.message, error.headers);
-        if (error.code !== 'not_found') log.info({ method: req.method, path: new URL(req.url ?? '/', 'http://relay.invalid').pathname, code: error.code }, 'request refused');
+        if (error.code !== 'not_found') log.info({ method: req.method, path: loggablePath(req.url), code: error.code }, 'request refused');
         return;
       }
       log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
@@ -329,8 +344,17 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   let closing = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      upgrade(req, socket, head);
+    } catch (error) {
+      // A bug here must cost one connection, never the process.
+      log.error({ err: error instanceof Error ? error.message : String(error) }, 'upgrade failed');
+      socket.destroy();
+    }
+  });
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const pathname = new URL(req.url ?? '/', 'http://relay.invalid').pathname;
+    const pathname = parseRequestTarget(req.url)?.pathname ?? '';
     const match = /^\/v1\/motebits\/([^/]+)\/ws$/.exec(pathname);
     const motebitId = match?.[1];
     if (closing || !motebitId || !MotebitIdSchema.safeParse(motebitId).success) {
@@ -346,7 +370,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       connections.add(connection);
       ws.on('close', () => connections.delete(connection));
     });
-  });
+  }
 
   const heartbeat = setInterval(() => {
     for (const connection of connections) connection.heartbeat();

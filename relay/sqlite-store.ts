@@ -1,11 +1,12 @@
 // RelayStore on SQLite (better-sqlite3, WAL): prepared statements, one transaction per batch, fan-out to
 // subscribers in this process after each commit. Keys are all (motebit_id, ...).
 import Database from 'better-sqlite3';
+import { newLogEpoch } from '../shared/ids.ts';
 import type { PushResult } from '../shared/relay-api.ts';
 import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
-import type { DeviceRecord, EnrolInput, EnrolOutcome, Notification, ReadResult, RelayStore, RevokeOutcome } from './store.ts';
+import type { AppendResult, DeviceRecord, EnrolInput, EnrolOutcome, LogFrontier, Notification, ReadResult, RelayStore, RevokeOutcome } from './store.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS motebits (
@@ -45,6 +46,27 @@ CREATE TABLE IF NOT EXISTS nonces (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 `;
+
+/**
+ * Version 2: each motebit's log has an epoch, a random id made with the log, so a device can tell a
+ * replaced database from the one it synced with; and each writer's highest stored device_seq, kept with
+ * every batch, so the frontier costs one read per device and a gap can be refused without a lookup.
+ */
+function migrateTo2(db: Database.Database): void {
+  db.exec(`
+    ALTER TABLE motebits ADD COLUMN epoch TEXT;
+    CREATE TABLE device_heads (
+      motebit_id TEXT NOT NULL,
+      device_id  TEXT NOT NULL,
+      seq        INTEGER NOT NULL,
+      PRIMARY KEY (motebit_id, device_id)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO device_heads (motebit_id, device_id, seq)
+      SELECT motebit_id, device_id, max(device_seq) FROM events GROUP BY motebit_id, device_id;
+  `);
+  const setEpoch = db.prepare('UPDATE motebits SET epoch = ? WHERE motebit_id = ?');
+  for (const { motebit_id } of db.prepare<[], { motebit_id: string }>('SELECT motebit_id FROM motebits').all()) setEpoch.run(newLogEpoch(), motebit_id);
+}
 
 /** Envelope bytes counted per event on top of its body when capping a page. */
 export const EVENT_OVERHEAD_BYTES = 200;
@@ -94,6 +116,8 @@ export class SqliteStore implements RelayStore {
   readonly #append;
   readonly #enrol;
   readonly #revoke;
+  readonly #read;
+  readonly #frontier;
 
   constructor(path: string) {
     const db = new Database(path);
@@ -104,13 +128,20 @@ export class SqliteStore implements RelayStore {
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this relay (${SCHEMA_VERSION})`);
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.transaction(() => {
+      db.exec(SCHEMA);
+      if (version < 2) migrateTo2(db);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
 
     const stmt = {
       identityKey: db.prepare<[string], { identity_key: Buffer }>('SELECT identity_key FROM motebits WHERE motebit_id = ?'),
-      head: db.prepare<[string], { head: number }>('SELECT head FROM motebits WHERE motebit_id = ?'),
-      insertMotebit: db.prepare('INSERT INTO motebits (motebit_id, identity_key, head, created_at) VALUES (?, ?, 0, ?)'),
+      head: db.prepare<[string], { head: number; epoch: string }>('SELECT head, epoch FROM motebits WHERE motebit_id = ?'),
+      insertMotebit: db.prepare('INSERT INTO motebits (motebit_id, identity_key, head, created_at, epoch) VALUES (?, ?, 0, ?, ?)'),
+      deviceHead: db.prepare<[string, string], { seq: number }>('SELECT seq FROM device_heads WHERE motebit_id = ? AND device_id = ?'),
+      setDeviceHead: db.prepare(`INSERT INTO device_heads (motebit_id, device_id, seq) VALUES (?, ?, ?)
+                                 ON CONFLICT (motebit_id, device_id) DO UPDATE SET seq = excluded.seq`),
+      deviceHeads: db.prepare<[string], { device_id: string; seq: number }>('SELECT device_id, seq FROM device_heads WHERE motebit_id = ? ORDER BY device_id'),
       setHead: db.prepare('UPDATE motebits SET head = ? WHERE motebit_id = ?'),
       device: db.prepare<[string, string], DeviceRow>('SELECT * FROM devices WHERE motebit_id = ? AND device_id = ?'),
       devices: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE motebit_id = ? ORDER BY enrolled_at, device_id'),
@@ -119,7 +150,6 @@ export class SqliteStore implements RelayStore {
       useNonce: db.prepare('INSERT OR IGNORE INTO nonces (motebit_id, signer, nonce, expires_at) VALUES (?, ?, ?, ?)'),
       pruneNonces: db.prepare('DELETE FROM nonces WHERE expires_at < ?'),
       eventById: db.prepare<[string, string], { seq: number; device_id: string }>('SELECT seq, device_id FROM events WHERE motebit_id = ? AND event_id = ?'),
-      eventByDeviceSeq: db.prepare<[string, string, number], { seq: number }>('SELECT seq FROM events WHERE motebit_id = ? AND device_id = ? AND device_seq = ?'),
       insertEvent: db.prepare('INSERT INTO events (motebit_id, seq, event_id, device_id, device_seq, key_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       readAfter: db.prepare<[string, number, number], EventRow>(
         'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = ? AND seq > ? ORDER BY seq LIMIT ?',
@@ -127,40 +157,69 @@ export class SqliteStore implements RelayStore {
     };
     this.#stmt = stmt;
 
-    this.#append = db.transaction((motebitId: string, deviceId: string, events: WireEvent[]) => {
-      let head = stmt.head.get(motebitId)?.head ?? 0;
+    this.#append = db.transaction((motebitId: string, events: WireEvent[]) => {
+      const log = stmt.head.get(motebitId);
+      let head = log?.head ?? 0;
       const results: PushResult[] = [];
       const stored: StoredWireEvent[] = [];
+      // Each writer's highest stored device_seq, as the batch goes: a writer's events are stored gap-free.
+      const writerHeads = new Map<string, number>();
+      const writerHead = (deviceId: string): number => writerHeads.get(deviceId) ?? stmt.deviceHead.get(motebitId, deviceId)?.seq ?? 0;
       for (const event of events) {
-        if (event.device_id !== deviceId) {
-          results.push({ event_id: event.event_id, status: 'rejected', reason: 'wrong_device' });
-          continue;
-        }
         const existing = stmt.eventById.get(motebitId, event.event_id);
         if (existing) {
           results.push(
-            existing.device_id === deviceId
+            existing.device_id === event.device_id
               ? { event_id: event.event_id, status: 'duplicate', seq: existing.seq }
               : { event_id: event.event_id, status: 'rejected', reason: 'event_id_taken' },
           );
           continue;
         }
-        if (stmt.eventByDeviceSeq.get(motebitId, deviceId, event.device_seq)) {
+        const writer = writerHead(event.device_id);
+        if (event.device_seq <= writer) {
           results.push({ event_id: event.event_id, status: 'rejected', reason: 'device_seq_conflict' });
+          continue;
+        }
+        if (event.device_seq !== writer + 1) {
+          results.push({ event_id: event.event_id, status: 'rejected', reason: 'device_seq_gap' });
           continue;
         }
         head += 1;
         stmt.insertEvent.run(motebitId, head, event.event_id, event.device_id, event.device_seq, event.key_id, event.body);
+        writerHeads.set(event.device_id, event.device_seq);
         stored.push({ ...event, seq: head });
         results.push({ event_id: event.event_id, status: 'stored', seq: head });
       }
-      if (stored.length > 0) stmt.setHead.run(head, motebitId);
-      return { results, head, stored };
+      if (stored.length > 0) {
+        stmt.setHead.run(head, motebitId);
+        for (const [deviceId, seq] of writerHeads) stmt.setDeviceHead.run(motebitId, deviceId, seq);
+      }
+      return { results, head, epoch: log?.epoch ?? '', stored };
+    });
+
+    // Reads are one snapshot each, so a page's head and epoch describe the log the page came from.
+    this.#read = db.transaction((motebitId: string, after: number, limit: number, maxBytes: number): ReadResult => {
+      const log = stmt.head.get(motebitId);
+      const rows = stmt.readAfter.all(motebitId, after, limit + 1);
+      const events: StoredWireEvent[] = [];
+      let bytes = 0;
+      for (const row of rows.slice(0, limit)) {
+        const size = row.body.length + EVENT_OVERHEAD_BYTES;
+        if (events.length > 0 && bytes + size > maxBytes) break;
+        bytes += size;
+        events.push(toEvent(row));
+      }
+      return { events, more: rows.length > events.length, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
+    });
+
+    this.#frontier = db.transaction((motebitId: string): LogFrontier => {
+      const log = stmt.head.get(motebitId);
+      return { epoch: log?.epoch ?? '', head: log?.head ?? 0, devices: stmt.deviceHeads.all(motebitId).map((row) => ({ deviceId: row.device_id, seq: row.seq })) };
     });
 
     this.#enrol = db.transaction((input: EnrolInput): EnrolOutcome => {
       const identity = stmt.identityKey.get(input.motebitId);
-      if (!identity) stmt.insertMotebit.run(input.motebitId, input.identityKey, input.now);
+      if (!identity) stmt.insertMotebit.run(input.motebitId, input.identityKey, input.now, newLogEpoch());
       else if (!identity.identity_key.equals(input.identityKey)) return { kind: 'wrong_identity' };
       const existing = stmt.device.get(input.motebitId, input.deviceId);
       if (existing) {
@@ -214,27 +273,22 @@ export class SqliteStore implements RelayStore {
     this.#stmt.pruneNonces.run(now);
   }
 
-  async appendBatch(motebitId: string, deviceId: string, events: WireEvent[]): Promise<{ results: PushResult[]; head: number }> {
-    const { results, head, stored } = this.#append.immediate(motebitId, deviceId, events);
+  async appendBatch(motebitId: string, events: WireEvent[]): Promise<AppendResult> {
+    const { results, head, epoch, stored } = this.#append.immediate(motebitId, events);
     if (stored.length > 0) this.#notify(motebitId, { kind: 'events', events: stored });
-    return { results, head };
+    return { results, head, epoch };
   }
 
   async readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult> {
-    const rows = this.#stmt.readAfter.all(motebitId, after, limit + 1);
-    const events: StoredWireEvent[] = [];
-    let bytes = 0;
-    for (const row of rows.slice(0, limit)) {
-      const size = row.body.length + EVENT_OVERHEAD_BYTES;
-      if (events.length > 0 && bytes + size > maxBytes) break;
-      bytes += size;
-      events.push(toEvent(row));
-    }
-    return { events, more: rows.length > events.length };
+    return this.#read.deferred(motebitId, after, limit, maxBytes);
   }
 
   async head(motebitId: string): Promise<number> {
     return this.#stmt.head.get(motebitId)?.head ?? 0;
+  }
+
+  async frontier(motebitId: string): Promise<LogFrontier> {
+    return this.#frontier.deferred(motebitId);
   }
 
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void {

@@ -42,6 +42,23 @@ export interface ReadResult {
   events: StoredWireEvent[];
   /** Whether more events exist after the last one returned. */
   more: boolean;
+  /** The log's highest seq and its epoch, read with the page. */
+  head: number;
+  epoch: string;
+}
+
+export interface AppendResult {
+  results: PushResult[];
+  /** The log's highest seq after the batch, and its epoch. */
+  head: number;
+  epoch: string;
+}
+
+/** What the log holds, per writer: each device's highest stored device_seq (stored gap-free from 1). */
+export interface LogFrontier {
+  epoch: string;
+  head: number;
+  devices: { deviceId: string; seq: number }[];
 }
 
 /** What a subscriber hears about a motebit: events just stored, or a device just revoked. */
@@ -62,15 +79,19 @@ export interface RelayStore {
   pruneNonces(now: number): Promise<void>;
 
   /**
-   * Appends a batch of the device's events in one transaction, idempotently by event id: an event
-   * already in the log is a duplicate and keeps its first version and sequence. Events naming another
-   * device than `deviceId` are rejected. Subscribers are notified of what was stored.
+   * Appends a batch in one transaction, idempotently by event id: an event already in the log is a
+   * duplicate and keeps its first version and sequence. The events may be of any device of the motebit
+   * (a member re-seeds a relay with other devices' sealed events); each writer's events are stored
+   * gap-free: a device_seq at or below the writer's head is `device_seq_conflict`, one beyond head + 1 is
+   * `device_seq_gap`. Subscribers are notified of what was stored.
    */
-  appendBatch(motebitId: string, deviceId: string, events: WireEvent[]): Promise<{ results: PushResult[]; head: number }>;
+  appendBatch(motebitId: string, events: WireEvent[]): Promise<AppendResult>;
   /** Events with seq > after, in seq order, at most `limit` and about `maxBytes` (always at least one). */
   readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult>;
   /** The motebit's highest seq (0 when empty). */
   head(motebitId: string): Promise<number>;
+  /** The log's epoch, head and every writer's highest stored device_seq, from one snapshot. */
+  frontier(motebitId: string): Promise<LogFrontier>;
   /** Hears every notification of the motebit until the returned function is called. */
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void;
 

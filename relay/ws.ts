@@ -246,8 +246,8 @@ export class Connection {
     // starts, news only marks the socket dirty (nothing may go out before ready).
     this.#pumping = true;
     this.#unsubscribe = this.#ctx.store.subscribe(this.motebitId, (notification) => this.#notified(notification));
-    const head = await this.#ctx.store.head(this.motebitId);
-    this.#send({ type: 'ready', device_id: verified.deviceId, head, exp: verified.exp });
+    const { head, epoch } = await this.#ctx.store.frontier(this.motebitId);
+    this.#send({ type: 'ready', device_id: verified.deviceId, head, epoch, exp: verified.exp });
     this.#ctx.log.info({ motebit_id: this.motebitId, device_id: verified.deviceId, after }, 'websocket authenticated');
     this.#pumping = false;
     void this.#pump();

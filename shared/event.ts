@@ -1,4 +1,5 @@
 // The event: the unit of the log. Schema, canonical hash and the checkpoint seal (docs/protocol.md).
+import { MAX_PAYLOAD_DEPTH, jsonValueDepth } from './json-bounds.ts';
 import { z } from 'zod';
 import { canonicalBytes, base64UrlPattern, fromBase64Url, toBase64Url } from './encoding.ts';
 import { sha256Hex, verifySignature, type SigningKey } from './crypto.ts';
@@ -65,6 +66,9 @@ function checkEventInvariants(event: { device_id: string; device_seq: number; cl
   }
   if (event.op === 'delete' && event.payload !== null) {
     ctx.addIssue({ code: 'custom', path: ['payload'], message: 'a delete carries a null payload' });
+  }
+  if (jsonValueDepth(event.payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) {
+    ctx.addIssue({ code: 'custom', path: ['payload'], message: `a payload is nested at most ${MAX_PAYLOAD_DEPTH} deep` });
   }
 }
 

@@ -1,6 +1,6 @@
 // Identifiers. A motebit id and a device id are derived from public keys (self-certifying): whoever
 // presents the key can be checked against the id, and nobody can claim an id without holding its key.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { sha256 } from './crypto.ts';
 
@@ -19,4 +19,14 @@ export const EventIdSchema = z.uuid({ error: 'an event id is a UUID' });
 
 export function newEventId(): string {
   return randomUUID();
+}
+
+/**
+ * A relay log's epoch: a random id made with the log. A relay whose storage was replaced by an empty one
+ * reports another epoch, so devices can tell it from the log they synced with.
+ */
+export const LogEpochSchema = z.string().regex(/^ep_[A-Za-z0-9_-]{22}$/, 'an epoch is ep_ followed by 22 base64url characters');
+
+export function newLogEpoch(): string {
+  return `ep_${randomBytes(16).toString('base64url')}`;
 }

@@ -2,10 +2,15 @@
 // message, as zod schemas shared by the relay and the devices, plus the error codes and close codes.
 import { z } from 'zod';
 import { base64UrlPattern } from './encoding.ts';
-import { DeviceIdSchema, EventIdSchema } from './ids.ts';
+import { DeviceIdSchema, EventIdSchema, LogEpochSchema } from './ids.ts';
 import { StoredWireEventSchema, WireEventSchema } from './wire.ts';
 
 export const RELAY_PROTOCOL = 'v1';
+/**
+ * Additive revisions of v1 (docs/protocol.md, "Revisions"). 2: log epochs and heads on every pull, push and
+ * ready; the frontier endpoint; members may push other devices' sealed events; writers stored gap-free.
+ */
+export const RELAY_REVISION = 2;
 
 // ---- Limits (defaults; a relay may be configured lower, never higher than the schemas allow) ----
 export const MAX_BATCH_EVENTS = 256;
@@ -129,12 +134,14 @@ export const PushRequestSchema = z.strictObject({ events: z.array(WireEventSchem
 export type PushRequest = z.infer<typeof PushRequestSchema>;
 
 export const PUSH_REJECT_REASONS = [
-  /** The event names another device than the one that signed the token. */
+  /** Revision 1 only: the event named another device than the token's. Since revision 2 a member may push any device's events. */
   'wrong_device',
   /** The event id is already in the log, written by another device. */
   'event_id_taken',
   /** The device already has another event at this device_seq (a fork of its own chain). */
   'device_seq_conflict',
+  /** The device's events before this device_seq are not all stored: a writer's events are stored gap-free. */
+  'device_seq_gap',
 ] as const;
 export type PushRejectReason = (typeof PUSH_REJECT_REASONS)[number];
 
@@ -145,13 +152,16 @@ export const PushResultSchema = z.discriminatedUnion('status', [
 ]);
 export type PushResult = z.infer<typeof PushResultSchema>;
 
-export const PushResponseSchema = z.strictObject({
+// Responses are plain objects (unknown fields are dropped, not refused) so that a revision may add fields.
+export const PushResponseSchema = z.object({
   results: z.array(PushResultSchema),
   stored: z.int().min(0),
   duplicate: z.int().min(0),
   rejected: z.int().min(0),
   /** The motebit's highest sequence after the batch. */
   head: z.int().min(0),
+  /** The epoch of the log the batch went into. */
+  epoch: LogEpochSchema,
 });
 export type PushResponse = z.infer<typeof PushResponseSchema>;
 
@@ -171,16 +181,28 @@ export const PullQuerySchema = z.strictObject({
     .default(DEFAULT_PULL_LIMIT),
 });
 
-export const PullResponseSchema = z.strictObject({
+export const PullResponseSchema = z.object({
   events: z.array(StoredWireEventSchema),
   /** The cursor to pass as `after` next: the last seq returned, or `after` when none. */
   next: z.int().min(0),
   /** Whether more events exist after `next` right now. */
   more: z.boolean(),
+  /** The log's highest seq and epoch when the page was read. */
+  head: z.int().min(0),
+  epoch: LogEpochSchema,
 });
 export type PullResponse = z.infer<typeof PullResponseSchema>;
 
-export const HealthResponseSchema = z.strictObject({ ok: z.literal(true), protocol: z.literal(RELAY_PROTOCOL) });
+/** GET /v1/motebits/:motebitId/frontier (no parameters): what the log holds, per writer. */
+export const FrontierResponseSchema = z.object({
+  epoch: LogEpochSchema,
+  head: z.int().min(0),
+  /** Each writer's highest stored device_seq; its events 1..seq are all stored. */
+  devices: z.array(z.object({ device_id: DeviceIdSchema, seq: z.int().min(1) })),
+});
+export type FrontierResponse = z.infer<typeof FrontierResponseSchema>;
+
+export const HealthResponseSchema = z.object({ ok: z.literal(true), protocol: z.literal(RELAY_PROTOCOL), revision: z.int().min(RELAY_REVISION) });
 
 // ---- WebSocket ----
 
@@ -216,7 +238,7 @@ export type WsClientMessage = z.infer<typeof WsClientMessageSchema>;
 
 export const WsServerMessageSchema = z.discriminatedUnion('type', [
   /** Authenticated; `head` is the motebit's current highest seq, `exp` the token's expiry (Unix s). */
-  z.strictObject({ type: z.literal('ready'), device_id: DeviceIdSchema, head: z.int().min(0), exp: z.int() }),
+  z.strictObject({ type: z.literal('ready'), device_id: DeviceIdSchema, head: z.int().min(0), epoch: LogEpochSchema, exp: z.int() }),
   z.strictObject({ type: z.literal('reauthed'), exp: z.int() }),
   /** Events in seq order, each exactly once per socket, strictly after the socket's cursor. */
   z.strictObject({ type: z.literal('events'), events: z.array(StoredWireEventSchema) }),
@@ -230,6 +252,7 @@ export const WsServerMessageSchema = z.discriminatedUnion('type', [
     duplicate: z.int().min(0),
     rejected: z.int().min(0),
     head: z.int().min(0),
+    epoch: LogEpochSchema,
   }),
   /** A message was refused; the socket stays open. `id` names the push it answers, if any. */
   z.strictObject({ type: z.literal('error'), id: ClientRequestIdSchema.optional(), code: z.enum(ERROR_CODES), message: z.string(), retry_after: z.int().optional() }),

@@ -21,12 +21,22 @@ export const SyncErrorSchema = z.strictObject({
 export type SyncError = z.infer<typeof SyncErrorSchema>;
 
 export const SyncProgressSchema = z.strictObject({
-  phase: z.enum(['connect', 'push', 'pull']),
+  /** resend: events the relay lost, sent to it again (this device's own and other devices' it holds). */
+  phase: z.enum(['connect', 'resend', 'push', 'pull']),
   done: z.int().min(0),
   /** null when the total is not known yet. */
   total: z.int().min(0).nullable(),
 });
 export type SyncProgress = z.infer<typeof SyncProgressSchema>;
+
+export const RecoverySchema = z.strictObject({
+  at: z.int(),
+  /** relay_replaced: a new, empty log; relay_rolled_back: an older copy; relay_missing_events: events it had lost. */
+  reason: z.enum(['relay_replaced', 'relay_rolled_back', 'relay_missing_events']),
+  /** Events this device sent to the relay again. */
+  resent: z.int().min(0),
+});
+export type Recovery = z.infer<typeof RecoverySchema>;
 
 export const SyncStatusSchema = z.strictObject({
   state: SyncStateSchema,
@@ -41,6 +51,10 @@ export const SyncStatusSchema = z.strictObject({
   openConflicts: z.int().min(0),
   /** Received events that were reported and not applied (bad key, tampered, failed verification). */
   rejectedEvents: z.int().min(0),
+  /** Received events set aside after failing verification over several cycles (shown; retried later). */
+  quarantinedEvents: z.int().min(0),
+  /** The last time the relay was found to have lost data and this device sent it again. */
+  lastRecovery: RecoverySchema.nullable(),
   lastError: SyncErrorSchema.nullable(),
   progress: SyncProgressSchema.nullable(),
 });

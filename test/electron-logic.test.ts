@@ -40,6 +40,8 @@ function status(overrides: Partial<SyncStatus> = {}): SyncStatus {
     pendingOut: 0,
     openConflicts: 0,
     rejectedEvents: 0,
+    quarantinedEvents: 0,
+    lastRecovery: null,
     lastError: null,
     progress: null,
     ...overrides,

@@ -55,6 +55,8 @@ const STATUS_WITH_EVERYTHING: SyncStatus = {
   pendingOut: 3,
   openConflicts: 1,
   rejectedEvents: 2,
+  quarantinedEvents: 1,
+  lastRecovery: { at: 1_760_000_000_500, reason: 'relay_replaced', resent: 2438 },
   lastError: { kind: 'relay', message: 'the relay answered 500', nextStep: 'try again later', at: 1_760_000_001_000 },
   progress: { phase: 'push', done: 1, total: 3 },
 };

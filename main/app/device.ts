@@ -11,7 +11,7 @@ import { openSecretStore } from '../keyring/open.ts';
 import type { SecretStore } from '../keyring/secret-store.ts';
 import { EventStore, type ConflictRecord, type EntityState, type LocalWrite } from '../store/event-store.ts';
 import { EncryptedTransport } from '../sync/encrypted-transport.ts';
-import { SyncEngine, type CycleResult, type Logger, type TransportPreference } from '../sync/engine.ts';
+import { SyncEngine, type CycleResult, type Logger, type RelayControl, type TransportPreference } from '../sync/engine.ts';
 import { HttpTransport } from '../sync/http-transport.ts';
 import { RelayClient, checkRelay } from '../sync/relay-client.ts';
 import type { Transport, TransportKind } from '../sync/transport.ts';
@@ -50,6 +50,8 @@ export class Device {
   readonly config: Config;
   readonly store: EventStore;
   readonly engine: SyncEngine;
+  /** What the engine asks the relay outside the event stream: its frontier, and enrolling again. */
+  readonly relayControl: RelayControl;
   readonly relay: RelayClient;
   /** Set when secrets live outside the OS keyring (the file opt-in): show it. */
   readonly secretsWarning: string | null;
@@ -69,8 +71,17 @@ export class Device {
       deviceId: identity.deviceId,
       identityPublicKey: identity.identityKey.publicKey,
     });
+    this.relayControl = {
+      frontier: () => this.relay.frontier(),
+      // A relay that lost its data no longer knows this device; the identity key enrols it again. A
+      // revoked device is refused (device_revoked) as long as the relay remembers the revocation.
+      reenrol: async () => {
+        await this.relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
+      },
+    };
     this.engine = new SyncEngine({
       store: this.store,
+      relay: this.relayControl,
       credentials: identity.credentials,
       connect: (kind) => this.connect(kind),
       transport: parts.transport ?? parts.config.transport,

@@ -25,7 +25,9 @@ import {
   type SealedEvent,
 } from '../../shared/event.ts';
 import { newEventId } from '../../shared/ids.ts';
+import { MAX_PAYLOAD_DEPTH, jsonValueDepth } from '../../shared/json-bounds.ts';
 import { openDatabase, StoreOpenError, type SqliteDatabase } from './database.ts';
+import { RelayLedger } from './relay-ledger.ts';
 
 export interface StoreIdentity {
   readonly motebitId: string;
@@ -105,6 +107,8 @@ const now = (): number => Date.now();
 
 export class EventStore {
   readonly identity: StoreIdentity;
+  /** What this device knows about its relay: epoch, writers being repaired, recoveries. */
+  readonly ledger: RelayLedger;
   private readonly db: SqliteDatabase;
   private readonly sql;
 
@@ -112,6 +116,7 @@ export class EventStore {
     this.db = db;
     this.identity = identity;
     this.sql = prepareStatements(db);
+    this.ledger = new RelayLedger(db);
   }
 
   /** Opens (creating if needed) the store at `path` for one device of one motebit. */
@@ -219,7 +224,14 @@ export class EventStore {
         for (const [deviceId, { event, hash }] of lastOfDevice) {
           this.sql.upsertHead.run(deviceId, event.device_seq, hash, event.clock.l);
           this.sql.unstageUpTo.run(deviceId, event.device_seq);
+          this.sql.forgetRejectedUpTo.run(deviceId, event.device_seq); // a rejected copy that now arrived intact
         }
+        // What these authenticated events say their writers had seen of every device.
+        const claims = new Map<string, number>();
+        for (const { event } of plan.verified) {
+          for (const [deviceId, seq] of Object.entries(event.clock.v)) claims.set(deviceId, Math.max(claims.get(deviceId) ?? 0, seq));
+        }
+        for (const [deviceId, seq] of claims) this.sql.raiseClaim.run(deviceId, seq);
         for (const item of plan.unsealed) {
           this.sql.stage.run(item.event.device_id, item.event.device_seq, item.canonical);
         }
@@ -457,6 +469,45 @@ export class EventStore {
     return batch;
   }
 
+  /**
+   * Up to `limit` applied events of a device after `afterSeq`, as sealed and stored, ending at the last
+   * sealed one among them, so that a relay given them can serve them on with the seal that authenticates
+   * them. Empty when no sealed event follows within `limit` (a writer's pushes are at most that long).
+   */
+  sealedRun(deviceId: string, afterSeq: number, limit: number): SealedEvent[] {
+    const events = (this.sql.localAfter.all(deviceId, afterSeq, limit) as { body: string }[]).map((row) => parseBody(row.body));
+    let end = events.length;
+    while (end > 0 && !events[end - 1]!.seal) end--;
+    return events.slice(0, end);
+  }
+
+  /** Each device's highest event held here: applied, or held back intact until a seal covers it. */
+  heldHeads(): Map<string, number> {
+    const held = new Map<string, number>();
+    for (const row of this.sql.heldHeads.all() as { device_id: string; seq: number }[]) held.set(row.device_id, row.seq);
+    return held;
+  }
+
+  /** Devices whose events up to some sequence were seen by a writer (by its signed clock) but are not held here. */
+  missingEvents(): { deviceId: string; held: number; claimed: number }[] {
+    const held = this.heldHeads();
+    return (this.sql.allClaims.all() as { device_id: string; seq: number }[])
+      .map((row) => ({ deviceId: row.device_id, held: held.get(row.device_id) ?? 0, claimed: row.seq }))
+      .filter((row) => row.claimed > row.held);
+  }
+
+  /** The relay no longer holds this device's events after `deviceSeq`: they are queued to be pushed again. */
+  lowerPushed(deviceSeq: number): number {
+    return this.db
+      .transaction(() => {
+        const pushed = this.getCursor('pushed_seq');
+        if (deviceSeq >= pushed) return 0;
+        this.setCursor('pushed_seq', Math.max(0, deviceSeq));
+        return pushed - Math.max(0, deviceSeq);
+      })
+      .immediate();
+  }
+
   /** The relay has acknowledged this device's events up to `deviceSeq`. */
   markPushed(deviceSeq: number): void {
     this.db
@@ -632,6 +683,7 @@ function validateWrite(write: LocalWrite): void {
   if (!entity.success) throw new InvalidWriteError(`invalid entity name: ${entity.error.issues[0]?.message}`);
   if (write.op !== 'set' && write.op !== 'delete') throw new InvalidWriteError(`unknown operation ${String(write.op)}: use set or delete`);
   if (write.op === 'set') {
+    if (jsonValueDepth(write.payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) throw new InvalidWriteError(`the value of ${write.entity} is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
     if (!JsonValueSchema.safeParse(write.payload).success) throw new InvalidWriteError(`the value of ${write.entity} is not JSON`);
     const size = payloadSize(write.payload);
     if (size > MAX_PAYLOAD_BYTES) throw new InvalidWriteError(`the value of ${write.entity} is ${size} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
@@ -715,6 +767,12 @@ function prepareStatements(db: SqliteDatabase) {
                        VALUES (?, ?, ?, ?, ?, ?, ?)`),
     allRejected: p('SELECT relay_seq, event_id, device_id, device_seq, code, message, seen_at FROM rejected_events ORDER BY relay_seq'),
     countRejected: p('SELECT count(*) AS n FROM rejected_events'),
+    forgetRejectedUpTo: p('DELETE FROM rejected_events WHERE device_id = ? AND device_seq <= ?'),
+    raiseClaim: p('INSERT INTO claims (device_id, seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)'),
+    allClaims: p('SELECT device_id, seq FROM claims'),
+    heldHeads: p(`SELECT device_id, max(seq) AS seq FROM (
+                    SELECT device_id, seq FROM heads UNION ALL SELECT device_id, max(device_seq) FROM staged GROUP BY device_id
+                  ) GROUP BY device_id`),
     countOpenConflicts: p('SELECT count(*) AS n FROM conflicts WHERE resolved_by IS NULL'),
     getCursor: p('SELECT value FROM cursors WHERE name = ?'),
     setCursor: p(`INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),

@@ -95,4 +95,38 @@ export const MIGRATIONS: readonly string[] = [
     seen_at    INTEGER NOT NULL
   ) STRICT;
   `,
+  /* 3: what the device knows about its relay, so it can tell when the relay lost, withheld or altered data */ `
+  -- For each device, the highest sequence any applied (so authenticated) event says its writer had seen:
+  -- max over events of clock.v[device]. A device held to a lower sequence than this is missing events.
+  CREATE TABLE claims (
+    device_id TEXT PRIMARY KEY,
+    seq       INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO claims (device_id, seq)
+    SELECT v.key, max(v.value) FROM events, json_each(events.body, '$.clock.v') AS v GROUP BY v.key;
+
+  -- A writer whose events, as the relay served them, failed verification: fetched again from relay_seq
+  -- on later cycles until they verify. After several failing cycles it is quarantined (shown, no longer
+  -- re-fetched) until retry_at.
+  CREATE TABLE repairs (
+    device_id      TEXT PRIMARY KEY,
+    relay_seq      INTEGER NOT NULL,
+    device_seq     INTEGER NOT NULL,
+    code           TEXT NOT NULL,
+    message        TEXT NOT NULL,
+    attempts       INTEGER NOT NULL,
+    first_at       INTEGER NOT NULL,
+    quarantined_at INTEGER,
+    retry_at       INTEGER
+  ) STRICT;
+
+  -- Each time the relay was found to have lost data and this device refilled it.
+  CREATE TABLE recoveries (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    resent  INTEGER NOT NULL,
+    epoch   TEXT NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -2,6 +2,7 @@
 // base64url of the event's canonical JSON (the encrypted transport then replaces it with ciphertext).
 import { canonicalBytes, fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
 import type { SealedEvent } from '../../shared/event.ts';
+import { MAX_EVENT_DEPTH, jsonTextDepth } from '../../shared/json-bounds.ts';
 import type { WireEvent } from '../../shared/wire.ts';
 import type { EventProblem, ReceivedEvent } from './transport.ts';
 
@@ -29,6 +30,9 @@ export function fromWire(received: ReceivedEvent): Decoded {
   let text: string;
   try {
     text = fromBase64Url(received.body).toString('utf8');
+    if (jsonTextDepth(text, MAX_EVENT_DEPTH) > MAX_EVENT_DEPTH) {
+      return { ok: false, problem: { code: 'unreadable', message: `event ${received.event_id} is nested deeper than ${MAX_EVENT_DEPTH} levels` } };
+    }
     event = JSON.parse(text);
   } catch {
     return { ok: false, problem: { code: 'unreadable', message: `event ${received.event_id} has a body that is not JSON` } };

@@ -49,8 +49,12 @@ export class EncryptedTransport implements Transport {
     return this.inner.kind;
   }
 
-  open(after: number, sink: EventSink): Promise<void> {
-    return this.inner.open(after, (events) => sink(events.map((event) => this.openEvent(event))));
+  get epoch(): string | null {
+    return this.inner.epoch;
+  }
+
+  open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {
+    return this.inner.open(after, (events) => sink(events.map((event) => this.openEvent(event))), epoch);
   }
 
   push(events: readonly WireEvent[]): Promise<PushResult[]> {

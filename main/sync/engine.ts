@@ -6,13 +6,23 @@
 // Nothing is lost across a crash at any point: local writes wait in the store (not in memory) until the
 // relay acknowledges them, pushes are idempotent by event id, and the pull cursor advances only after
 // the events it covers are committed.
+//
+// The relay is trusted for nothing (docs/protocol.md §8). Each cycle first reads the relay log's frontier:
+// a new epoch (the relay was replaced) or a head behind this device's cursor (restored from an older copy)
+// restarts the pull from 0, and whatever the relay lacks of the events this device holds — its own, and
+// other devices' in their original sealed form — is sent again. After the pull, a writer the relay claims
+// to hold but did not serve, events that failed verification, or events that another device's signed
+// clock shows exist but never arrived, each make the cycle fail with what is missing; bad events are
+// fetched again on later cycles until they verify.
 import { ChainError } from '../../shared/chain.ts';
 import type { DeviceCredentials } from '../../shared/event.ts';
-import { MAX_BATCH_EVENTS } from '../../shared/relay-api.ts';
+import { MAX_BATCH_EVENTS, type FrontierResponse, type PushResult } from '../../shared/relay-api.ts';
 import type { SyncError, SyncErrorKind, SyncProgress, SyncState, SyncStatus } from '../../shared/status.ts';
 import type { EventStore, RejectedEvent } from '../store/event-store.ts';
+import { DEFAULT_REPAIR_POLICY, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
+import { describeMissing, describeRepairs, judgeRelayLog, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
-import { TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
+import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
 
 export type TransportPreference = 'auto' | TransportKind;
 
@@ -23,8 +33,19 @@ export interface Logger {
 
 const silent: Logger = { info: () => {}, warn: () => {} };
 
+/** The relay's control plane, over HTTP whatever transport carries the events. */
+export interface RelayControl {
+  /** The relay log's epoch, head and each writer's highest stored device_seq. */
+  frontier(): Promise<FrontierResponse>;
+  /** Enrols this device again on a relay that does not know it (one that lost its data). */
+  reenrol(): Promise<void>;
+}
+
 export interface EngineOptions {
   readonly store: EventStore;
+  readonly relay: RelayControl;
+  /** When events that fail verification are set aside (quarantined), and for how long. */
+  readonly repairPolicy?: RepairPolicy;
   readonly credentials: DeviceCredentials;
   /** A fresh transport of the given kind, already wrapped for encryption when that is on. */
   readonly connect: (kind: TransportKind) => Transport;
@@ -86,6 +107,10 @@ export class SyncEngine {
   private wsRetryDelay: number;
   private pulledThisCycle = 0;
   private intervalMs: number;
+  /** Writers whose events failed verification during the running cycle. */
+  private failedThisCycle = new Set<string>();
+  /** What the running cycle found the relay had lost, and how many events it sent again. */
+  private recovery: { reason: RecoveryReason; resent: number } | null = null;
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -166,6 +191,8 @@ export class SyncEngine {
       pendingOut: this.store.pendingOutCount(),
       openConflicts: this.store.openConflictCount(),
       rejectedEvents: this.store.rejectedCount(),
+      quarantinedEvents: this.store.ledger.quarantined().length,
+      lastRecovery: this.store.ledger.lastRecovery(),
       lastError: this.lastError,
       progress: this.progress,
     };
@@ -188,14 +215,32 @@ export class SyncEngine {
   private async cycle(): Promise<CycleResult> {
     if (this.paused) return this.failed(new SyncFailure('local', 'sync is paused', 'resume sync to continue'));
     this.pulledThisCycle = 0;
+    this.failedThisCycle = new Set();
+    this.recovery = null;
     this.setState('syncing', { phase: 'connect', done: 0, total: null });
     let pushed = 0;
     try {
-      const transport = await this.ensureTransport();
+      const log = await this.inspectRelay();
+      let transport = await this.ensureTransport(log.epoch);
+      await this.resend(transport, log);
       pushed = await this.pushAll(transport);
       this.setProgress({ phase: 'pull', done: this.pulledThisCycle, total: null });
       await transport.catchUp();
+      if (undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing()).length > 0) {
+        // The relay holds events this device never received: its cursor points past them (the relay was
+        // restored from an older copy and has grown again since). Fetch the whole log once more.
+        await this.restart('relay_rolled_back', log.epoch);
+        transport = await this.ensureTransport(log.epoch);
+        await transport.catchUp();
+        const still = undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing());
+        if (still.length > 0) {
+          throw new SyncFailure('integrity', `the relay says it holds events it did not send: ${describeMissing(still)}`, 'sync again later; if this keeps happening the relay is faulty or withholding events');
+        }
+      }
+      this.settleRepairs();
+      this.checkWithheld();
       this.store.setCursor(LAST_SUCCESS, this.now());
+      this.noteRecovery(log.epoch);
       this.lastError = null;
       const result: CycleResult = { ok: true, pushed, pulled: this.pulledThisCycle, error: null };
       this.log.info({ pushed, pulled: result.pulled, transport: transport.kind }, 'sync cycle done');
@@ -208,6 +253,114 @@ export class SyncEngine {
       this.emitCycle(result);
       return result;
     }
+  }
+
+  // ---- the relay, checked -------------------------------------------------------------------------
+
+  /**
+   * Reads the relay log's frontier, enrolling this device again if the relay no longer knows it, and
+   * restarts the pull from 0 when the log is not the one this device synced with.
+   */
+  private async inspectRelay(): Promise<FrontierResponse> {
+    let log: FrontierResponse;
+    try {
+      log = await this.options.relay.frontier();
+    } catch (error) {
+      if (!(error instanceof TransportError && error.code === 'unknown_device')) throw error;
+      this.log.warn({}, 'the relay does not know this device (it may have lost its data); enrolling again');
+      await this.options.relay.reenrol();
+      log = await this.options.relay.frontier();
+    }
+    const ledger = this.store.ledger;
+    ledger.releaseExpired(this.now());
+    const reason = judgeRelayLog({ epoch: ledger.epoch(), cursor: this.store.getCursor(CURSOR) }, log);
+    if (reason) await this.restart(reason, log.epoch);
+    else if (ledger.epoch() !== log.epoch) ledger.setEpoch(log.epoch);
+    // Fetch again from before the first event being repaired, on a transport bound to this log.
+    if (this.current && (ledger.activeRepairs().length > 0 || (this.current.epoch !== null && this.current.epoch !== log.epoch))) await this.dropTransport();
+    return log;
+  }
+
+  /** Forgets the cursor (and repairs, whose seqs named the old log) and binds this device to `epoch`. */
+  private async restart(reason: RecoveryReason, epoch: string): Promise<void> {
+    this.log.warn({ reason, epoch }, 'the relay log is not the one this device synced with; fetching all of it again');
+    this.store.setCursor(CURSOR, 0);
+    this.store.ledger.clearRepairs();
+    this.store.ledger.setEpoch(epoch);
+    this.recovery ??= { reason, resent: 0 };
+    await this.dropTransport();
+  }
+
+  /**
+   * Sends the relay what it lacks of the events this device holds: its own, by moving the outbox back to
+   * where the relay's copy ends, and other devices' events in their original sealed form (their writer
+   * may be gone for good). A device that comes after another finds nothing left to add.
+   */
+  private async resend(transport: Transport, log: FrontierResponse): Promise<void> {
+    const me = this.store.identity.deviceId;
+    const relayHas = new Map(log.devices.map((device) => [device.device_id, device.seq]));
+    const own = this.store.lowerPushed(relayHas.get(me) ?? 0);
+    const others = Object.entries(this.store.frontier().heads).filter(([deviceId, head]) => deviceId !== me && head > (relayHas.get(deviceId) ?? 0));
+    const total = others.reduce((sum, [deviceId, head]) => sum + head - (relayHas.get(deviceId) ?? 0), 0);
+    let sent = 0;
+    if (total > 0) this.setProgress({ phase: 'resend', done: 0, total });
+    for (const [deviceId, head] of others) {
+      let after = relayHas.get(deviceId) ?? 0;
+      while (after < head) {
+        const run = this.store.sealedRun(deviceId, after, MAX_BATCH_EVENTS);
+        if (run.length === 0) throw new SyncFailure('local', `the events of device ${shortDevice(deviceId)} after ${after} held here have no seal`, 'report it with the output of "motebit-sync status --json"');
+        const results = await transport.push(run.map(toWire));
+        throwIfRefused(results, run.length, `events of device ${shortDevice(deviceId)} sent again`);
+        after = run.at(-1)!.device_seq;
+        sent += run.length;
+        this.setProgress({ phase: 'resend', done: sent, total });
+      }
+    }
+    if (own + sent > 0) {
+      this.recovery ??= { reason: 'relay_missing_events', resent: 0 };
+      this.recovery.resent += own + sent;
+    }
+  }
+
+  /** Writers being repaired or quarantined: their gaps are explained already. */
+  private repairing(): Set<string> {
+    return new Set(this.store.ledger.repairs().map((repair) => repair.deviceId));
+  }
+
+  /** After a full pull: repaired writers are forgotten; ones that failed again count a cycle, and fail it. */
+  private settleRepairs(): void {
+    const ledger = this.store.ledger;
+    ledger.endCycle(this.failedThisCycle, this.now(), this.options.repairPolicy ?? DEFAULT_REPAIR_POLICY);
+    const active: Repair[] = ledger.activeRepairs();
+    if (active.length > 0) {
+      throw new SyncFailure(
+        'integrity',
+        describeRepairs(active),
+        'none of those events was applied; each sync fetches them again. If this keeps happening the relay is faulty or tampered with: move to another relay',
+      );
+    }
+  }
+
+  /** Events another device's signed clock shows exist, but that this device does not hold. */
+  private checkWithheld(): void {
+    const me = this.store.identity.deviceId;
+    const repairing = this.repairing();
+    const missing = this.store.missingEvents().filter((gap) => gap.deviceId !== me && !repairing.has(gap.deviceId));
+    if (missing.length > 0) {
+      throw new SyncFailure(
+        'integrity',
+        `the relay is missing events: ${describeMissing(missing)}`,
+        'another device has seen them, so they exist; sync again later, and bring that device online so it can send them again. If this keeps happening the relay is withholding them',
+      );
+    }
+  }
+
+  private noteRecovery(epoch: string): void {
+    if (!this.recovery) return;
+    const { reason, resent } = this.recovery;
+    this.store.ledger.recordRecovery({ at: this.now(), reason, resent, epoch });
+    this.log.warn({ reason, resent }, 'the relay had lost data; this device sent it again');
+    this.recovery = null;
   }
 
   /** Records a failed cycle: the status says what failed and what to do; it is never a success. */
@@ -228,11 +381,7 @@ export class SyncEngine {
       const batch = this.store.outboxBatch(MAX_BATCH_EVENTS, this.options.credentials);
       if (batch.length === 0) return pushed;
       const results = await transport.push(batch.map(toWire));
-      const refused = results.filter((r) => r.status === 'rejected');
-      if (results.length !== batch.length || refused.length > 0) {
-        const reason = refused[0]?.status === 'rejected' ? refused[0].reason : 'an incomplete answer';
-        throw new SyncFailure('relay', `the relay refused ${refused.length || batch.length} of ${batch.length} events (${reason})`, 'this device\'s log disagrees with the relay; report it with the output of "motebit-sync status --json"');
-      }
+      throwIfRefused(results, batch.length, 'events');
       this.store.markPushed(batch.at(-1)!.device_seq);
       pushed += batch.length;
       this.setProgress({ phase: 'push', done: pushed, total: Math.max(total, pushed) });
@@ -252,6 +401,7 @@ export class SyncEngine {
       const decoded = fromWire(received);
       if (!decoded.ok) {
         rejected.push(rejection(received, decoded.problem.code, decoded.problem.message));
+        this.noteFailure(received, decoded.problem.code, decoded.problem.message);
         continue;
       }
       const group = byDevice.get(received.device_id) ?? [];
@@ -265,6 +415,7 @@ export class SyncEngine {
       } catch (error) {
         if (!(error instanceof ChainError)) throw error; // a local failure (disk): the cursor stays, nothing is skipped
         for (const { received } of group) rejected.push(rejection(received, error.code, error.message));
+        this.noteFailure(group[0]!.received, error.code, error.message);
       }
     }
     if (rejected.length > 0) {
@@ -278,17 +429,28 @@ export class SyncEngine {
     if (newConflicts > 0) this.log.info({ newConflicts }, 'conflicts recorded');
   };
 
+  /** A writer's events from `received` on failed verification: they are fetched again until they verify. */
+  private noteFailure(received: ReceivedEvent, code: string, message: string): void {
+    this.store.ledger.noteFailure({ deviceId: received.device_id, relaySeq: received.seq, deviceSeq: received.device_seq, code, message }, this.now());
+    this.failedThisCycle.add(received.device_id);
+    if (!this.running && this.lastError === null) {
+      // A live page between cycles: say so now, not only at the next cycle.
+      this.lastError = describeFailure(new SyncFailure('integrity', describeRepairs(this.store.ledger.activeRepairs()), 'sync fetches those events again'), this.now());
+      this.setState('error');
+    }
+  }
+
   // ---- transports ---------------------------------------------------------------------------------
 
   /** WebSocket when it works, else HTTP (when allowed); back to WebSocket with backoff while on HTTP. */
-  private async ensureTransport(): Promise<Transport> {
+  private async ensureTransport(epoch: string): Promise<Transport> {
     const preference = this.options.transport;
     const wantWs = preference !== 'http';
     if (this.current && (this.current.kind === 'websocket' || !wantWs || this.now() < this.wsRetryAt)) return this.current;
 
     if (wantWs) {
       try {
-        const ws = await this.open('websocket');
+        const ws = await this.open('websocket', epoch);
         await this.dropTransport();
         this.current = ws;
         this.wsRetryDelay = this.options.wsRetryFirstMs ?? WS_RETRY_FIRST_MS;
@@ -303,16 +465,16 @@ export class SyncEngine {
         if (this.current) return this.current; // already on HTTP
       }
     }
-    const http = await this.open('http');
+    const http = await this.open('http', epoch);
     this.current = http;
     this.emitStatus();
     return http;
   }
 
-  private async open(kind: TransportKind): Promise<Transport> {
+  private async open(kind: TransportKind, epoch: string): Promise<Transport> {
     const transport = this.options.connect(kind);
     try {
-      await transport.open(this.store.getCursor(CURSOR), this.receive);
+      await transport.open(this.store.ledger.resumePoint(this.store.getCursor(CURSOR)), this.receive, epoch);
       return transport;
     } catch (error) {
       await transport.close().catch(() => {});
@@ -326,6 +488,11 @@ export class SyncEngine {
     await this.dropTransport();
     if (error.kind === 'auth') {
       this.failed(error);
+      return;
+    }
+    if (error.code === EPOCH_CHANGED) {
+      // Not a WebSocket problem: the relay serves another log. The next cycle checks it and repairs.
+      if (!this.paused && !this.stopped && this.started) void this.syncNow();
       return;
     }
     // Fall back at once; WebSocket is tried again after the backoff.
@@ -383,6 +550,14 @@ export class SyncEngine {
   private emitCycle(result: CycleResult): void {
     for (const listener of this.cycleListeners) listener(result);
   }
+}
+
+/** A push is done only when the relay stored (or already had) every event of it. */
+function throwIfRefused(results: readonly PushResult[], sent: number, what: string): void {
+  const refused = results.filter((r) => r.status === 'rejected');
+  if (results.length === sent && refused.length === 0) return;
+  const reason = refused[0]?.status === 'rejected' ? refused[0].reason : 'an incomplete answer';
+  throw new SyncFailure('relay', `the relay refused ${refused.length || sent} of ${sent} ${what} (${reason})`, 'this device\'s log disagrees with the relay; sync again, and if it persists report it with the output of "motebit-sync status --json"');
 }
 
 function rejection(received: ReceivedEvent, code: string, message: string): RejectedEvent {

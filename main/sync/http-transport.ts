@@ -3,7 +3,7 @@
 import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, type PushResult } from '../../shared/relay-api.ts';
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { RelayClient, type RelayClientOptions } from './relay-client.ts';
-import { TransportError, type EventSink, type Transport } from './transport.ts';
+import { EpochBinding, TransportError, type EventSink, type Transport } from './transport.ts';
 
 export class HttpTransport implements Transport {
   readonly kind = 'http' as const;
@@ -12,6 +12,7 @@ export class HttpTransport implements Transport {
   #sink: EventSink | undefined;
   #cursor = 0;
   #closed = false;
+  #binding = new EpochBinding();
   /** catchUp calls run one after another so pages reach the sink once and in order. */
   #catchingUp: Promise<number> | undefined;
 
@@ -25,12 +26,17 @@ export class HttpTransport implements Transport {
     return this.#cursor;
   }
 
-  async open(after: number, sink: EventSink): Promise<void> {
+  get epoch(): string | null {
+    return this.#binding.epoch;
+  }
+
+  async open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {
     if (this.#closed) throw new TransportError('network', 'the transport is closed');
     if (this.#sink) throw new Error('the transport is already open');
     if (!Number.isSafeInteger(after) || after < 0) throw new RangeError('after is a sequence number');
     await this.client.health();
     this.#cursor = after;
+    this.#binding = new EpochBinding(epoch);
     this.#sink = sink;
   }
 
@@ -40,6 +46,7 @@ export class HttpTransport implements Transport {
     if (events.length > MAX_BATCH_EVENTS) throw new RangeError(`a push carries at most ${MAX_BATCH_EVENTS} events`);
     const response = await this.client.push(events);
     checkResults(response.results, events);
+    this.#binding.check(response.epoch);
     return response.results;
   }
 
@@ -75,6 +82,7 @@ export class HttpTransport implements Transport {
       const sink = this.#sink;
       if (!sink) throw new Error('open the transport first');
       const page = await this.client.pull(this.#cursor, this.#pageLimit);
+      this.#binding.check(page.epoch);
       checkOrder(page.events, this.#cursor);
       if (page.events.length > 0) {
         if (this.#closed) throw new TransportError('network', 'the transport is closed');

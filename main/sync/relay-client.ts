@@ -8,6 +8,7 @@ import {
   DeviceListResponseSchema,
   EnrolResponseSchema,
   ErrorBodySchema,
+  FrontierResponseSchema,
   HealthResponseSchema,
   MAX_PULL_LIMIT,
   PullResponseSchema,
@@ -16,6 +17,7 @@ import {
   type DeviceInfo,
   type EnrolRequest,
   type EnrolResponse,
+  type FrontierResponse,
   type PullResponse,
   type PushResponse,
   type RevokeResponse,
@@ -120,6 +122,11 @@ export class RelayClient {
 
   async pull(after: number, limit: number = MAX_PULL_LIMIT): Promise<PullResponse> {
     return this.#request('GET', `${this.#base}/events?after=${after}&limit=${limit}`, undefined, this.#device, PullResponseSchema);
+  }
+
+  /** The relay log's epoch, head and each writer's highest stored device_seq. */
+  async frontier(): Promise<FrontierResponse> {
+    return this.#request('GET', `${this.#base}/frontier`, undefined, this.#device, FrontierResponseSchema);
   }
 
   async listDevices(): Promise<DeviceInfo[]> {

@@ -27,8 +27,15 @@ export interface Transport {
    * Starts delivering to `sink` every event after relay sequence `after`. WebSocket: connects and
    * authenticates, streams the backlog, then live events as other devices push them. HTTP: nothing is
    * live; catchUp pulls. Rejects (with a TransportError) when the relay cannot be reached this way.
+   *
+   * A cursor means something only in the relay log it was taken from: given `epoch`, the transport
+   * refuses (TransportError code `epoch_changed`) any answer from a log with another epoch, instead of
+   * resuming at `after` in a log where that position holds other events. Without it, the first answer's
+   * epoch binds the transport.
    */
-  open(after: number, sink: EventSink): Promise<void>;
+  open(after: number, sink: EventSink, epoch?: string | null): Promise<void>;
+  /** The epoch of the relay log this transport is bound to (null until the relay first answered). */
+  readonly epoch: string | null;
   /** Pushes one batch (at most MAX_BATCH_EVENTS) and resolves with the relay's result for each event. */
   push(events: readonly WireEvent[]): Promise<PushResult[]>;
   /** Resolves with the relay sequence up to which every event has been delivered to the sink. */
@@ -39,6 +46,27 @@ export interface Transport {
 }
 
 export type TransportErrorKind = 'network' | 'auth' | 'refused' | 'protocol';
+
+/** The code of the TransportError for an answer from another relay log than the one the transport is bound to. */
+export const EPOCH_CHANGED = 'epoch_changed';
+
+/** Binds a transport to one relay log: the first epoch seen (or the one given), then only that one. */
+export class EpochBinding {
+  #epoch: string | null;
+  constructor(epoch: string | null = null) {
+    this.#epoch = epoch;
+  }
+  get epoch(): string | null {
+    return this.#epoch;
+  }
+  /** Throws TransportError(epoch_changed) for an answer from another log than the bound one. */
+  check(epoch: string): void {
+    if (this.#epoch === null) this.#epoch = epoch;
+    else if (epoch !== this.#epoch) {
+      throw new TransportError('protocol', 'the relay now serves another log (it was replaced or restored from a copy); this device will check it and send again what it lacks', { code: EPOCH_CHANGED });
+    }
+  }
+}
 
 /** Why talking to the relay failed, classified so status and exit codes can say what to do next. */
 export class TransportError extends Error {

@@ -15,7 +15,7 @@ import { AUTH_FAILURE_REASONS, CLOSE_CODES, ERROR_CODES, MAX_BATCH_EVENTS, WsSer
 import { MAX_TOKEN_LIFETIME_SECONDS, mintWsToken, wsPath } from '../../shared/token.ts';
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { checkOrder, checkResults } from './http-transport.ts';
-import { TransportError, type EventSink, type Transport } from './transport.ts';
+import { EPOCH_CHANGED, EpochBinding, TransportError, type EventSink, type Transport } from './transport.ts';
 
 export interface BackoffOptions {
   /** First retry after about this long (jittered between half and all of it). */
@@ -112,6 +112,8 @@ interface SessionHost {
   deliver(events: StoredWireEvent[]): Promise<void>;
   ended(session: Session, error: TransportError, sinkError?: unknown): void;
   caughtUp(session: Session): void;
+  /** The transport's binding to one relay log: every ready and ack is checked against it. */
+  readonly binding: EpochBinding;
 }
 
 /** One socket, from upgrade to close. */
@@ -320,6 +322,12 @@ class Session {
           this.fail(new TransportError('protocol', 'the relay sent ready twice'));
           return;
         }
+        try {
+          this.#host.binding.check(message.epoch);
+        } catch (error) {
+          this.fail(error as TransportError);
+          return;
+        }
         this.isReady = true;
         clearTimeout(this.#connectTimer);
         this.#armReauth(message.exp);
@@ -336,6 +344,7 @@ class Session {
         clearTimeout(pending.timer);
         try {
           checkResults(message.results, pending.events);
+          this.#host.binding.check(message.epoch);
           pending.resolve(message.results);
         } catch (error) {
           pending.reject(error);
@@ -421,6 +430,7 @@ export class WsTransport implements Transport {
   #state: State = 'idle';
   #sink: EventSink | undefined;
   #cursor = 0;
+  #binding = new EpochBinding();
   #session: Session | undefined;
   #connecting: Session | undefined;
   #fatal: TransportError | undefined;
@@ -471,11 +481,17 @@ export class WsTransport implements Transport {
     return this.#connects;
   }
 
-  async open(after: number, sink: EventSink): Promise<void> {
+  /** The epoch of the relay log this transport is bound to. */
+  get epoch(): string | null {
+    return this.#binding.epoch;
+  }
+
+  async open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {
     if (this.#state === 'closed') throw new TransportError('network', 'the transport is closed');
     if (this.#state !== 'idle') throw new Error('the transport is already open');
     if (!Number.isSafeInteger(after) || after < 0) throw new RangeError('after is a sequence number');
     this.#cursor = after;
+    this.#binding = new EpochBinding(epoch);
     this.#sink = sink;
     this.#state = 'connecting';
     try {
@@ -547,6 +563,7 @@ export class WsTransport implements Transport {
       caughtUp: (caughtUp) => {
         if (caughtUp === this.#session) this.#attempt = 0;
       },
+      binding: this.#binding,
     });
     this.#connecting = session;
     return session.ready.then(
@@ -584,7 +601,7 @@ export class WsTransport implements Transport {
     if (session !== this.#session) return;
     this.#session = undefined;
     if (this.#state !== 'open') return;
-    if (error.kind === 'auth') this.#stop(error);
+    if (isFatal(error)) this.#stop(error);
     else {
       this.#state = 'reconnecting';
       this.#scheduleReconnect();
@@ -628,7 +645,7 @@ export class WsTransport implements Transport {
     } catch (error) {
       if (this.#state !== 'reconnecting') return;
       const failure = error instanceof TransportError ? error : new TransportError('network', String(error), { cause: error });
-      if (failure.kind === 'auth') {
+      if (isFatal(failure)) {
         this.#stop(failure);
         this.#notifyDown(failure);
       } else this.#scheduleReconnect();
@@ -648,4 +665,9 @@ export class WsTransport implements Transport {
       }
     }
   }
+}
+
+/** Failures a reconnect cannot cure: the relay refused the device, or it now serves another log. */
+function isFatal(error: TransportError): boolean {
+  return error.kind === 'auth' || error.code === EPOCH_CHANGED;
 }

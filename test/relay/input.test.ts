@@ -175,6 +175,7 @@ describe('bad input over WebSocket', () => {
     socket.ws.send('][');
     await socket.waitFor((m) => m.type === 'error' && m.code === 'invalid_json');
     socket.sendJson({ type: 'subscribe' });
+    const firstFree = a.nextDeviceSeq; // refused pushes store nothing: the next good event is still this one
     socket.sendJson({ type: 'push', id: 'bad', events: [{ ...a.events(1)[0], body: '***' }] });
     socket.sendJson({ type: 'push', id: 'many', events: a.events(11) });
     socket.sendJson({ type: 'auth', token: a.wsToken(relay.audience), after: 0 });
@@ -186,6 +187,7 @@ describe('bad input over WebSocket', () => {
       ['too_many_events', 'many'],
       ['bad_request', undefined],
     ]);
+    a.nextDeviceSeq = firstFree;
     const events = a.events(2);
     socket.sendJson({ type: 'push', id: 'good', events });
     expect(await socket.waitFor((m) => m.type === 'ack')).toMatchObject({ id: 'good', stored: 2 });
@@ -198,6 +200,7 @@ describe('bad input over WebSocket', () => {
     const socket = await WsClient.connect(relay.url, a, relay.audience);
     socket.sendJson({ type: 'push', id: 'big', events: a.events(1, MAX_WS_PAYLOAD) });
     expect((await socket.closed).code).toBe(CLOSE_CODES.tooBig);
+    a.nextDeviceSeq--; // the refused event was not stored
     bystander.sendJson({ type: 'push', id: 'fine', events: a.events(1) });
     expect(await bystander.waitFor((m) => m.type === 'ack')).toMatchObject({ stored: 1 });
     await bystander.close();

@@ -60,9 +60,9 @@ describe('SqliteStore', () => {
     store.subscribe(two.motebitId, (n) => heardByTwo.push(n));
     const [e1] = d1.events(1);
     const e2 = { ...d2.events(1)[0]!, event_id: e1!.event_id };
-    expect((await store.appendBatch(one.motebitId, d1.deviceId, [e1!])).results).toEqual([{ event_id: e1!.event_id, status: 'stored', seq: 1 }]);
+    expect((await store.appendBatch(one.motebitId, [e1!])).results).toEqual([{ event_id: e1!.event_id, status: 'stored', seq: 1 }]);
     expect(heardByTwo).toEqual([]);
-    expect((await store.appendBatch(two.motebitId, d2.deviceId, [e2])).results).toEqual([{ event_id: e1!.event_id, status: 'stored', seq: 1 }]);
+    expect((await store.appendBatch(two.motebitId, [e2])).results).toEqual([{ event_id: e1!.event_id, status: 'stored', seq: 1 }]);
     expect(heardByTwo).toEqual([{ kind: 'events', events: [{ ...e2, seq: 1 }] }]);
     expect((await store.readAfter(one.motebitId, 0, 10, 1 << 20)).events.map((e) => e.device_id)).toEqual([d1.deviceId]);
     // The same nonce in two motebits (or for two signers) is two nonces; within one, it is single use.
@@ -81,7 +81,7 @@ describe('SqliteStore', () => {
     const motebit = new TestMotebit();
     const device = motebit.device();
     await store.enrolDevice(enrolInput(motebit, device));
-    await store.appendBatch(motebit.motebitId, device.deviceId, device.events(5, 3000)); // 4000 base64 chars each
+    await store.appendBatch(motebit.motebitId, device.events(5, 3000)); // 4000 base64 chars each
     const byCount = await store.readAfter(motebit.motebitId, 0, 2, 1 << 20);
     expect([byCount.events.map((e) => e.seq), byCount.more]).toEqual([[1, 2], true]);
     const byBytes = await store.readAfter(motebit.motebitId, 1, 100, 9000);

@@ -34,7 +34,7 @@ describe('sync through the relay', () => {
 
     const pulled = await client.pull(b, 0);
     expect(pulled.status).toBe(200);
-    expect(pulled.body).toEqual({ events: batch.map((event, i) => ({ ...event, seq: i + 1 })), next: 3, more: false });
+    expect(pulled.body).toEqual({ events: batch.map((event, i) => ({ ...event, seq: i + 1 })), next: 3, more: false, head: 3, epoch: expect.stringMatching(/^ep_/) });
 
     const received = await live.waitForEvents(3);
     expect(received.map((e) => e.event_id)).toEqual(batch.map((e) => e.event_id));
@@ -142,22 +142,37 @@ describe('sync through the relay', () => {
     ]);
   });
 
-  it('rejects, per event and honestly counted, events of another device, a taken event id and a forked device_seq', async () => {
+  it('rejects, per event and honestly counted, a taken event id, a forked device_seq and a gap in a writer\'s events', async () => {
     const { devices } = await enrolledMotebit(client, 2);
     const [a, b] = devices as [NonNullable<(typeof devices)[0]>, NonNullable<(typeof devices)[1]>];
     const [fromB] = b.events(1);
     await client.push(b, [fromB!]);
-    const [ok, forked] = a.events(2);
+    const [ok, forked, third] = a.events(3);
     const answer = await client.push(a, [
-      { ...fromB!, event_id: crypto.randomUUID() }, // names device b
+      { ...fromB!, event_id: crypto.randomUUID() }, // another event at b's device_seq 1
       { ...fromB!, device_id: a.deviceId, device_seq: 99 }, // b's event id, claimed by a
       ok!,
       { ...forked!, device_seq: ok!.device_seq }, // a second event at the same device_seq
+      third!, // a's device_seq 3 while 2 is not stored
     ]);
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ stored: 1, duplicate: 0, rejected: 3, head: 2 });
-    expect(answer.body.results.map((r) => (r.status === 'rejected' ? r.reason : r.status))).toEqual(['wrong_device', 'event_id_taken', 'stored', 'device_seq_conflict']);
+    expect(answer.body).toMatchObject({ stored: 1, duplicate: 0, rejected: 4, head: 2 });
+    expect(answer.body.results.map((r) => (r.status === 'rejected' ? r.reason : r.status))).toEqual(['device_seq_conflict', 'event_id_taken', 'stored', 'device_seq_conflict', 'device_seq_gap']);
     expect((await client.pullAll(b)).map((e) => e.event_id)).toEqual([fromB!.event_id, ok!.event_id]);
+  });
+
+  it('a member may push another device\'s events (re-seeding a relay that lost them), stored gap-free per writer', async () => {
+    const { devices } = await enrolledMotebit(client, 3);
+    const [a, b, c] = devices as [NonNullable<(typeof devices)[0]>, NonNullable<(typeof devices)[1]>, NonNullable<(typeof devices)[2]>];
+    const ofB = b.events(3);
+    const answer = await client.push(a, ofB); // a holds b's events; b may be gone for good
+    expect(answer.body).toMatchObject({ stored: 3, rejected: 0, head: 3 });
+    // b itself, or another member, sending them again finds them there: duplicates with the same seqs.
+    expect((await client.push(b, ofB)).body).toMatchObject({ stored: 0, duplicate: 3 });
+    expect((await client.push(c, ofB.slice(1))).body).toMatchObject({ stored: 0, duplicate: 2 });
+    const frontier = await client.send({ method: 'GET', path: `/v1/motebits/${a.motebit.motebitId}/frontier` }, a.token(relay.audience, { method: 'GET', path: `/v1/motebits/${a.motebit.motebitId}/frontier` }));
+    expect(frontier.status).toBe(200);
+    expect(frontier.body).toEqual({ epoch: expect.stringMatching(/^ep_/), head: 3, devices: [{ device_id: b.deviceId, seq: 3 }] });
   });
 
   it('a restart on the same database loses nothing and keeps cursors valid', async () => {

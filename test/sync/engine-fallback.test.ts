@@ -31,7 +31,7 @@ it('falls back to HTTP while WebSocket cannot connect, and returns to WebSocket 
     const { id, key } = identity.encryptionKey;
     return new EncryptedTransport({ inner, motebitId: identity.motebitId, keys: { current: { id, key }, byId: (k) => (k === id ? key : undefined) } });
   };
-  const engine = new SyncEngine({ store: a.store, credentials: identity.credentials, connect, transport: 'auto', intervalMs: 60_000, wsRetryFirstMs: 50 });
+  const engine = new SyncEngine({ store: a.store, relay: a.relayControl, credentials: identity.credentials, connect, transport: 'auto', intervalMs: 60_000, wsRetryFirstMs: 50 });
   try {
     a.put('memory/1', 'over http');
     const first = await engine.syncNow();
@@ -60,6 +60,7 @@ it('with transport "websocket" only, a refused socket fails the cycle instead of
   const { identity } = a;
   const engine = new SyncEngine({
     store: a.store,
+    relay: a.relayControl,
     credentials: identity.credentials,
     connect: () => new WsTransport({ relayUrl: `http://127.0.0.1:${deadPort}`, audience: relay.url, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey }),
     transport: 'websocket',

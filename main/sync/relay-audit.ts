@@ -1,0 +1,50 @@
+// Pure judgements about what a relay served, against what this device knows: whether the relay log is
+// the one this device synced with, which writers it holds but did not send, and how to say so in words.
+import type { FrontierResponse } from '../../shared/relay-api.ts';
+import type { RecoveryReason, Repair } from '../store/relay-ledger.ts';
+
+/**
+ * Whether the relay log is not the one this device synced with: another epoch (its storage was replaced),
+ * or a head behind the cursor (restored from an older copy). Null when it may be the same log; a log
+ * restored and grown again past the cursor is caught after the pull, by `undelivered`.
+ */
+export function judgeRelayLog(known: { epoch: string | null; cursor: number }, log: Pick<FrontierResponse, 'epoch' | 'head'>): RecoveryReason | null {
+  if (known.epoch !== null && known.epoch !== log.epoch) return 'relay_replaced';
+  if (log.head < known.cursor) return 'relay_rolled_back';
+  return null;
+}
+
+export interface Gap {
+  readonly deviceId: string;
+  /** The writer's highest event held here. */
+  readonly held: number;
+  /** The highest the relay (or a writer's signed clock) says exists. */
+  readonly claimed: number;
+}
+
+/**
+ * Writers of which the relay's frontier (read before the pull) names more events than this device now
+ * holds, after pulling everything: the relay did not send them. This device's own events, and writers
+ * already being repaired, are left out.
+ */
+export function undelivered(log: Pick<FrontierResponse, 'devices'>, held: ReadonlyMap<string, number>, me: string, repairing: ReadonlySet<string>): Gap[] {
+  return log.devices
+    .filter((device) => device.device_id !== me && !repairing.has(device.device_id))
+    .map((device) => ({ deviceId: device.device_id, held: held.get(device.device_id) ?? 0, claimed: device.seq }))
+    .filter((gap) => gap.claimed > gap.held);
+}
+
+/** A device id short enough for a sentence, long enough to tell devices apart. */
+export function shortDevice(deviceId: string): string {
+  return deviceId.slice(0, 11);
+}
+
+/** "device dv_AbCdEfGh (this device has 90 of its 100 events)", for each gap. */
+export function describeMissing(gaps: readonly Gap[]): string {
+  return gaps.map((gap) => `device ${shortDevice(gap.deviceId)} (this device has ${gap.held} of its ${gap.claimed} events)`).join('; ');
+}
+
+export function describeRepairs(repairs: readonly Repair[]): string {
+  const parts = repairs.map((repair) => `event ${repair.deviceSeq} of device ${shortDevice(repair.deviceId)} (${repair.code}: ${repair.message})`);
+  return `the relay served events that failed verification and were not applied: ${parts.join('; ')}`;
+}
