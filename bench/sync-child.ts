@@ -51,7 +51,7 @@ async function runEngine(): Promise<SyncChildResult> {
   const control = new RelayClient(options);
   const engine = new SyncEngine({
     store,
-    relay: { frontier: () => control.frontier(), reenrol: () => Promise.reject(new Error('the benchmark device is enrolled by the benchmark')) },
+    relay: { frontier: (at) => control.frontier(at), reenrol: () => Promise.reject(new Error('the benchmark device is enrolled by the benchmark')) },
     credentials: { deviceKey, cert: init.cert },
     connect: (kind) => new EncryptedTransport({ inner: kind === 'websocket' ? new WsTransport(options) : new HttpTransport(options), keys, motebitId: init.motebitId }),
     transport: init.transport ?? 'auto',

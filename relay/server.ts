@@ -12,6 +12,7 @@ import {
   CLOSE_CODES,
   ERROR_STATUS,
   EnrolRequestSchema,
+  FrontierQuerySchema,
   PullQuerySchema,
   PushRequestSchema,
   RELAY_PROTOCOL,
@@ -249,12 +250,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   async function pull(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
     await authenticate(req, expect(req, motebitId, 'device'));
-    const query: Record<string, string> = {};
-    for (const [key, value] of search) {
-      if (key in query) throw new HttpError('bad_request', `query parameter ${key} is given twice`);
-      query[key] = value;
-    }
-    const { after, limit } = validate(PullQuerySchema, query);
+    const { after, limit } = validate(PullQuerySchema, singleQuery(search));
     const stop = metrics.pullLatency.startTimer();
     const page = await store.readAfter(motebitId, after, Math.min(limit, limits.maxPullLimit), limits.maxPageBytes);
     stop();
@@ -265,9 +261,23 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   async function frontier(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
     await authenticate(req, expect(req, motebitId, 'device'));
-    if ([...search.keys()].length > 0) throw new HttpError('bad_request', 'the frontier takes no query parameters');
-    const log = await store.frontier(motebitId);
-    sendJson(res, 200, { epoch: log.epoch, head: log.head, devices: log.devices.map((d) => ({ device_id: d.deviceId, seq: d.seq })) });
+    const { at } = validate(FrontierQuerySchema, singleQuery(search));
+    const log = await store.frontier(motebitId, at);
+    sendJson(res, 200, {
+      epoch: log.epoch,
+      head: log.head,
+      devices: log.devices.map((d) => ({ device_id: d.deviceId, seq: d.seq })),
+      at: log.at && { seq: log.at.seq, event_id: log.at.eventId },
+    });
+  }
+
+  function singleQuery(search: URLSearchParams): Record<string, string> {
+    const query: Record<string, string> = {};
+    for (const [key, value] of search) {
+      if (key in query) throw new HttpError('bad_request', `query parameter ${key} is given twice`);
+      query[key] = value;
+    }
+    return query;
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -149,6 +149,7 @@ export class SqliteStore implements RelayStore {
       revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE motebit_id = ? AND device_id = ? AND revoked_at IS NULL'),
       useNonce: db.prepare('INSERT OR IGNORE INTO nonces (motebit_id, signer, nonce, expires_at) VALUES (?, ?, ?, ?)'),
       pruneNonces: db.prepare('DELETE FROM nonces WHERE expires_at < ?'),
+      eventAt: db.prepare<[string, number], { event_id: string }>('SELECT event_id FROM events WHERE motebit_id = ? AND seq = ?'),
       eventById: db.prepare<[string, string], { seq: number; device_id: string }>('SELECT seq, device_id FROM events WHERE motebit_id = ? AND event_id = ?'),
       insertEvent: db.prepare('INSERT INTO events (motebit_id, seq, event_id, device_id, device_seq, key_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       readAfter: db.prepare<[string, number, number], EventRow>(
@@ -212,9 +213,14 @@ export class SqliteStore implements RelayStore {
       return { events, more: rows.length > events.length, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
     });
 
-    this.#frontier = db.transaction((motebitId: string): LogFrontier => {
+    this.#frontier = db.transaction((motebitId: string, at: number | undefined): LogFrontier => {
       const log = stmt.head.get(motebitId);
-      return { epoch: log?.epoch ?? '', head: log?.head ?? 0, devices: stmt.deviceHeads.all(motebitId).map((row) => ({ deviceId: row.device_id, seq: row.seq })) };
+      return {
+        epoch: log?.epoch ?? '',
+        head: log?.head ?? 0,
+        devices: stmt.deviceHeads.all(motebitId).map((row) => ({ deviceId: row.device_id, seq: row.seq })),
+        at: at === undefined ? null : { seq: at, eventId: stmt.eventAt.get(motebitId, at)?.event_id ?? null },
+      };
     });
 
     this.#enrol = db.transaction((input: EnrolInput): EnrolOutcome => {
@@ -287,8 +293,8 @@ export class SqliteStore implements RelayStore {
     return this.#stmt.head.get(motebitId)?.head ?? 0;
   }
 
-  async frontier(motebitId: string): Promise<LogFrontier> {
-    return this.#frontier.deferred(motebitId);
+  async frontier(motebitId: string, at?: number): Promise<LogFrontier> {
+    return this.#frontier.deferred(motebitId, at);
   }
 
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void {

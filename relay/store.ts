@@ -59,6 +59,8 @@ export interface LogFrontier {
   epoch: string;
   head: number;
   devices: { deviceId: string; seq: number }[];
+  /** When asked: the event id at that seq (null when there is none). */
+  at: { seq: number; eventId: string | null } | null;
 }
 
 /** What a subscriber hears about a motebit: events just stored, or a device just revoked. */
@@ -90,8 +92,8 @@ export interface RelayStore {
   readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult>;
   /** The motebit's highest seq (0 when empty). */
   head(motebitId: string): Promise<number>;
-  /** The log's epoch, head and every writer's highest stored device_seq, from one snapshot. */
-  frontier(motebitId: string): Promise<LogFrontier>;
+  /** The log's epoch, head, every writer's highest stored device_seq and (given `at`) the event at that seq, from one snapshot. */
+  frontier(motebitId: string, at?: number): Promise<LogFrontier>;
   /** Hears every notification of the motebit until the returned function is called. */
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void;
 

@@ -193,12 +193,23 @@ export const PullResponseSchema = z.object({
 });
 export type PullResponse = z.infer<typeof PullResponseSchema>;
 
-/** GET /v1/motebits/:motebitId/frontier (no parameters): what the log holds, per writer. */
+/** GET /v1/motebits/:motebitId/frontier?at=SEQ (at optional): what the log holds, per writer. */
+export const FrontierQuerySchema = z.strictObject({
+  at: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, 'at is a sequence number')
+    .transform(Number)
+    .pipe(z.int().min(1).max(Number.MAX_SAFE_INTEGER))
+    .optional(),
+});
+
 export const FrontierResponseSchema = z.object({
   epoch: LogEpochSchema,
   head: z.int().min(0),
   /** Each writer's highest stored device_seq; its events 1..seq are all stored. */
   devices: z.array(z.object({ device_id: DeviceIdSchema, seq: z.int().min(1) })),
+  /** With `at`: the event the log holds at that seq (null when none), so a device can check its cursor. */
+  at: z.object({ seq: z.int().min(1), event_id: EventIdSchema.nullable() }).nullable(),
 });
 export type FrontierResponse = z.infer<typeof FrontierResponseSchema>;
 

@@ -31,8 +31,11 @@ export type SyncProgress = z.infer<typeof SyncProgressSchema>;
 
 export const RecoverySchema = z.strictObject({
   at: z.int(),
-  /** relay_replaced: a new, empty log; relay_rolled_back: an older copy; relay_missing_events: events it had lost. */
-  reason: z.enum(['relay_replaced', 'relay_rolled_back', 'relay_missing_events']),
+  /**
+   * relay_replaced: a new, empty log; relay_rolled_back: an older copy; relay_missing_events: events it had
+   * lost; relay_skipped_events: events it held but had not sent (the whole log was fetched again).
+   */
+  reason: z.enum(['relay_replaced', 'relay_rolled_back', 'relay_missing_events', 'relay_skipped_events']),
   /** Events this device sent to the relay again. */
   resent: z.int().min(0),
 });

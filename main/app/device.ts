@@ -72,7 +72,7 @@ export class Device {
       identityPublicKey: identity.identityKey.publicKey,
     });
     this.relayControl = {
-      frontier: () => this.relay.frontier(),
+      frontier: (at) => this.relay.frontier(at),
       // A relay that lost its data no longer knows this device; the identity key enrols it again. A
       // revoked device is refused (device_revoked) as long as the relay remembers the revocation.
       reenrol: async () => {

@@ -481,6 +481,14 @@ export class EventStore {
     return events.slice(0, end);
   }
 
+  /**
+   * Forgets rejected copies of events that have since been applied intact, for writers not being repaired
+   * or quarantined: what stays listed is what is still missing here.
+   */
+  forgetSettledRejections(): void {
+    this.sql.forgetSettledRejections.run();
+  }
+
   /** Each device's highest event held here: applied, or held back intact until a seal covers it. */
   heldHeads(): Map<string, number> {
     const held = new Map<string, number>();
@@ -768,6 +776,8 @@ function prepareStatements(db: SqliteDatabase) {
     allRejected: p('SELECT relay_seq, event_id, device_id, device_seq, code, message, seen_at FROM rejected_events ORDER BY relay_seq'),
     countRejected: p('SELECT count(*) AS n FROM rejected_events'),
     forgetRejectedUpTo: p('DELETE FROM rejected_events WHERE device_id = ? AND device_seq <= ?'),
+    forgetSettledRejections: p(`DELETE FROM rejected_events WHERE device_id NOT IN (SELECT device_id FROM repairs)
+                                  AND device_seq <= coalesce((SELECT seq FROM heads WHERE heads.device_id = rejected_events.device_id), 0)`),
     raiseClaim: p('INSERT INTO claims (device_id, seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)'),
     allClaims: p('SELECT device_id, seq FROM claims'),
     heldHeads: p(`SELECT device_id, max(seq) AS seq FROM (

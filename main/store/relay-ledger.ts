@@ -20,7 +20,7 @@ export interface Repair {
   readonly retryAt: number | null;
 }
 
-export const RECOVERY_REASONS = ['relay_replaced', 'relay_rolled_back', 'relay_missing_events'] as const;
+export const RECOVERY_REASONS = ['relay_replaced', 'relay_rolled_back', 'relay_missing_events', 'relay_skipped_events'] as const;
 export type RecoveryReason = (typeof RECOVERY_REASONS)[number];
 
 export interface Recovery {
@@ -74,11 +74,13 @@ export class RelayLedger {
     this.sql = {
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      deleteMeta: p('DELETE FROM meta WHERE key = ?'),
       repairs: p('SELECT * FROM repairs ORDER BY relay_seq'),
       repair: p('SELECT * FROM repairs WHERE device_id = ?'),
       insertRepair: p(`INSERT INTO repairs (device_id, relay_seq, device_seq, code, message, attempts, first_at, quarantined_at, retry_at)
                        VALUES (?, ?, ?, ?, ?, 0, ?, NULL, NULL)`),
-      lowerRepair: p('UPDATE repairs SET relay_seq = ?, device_seq = ?, code = ?, message = ? WHERE device_id = ?'),
+      lowerRelaySeq: p('UPDATE repairs SET relay_seq = min(relay_seq, ?) WHERE device_id = ?'),
+      setCause: p('UPDATE repairs SET device_seq = ?, code = ?, message = ? WHERE device_id = ?'),
       countAttempt: p('UPDATE repairs SET attempts = attempts + 1 WHERE device_id = ?'),
       quarantine: p('UPDATE repairs SET quarantined_at = ?, retry_at = ? WHERE device_id = ?'),
       release: p('UPDATE repairs SET quarantined_at = NULL, retry_at = NULL, attempts = 0 WHERE quarantined_at IS NOT NULL AND retry_at <= ?'),
@@ -96,6 +98,17 @@ export class RelayLedger {
 
   setEpoch(epoch: string): void {
     this.sql.setMeta.run('relay_epoch', epoch);
+  }
+
+  /** The last event received, with its relay seq: evidence of what the log held at the cursor. */
+  cursorEvent(): { seq: number; eventId: string } | null {
+    const value = (this.sql.getMeta.get('cursor_event') as { value: string } | undefined)?.value;
+    return value ? (JSON.parse(value) as { seq: number; eventId: string }) : null;
+  }
+
+  setCursorEvent(event: { seq: number; eventId: string } | null): void {
+    if (event) this.sql.setMeta.run('cursor_event', JSON.stringify(event));
+    else this.sql.deleteMeta.run('cursor_event');
   }
 
   repairs(): Repair[] {
@@ -116,30 +129,42 @@ export class RelayLedger {
     return row !== undefined && row.quarantined_at !== null;
   }
 
-  /** Remembers that a writer's events from `relaySeq` failed verification (a quarantined writer stays as it is). */
+  /**
+   * Remembers that a writer's events, fetched from `relaySeq` on, failed verification, the first bad one
+   * being `deviceSeq` (for `code`). Fetching resumes before the lowest such relay seq; the cause shown is
+   * the one earliest in the writer's chain (later failures are usually its consequence). A quarantined
+   * writer stays as it is.
+   */
   noteFailure(failure: { deviceId: string; relaySeq: number; deviceSeq: number; code: string; message: string }, now: number): void {
     const row = this.sql.repair.get(failure.deviceId) as RepairRow | undefined;
-    if (!row) this.sql.insertRepair.run(failure.deviceId, failure.relaySeq, failure.deviceSeq, failure.code, failure.message, now);
-    else if (row.quarantined_at === null && failure.relaySeq < row.relay_seq) {
-      this.sql.lowerRepair.run(failure.relaySeq, failure.deviceSeq, failure.code, failure.message, failure.deviceId);
+    if (!row) {
+      this.sql.insertRepair.run(failure.deviceId, failure.relaySeq, failure.deviceSeq, failure.code, failure.message, now);
+      return;
     }
+    if (row.quarantined_at !== null) return;
+    this.sql.lowerRelaySeq.run(failure.relaySeq, failure.deviceId);
+    if (failure.deviceSeq < row.device_seq) this.sql.setCause.run(failure.deviceSeq, failure.code, failure.message, failure.deviceId);
   }
 
   /**
    * After a cycle that fetched everything from the resume point: a writer that failed again counts an
-   * attempt (and is quarantined after `maxAttempts`); one that did not fail again is repaired.
+   * attempt (and is quarantined after `maxAttempts`); one that did not fail again is repaired. Returns
+   * the repaired writers.
    */
-  endCycle(failedAgain: ReadonlySet<string>, now: number, policy: RepairPolicy): void {
-    this.db
+  endCycle(failedAgain: ReadonlySet<string>, now: number, policy: RepairPolicy): string[] {
+    return this.db
       .transaction(() => {
+        const repaired: string[] = [];
         for (const repair of this.activeRepairs()) {
           if (!failedAgain.has(repair.deviceId)) {
             this.sql.deleteRepair.run(repair.deviceId);
+            repaired.push(repair.deviceId);
             continue;
           }
           this.sql.countAttempt.run(repair.deviceId);
           if (repair.attempts + 1 >= policy.maxAttempts) this.sql.quarantine.run(now, now + policy.quarantineMs, repair.deviceId);
         }
+        return repaired;
       })
       .immediate();
   }

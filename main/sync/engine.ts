@@ -35,8 +35,8 @@ const silent: Logger = { info: () => {}, warn: () => {} };
 
 /** The relay's control plane, over HTTP whatever transport carries the events. */
 export interface RelayControl {
-  /** The relay log's epoch, head and each writer's highest stored device_seq. */
-  frontier(): Promise<FrontierResponse>;
+  /** The relay log's epoch, head, each writer's highest stored device_seq, and (given `at`) the event at that seq. */
+  frontier(at?: number): Promise<FrontierResponse>;
   /** Enrols this device again on a relay that does not know it (one that lost its data). */
   reenrol(): Promise<void>;
 }
@@ -227,9 +227,8 @@ export class SyncEngine {
       this.setProgress({ phase: 'pull', done: this.pulledThisCycle, total: null });
       await transport.catchUp();
       if (undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing()).length > 0) {
-        // The relay holds events this device never received: its cursor points past them (the relay was
-        // restored from an older copy and has grown again since). Fetch the whole log once more.
-        await this.restart('relay_rolled_back', log.epoch);
+        // The relay holds events this device never received, before its cursor: fetch the whole log again.
+        await this.restart('relay_skipped_events', log.epoch);
         transport = await this.ensureTransport(log.epoch);
         await transport.catchUp();
         const still = undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing());
@@ -262,18 +261,19 @@ export class SyncEngine {
    * restarts the pull from 0 when the log is not the one this device synced with.
    */
   private async inspectRelay(): Promise<FrontierResponse> {
+    const ledger = this.store.ledger;
+    const cursorEvent = ledger.cursorEvent();
     let log: FrontierResponse;
     try {
-      log = await this.options.relay.frontier();
+      log = await this.options.relay.frontier(cursorEvent?.seq);
     } catch (error) {
       if (!(error instanceof TransportError && error.code === 'unknown_device')) throw error;
       this.log.warn({}, 'the relay does not know this device (it may have lost its data); enrolling again');
       await this.options.relay.reenrol();
-      log = await this.options.relay.frontier();
+      log = await this.options.relay.frontier(cursorEvent?.seq);
     }
-    const ledger = this.store.ledger;
     ledger.releaseExpired(this.now());
-    const reason = judgeRelayLog({ epoch: ledger.epoch(), cursor: this.store.getCursor(CURSOR) }, log);
+    const reason = judgeRelayLog({ epoch: ledger.epoch(), cursor: this.store.getCursor(CURSOR), cursorEvent }, log);
     if (reason) await this.restart(reason, log.epoch);
     else if (ledger.epoch() !== log.epoch) ledger.setEpoch(log.epoch);
     // Fetch again from before the first event being repaired, on a transport bound to this log.
@@ -285,6 +285,7 @@ export class SyncEngine {
   private async restart(reason: RecoveryReason, epoch: string): Promise<void> {
     this.log.warn({ reason, epoch }, 'the relay log is not the one this device synced with; fetching all of it again');
     this.store.setCursor(CURSOR, 0);
+    this.store.ledger.setCursorEvent(null);
     this.store.ledger.clearRepairs();
     this.store.ledger.setEpoch(epoch);
     this.recovery ??= { reason, resent: 0 };
@@ -327,18 +328,24 @@ export class SyncEngine {
     return new Set(this.store.ledger.repairs().map((repair) => repair.deviceId));
   }
 
-  /** After a full pull: repaired writers are forgotten; ones that failed again count a cycle, and fail it. */
+  /**
+   * After a full pull: repaired writers are forgotten; ones that failed again count a cycle and fail it
+   * (the cycle that quarantines them too; later ones no longer fetch them, and show them as quarantined).
+   */
   private settleRepairs(): void {
     const ledger = this.store.ledger;
+    const failing: Repair[] = ledger.activeRepairs().filter((repair) => this.failedThisCycle.has(repair.deviceId));
     ledger.endCycle(this.failedThisCycle, this.now(), this.options.repairPolicy ?? DEFAULT_REPAIR_POLICY);
-    const active: Repair[] = ledger.activeRepairs();
-    if (active.length > 0) {
-      throw new SyncFailure(
-        'integrity',
-        describeRepairs(active),
-        'none of those events was applied; each sync fetches them again. If this keeps happening the relay is faulty or tampered with: move to another relay',
-      );
-    }
+    this.store.forgetSettledRejections(); // what was rejected and has since arrived intact
+    if (failing.length === 0) return;
+    const quarantined = failing.filter((repair) => ledger.isQuarantined(repair.deviceId)).length;
+    throw new SyncFailure(
+      'integrity',
+      describeRepairs(failing),
+      quarantined > 0
+        ? 'none of those events was applied. They kept failing, so they are now set aside (quarantined) and fetched again in a day; other devices\' events keep flowing. If the relay is faulty or tampered with, move to another relay'
+        : 'none of those events was applied; each sync fetches them again. If this keeps happening the relay is faulty or tampered with: move to another relay',
+    );
   }
 
   /** Events another device's signed clock shows exist, but that this device does not hold. */
@@ -415,14 +422,19 @@ export class SyncEngine {
       } catch (error) {
         if (!(error instanceof ChainError)) throw error; // a local failure (disk): the cursor stays, nothing is skipped
         for (const { received } of group) rejected.push(rejection(received, error.code, error.message));
-        this.noteFailure(group[0]!.received, error.code, error.message);
+        const at = group.find((g) => g.received.device_seq === error.deviceSeq)?.received ?? group[0]!.received;
+        this.noteFailure({ ...at, seq: Math.min(...group.map((g) => g.received.seq)) }, error.code, error.message);
       }
     }
     if (rejected.length > 0) {
       this.store.recordRejected(rejected);
       this.log.warn({ count: rejected.length, code: rejected[0]!.code }, 'received events were rejected and not applied');
     }
-    this.store.setCursor(CURSOR, Math.max(this.store.getCursor(CURSOR), events.at(-1)!.seq));
+    const last = events.at(-1)!;
+    if (last.seq > this.store.getCursor(CURSOR)) {
+      this.store.setCursor(CURSOR, last.seq);
+      this.store.ledger.setCursorEvent({ seq: last.seq, eventId: last.event_id });
+    }
     this.pulledThisCycle += events.length;
     if (this.running) this.setProgress({ phase: 'pull', done: this.pulledThisCycle, total: null });
     else this.emitStatus(); // a live page between cycles: counts changed

@@ -3,14 +3,24 @@
 import type { FrontierResponse } from '../../shared/relay-api.ts';
 import type { RecoveryReason, Repair } from '../store/relay-ledger.ts';
 
+export interface KnownLog {
+  /** The epoch of the log this device synced with (null before its first sync). */
+  readonly epoch: string | null;
+  readonly cursor: number;
+  /** The last event received and its seq, when known. */
+  readonly cursorEvent: { readonly seq: number; readonly eventId: string } | null;
+}
+
 /**
  * Whether the relay log is not the one this device synced with: another epoch (its storage was replaced),
- * or a head behind the cursor (restored from an older copy). Null when it may be the same log; a log
- * restored and grown again past the cursor is caught after the pull, by `undelivered`.
+ * a head behind the cursor, or another event where this device last received one (restored from an
+ * older copy, perhaps grown again since). Null when it is the same log as far as can be told; what is
+ * left (a writer the relay holds but did not send) is caught after the pull, by `undelivered`.
  */
-export function judgeRelayLog(known: { epoch: string | null; cursor: number }, log: Pick<FrontierResponse, 'epoch' | 'head'>): RecoveryReason | null {
+export function judgeRelayLog(known: KnownLog, log: Pick<FrontierResponse, 'epoch' | 'head' | 'at'>): RecoveryReason | null {
   if (known.epoch !== null && known.epoch !== log.epoch) return 'relay_replaced';
   if (log.head < known.cursor) return 'relay_rolled_back';
+  if (known.cursorEvent && log.at && log.at.seq === known.cursorEvent.seq && log.at.event_id !== known.cursorEvent.eventId) return 'relay_rolled_back';
   return null;
 }
 

@@ -124,9 +124,9 @@ export class RelayClient {
     return this.#request('GET', `${this.#base}/events?after=${after}&limit=${limit}`, undefined, this.#device, PullResponseSchema);
   }
 
-  /** The relay log's epoch, head and each writer's highest stored device_seq. */
-  async frontier(): Promise<FrontierResponse> {
-    return this.#request('GET', `${this.#base}/frontier`, undefined, this.#device, FrontierResponseSchema);
+  /** The relay log's epoch, head, each writer's highest stored device_seq, and (given `at`) the event at that seq. */
+  async frontier(at?: number): Promise<FrontierResponse> {
+    return this.#request('GET', `${this.#base}/frontier${at === undefined ? '' : `?at=${at}`}`, undefined, this.#device, FrontierResponseSchema);
   }
 
   async listDevices(): Promise<DeviceInfo[]> {
@@ -150,29 +150,22 @@ export class RelayClient {
 
   async #request<T>(method: 'GET' | 'POST', path: string, json: unknown, signed: Signed | null, schema: z.ZodType<T>): Promise<T> {
     const body = json === undefined ? undefined : JSON.stringify(json);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (signed) {
-      const token = mintToken({ motebitId: this.motebitId, signer: signed.signer, key: signed.key, audience: this.audience, request: { method, path, ...(body === undefined ? {} : { body }) } });
-      headers.authorization = `Motebit ${token}`;
-    }
     const what = `${method} ${path.split('?')[0] ?? path}`;
-    let status: number;
-    let text: string;
+    let answer: { status: number; text: string };
     try {
-      const response = await this.#fetch(this.relayUrl + path, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-        redirect: 'error',
-      });
-      status = response.status;
-      text = await response.text();
+      answer = await this.#exchange(method, path, body, signed);
     } catch (error) {
-      const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      throw new TransportError('network', timedOut ? `${what}: no answer from the relay within ${this.#timeoutMs} ms` : `${what}: cannot reach the relay (${describe(error)})`, { cause: error });
+      // A kept-alive connection the relay closed (it restarted) fails before any answer. Every request of
+      // the protocol is idempotent (pushes by event id), so one retry on a new connection, with a fresh
+      // single-use token, is safe.
+      if (!isStaleConnection(error)) throw this.#unreachable(what, error);
+      try {
+        answer = await this.#exchange(method, path, body, signed);
+      } catch (again) {
+        throw this.#unreachable(what, again);
+      }
     }
+    const { status, text } = answer;
     let parsed: unknown;
     let isJson = true;
     try {
@@ -191,6 +184,34 @@ export class RelayClient {
     if (!result.success) throw new TransportError('protocol', `${what}: unexpected answer from the relay: ${result.error.issues[0]?.message ?? 'invalid'}`, { cause: result.error });
     return result.data;
   }
+
+  async #exchange(method: 'GET' | 'POST', path: string, body: string | undefined, signed: Signed | null): Promise<{ status: number; text: string }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (signed) {
+      const token = mintToken({ motebitId: this.motebitId, signer: signed.signer, key: signed.key, audience: this.audience, request: { method, path, ...(body === undefined ? {} : { body }) } });
+      headers.authorization = `Motebit ${token}`;
+    }
+    const response = await this.#fetch(this.relayUrl + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+      redirect: 'error',
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
+  #unreachable(what: string, error: unknown): TransportError {
+    const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+    return new TransportError('network', timedOut ? `${what}: no answer from the relay within ${this.#timeoutMs} ms` : `${what}: cannot reach the relay (${describe(error)})`, { cause: error });
+  }
+}
+
+/** A request that failed on a pooled connection the other side had closed, before any answer. */
+function isStaleConnection(error: unknown): boolean {
+  const code = error instanceof Error && error.cause instanceof Error && 'code' in error.cause ? error.cause.code : undefined;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'UND_ERR_CLOSED';
 }
 
 function describe(error: unknown): string {

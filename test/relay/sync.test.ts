@@ -172,7 +172,10 @@ describe('sync through the relay', () => {
     expect((await client.push(c, ofB.slice(1))).body).toMatchObject({ stored: 0, duplicate: 2 });
     const frontier = await client.send({ method: 'GET', path: `/v1/motebits/${a.motebit.motebitId}/frontier` }, a.token(relay.audience, { method: 'GET', path: `/v1/motebits/${a.motebit.motebitId}/frontier` }));
     expect(frontier.status).toBe(200);
-    expect(frontier.body).toEqual({ epoch: expect.stringMatching(/^ep_/), head: 3, devices: [{ device_id: b.deviceId, seq: 3 }] });
+    expect(frontier.body).toEqual({ epoch: expect.stringMatching(/^ep_/), head: 3, devices: [{ device_id: b.deviceId, seq: 3 }], at: null });
+    const atPath = `/v1/motebits/${a.motebit.motebitId}/frontier?at=2`;
+    const at = await client.send<{ at: unknown }>({ method: 'GET', path: atPath }, a.token(relay.audience, { method: 'GET', path: atPath }));
+    expect(at.body.at).toEqual({ seq: 2, event_id: ofB[1]!.event_id });
   });
 
   it('a restart on the same database loses nothing and keeps cursors valid', async () => {
