@@ -3,6 +3,7 @@
 import type { ConflictRecord, EntityState } from '../main/store/event-store.ts';
 import type { DeviceInfo } from '../shared/relay-api.ts';
 import type { SyncStatus } from '../shared/status.ts';
+import { quarantineText } from '../main/app/status-words.ts';
 
 export function ago(then: number | null, now = Date.now()): string {
   if (then === null) return 'never';
@@ -24,6 +25,9 @@ export function statusText(status: SyncStatus, who: { motebitId: string; deviceI
     `conflicts ${status.openConflicts} open`,
   ];
   if (status.rejectedEvents > 0) lines.push(`rejected  ${status.rejectedEvents} received events could not be applied`);
+  const quarantined = quarantineText(status.quarantinedEvents);
+  if (quarantined) lines.push(`set aside ${quarantined}`);
+  if (status.lastRecovery) lines.push(`recovered ${ago(status.lastRecovery.at)}: ${status.lastRecovery.message}`);
   if (status.lastError) lines.push(`error     ${status.lastError.message}`, `next      ${status.lastError.nextStep}`);
   return lines.join('\n');
 }
@@ -38,6 +42,8 @@ export function statusJson(status: SyncStatus, who: { motebitId: string; deviceI
     pending_out: status.pendingOut,
     open_conflicts: status.openConflicts,
     rejected_events: status.rejectedEvents,
+    quarantined_events: status.quarantinedEvents,
+    last_recovery: status.lastRecovery && { at: status.lastRecovery.at, reason: status.lastRecovery.reason, resent: status.lastRecovery.resent, message: status.lastRecovery.message },
     last_error: status.lastError && { kind: status.lastError.kind, message: status.lastError.message, next_step: status.lastError.nextStep },
   };
 }

@@ -41,6 +41,7 @@ export function progressText(progress: NonNullable<SyncStatus['progress']>): str
   const count = (noun: string) => `${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''} ${noun}`;
   if (progress.phase === 'connect') return 'Connecting to the relay…';
   if (progress.phase === 'push') return `Sending ${count('changes')}…`;
+  if (progress.phase === 'resend') return `Sending again what the relay lost: ${count('changes')}…`;
   return `Receiving ${count('changes')}…`;
 }
 
@@ -54,3 +55,4 @@ export function showValue(value: unknown, op: 'set' | 'delete'): string {
 export function shortId(id: string): string {
   return id.length > 12 ? `${id.slice(0, 10)}…` : id;
 }
+

@@ -26,6 +26,7 @@ export function statusView(call: Call, showConflicts: () => void): StatusView {
   const pending = h('span', { 'data-testid': 'pending' }, '…');
   const conflicts = h('span', { 'data-testid': 'open-conflicts' }, '…');
   const rejected = h('span', { 'data-testid': 'rejected' }, '…');
+  const repairs = h('span', { 'data-testid': 'relay-repairs' }, '…');
   const relay = h('span', { 'data-testid': 'relay-url', className: 'mono' }, '…');
   const errorBox = h('div', { className: 'error-box', role: 'alert', hidden: true });
   const syncButton = h('button', { type: 'button', className: 'primary', 'data-testid': 'sync-now' }, 'Sync now');
@@ -37,7 +38,7 @@ export function statusView(call: Call, showConflicts: () => void): StatusView {
     'section',
     { id: 'panel-status', className: 'panel', 'aria-labelledby': 'status-heading' },
     h('h2', { id: 'status-heading' }, 'Status'),
-    h('dl', { className: 'facts' }, row('State', state), row('Last sync', lastSync), row('Next sync', nextSync), row('Connection', transport), row('Waiting to send', pending), row('Open conflicts', conflicts), row('Rejected events', rejected), row('Relay', relay)),
+    h('dl', { className: 'facts' }, row('State', state), row('Last sync', lastSync), row('Next sync', nextSync), row('Connection', transport), row('Waiting to send', pending), row('Open conflicts', conflicts), row('Rejected events', rejected), row('Relay repairs', repairs), row('Relay', relay)),
     errorBox,
     h('div', { className: 'actions' }, syncButton),
     progressBar,
@@ -72,7 +73,11 @@ export function statusView(call: Call, showConflicts: () => void): StatusView {
       if (status.openConflicts === 0) replace(conflicts, 'None');
       else replace(conflicts, h('button', { type: 'button', className: 'link', onclick: showConflicts }, `${status.openConflicts} to review`));
     }
-    rejected.textContent = status.rejectedEvents === 0 ? 'None' : `${status.rejectedEvents} (not applied: they failed verification)`;
+    rejected.textContent =
+      status.rejectedEvents === 0 && status.quarantinedEvents === 0
+        ? 'None'
+        : `${status.rejectedEvents} (not applied: they failed verification)${status.quarantinedEvents > 0 ? `; ${status.quarantinedEvents} set aside after failing again and again` : ''}`;
+    repairs.textContent = status.lastRecovery ? `${status.lastRecovery.message} (${ago(status.lastRecovery.at, now)})` : 'None needed';
   }
 
   function update(next: SyncStatus): void {

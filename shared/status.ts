@@ -38,6 +38,8 @@ export const RecoverySchema = z.strictObject({
   reason: z.enum(['relay_replaced', 'relay_rolled_back', 'relay_missing_events', 'relay_skipped_events']),
   /** Events this device sent to the relay again. */
   resent: z.int().min(0),
+  /** What happened, in words, for people. */
+  message: z.string(),
 });
 export type Recovery = z.infer<typeof RecoverySchema>;
 

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYRING, Lab } from './support/devices.ts';
+import { KEYRING, Lab, freePort } from './support/devices.ts';
+import { startRewritingProxy } from './support/rewriting-proxy.ts';
 
 const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
@@ -47,6 +48,8 @@ describe('motebit-sync', () => {
       pending_out: 0,
       open_conflicts: 0,
       rejected_events: 0,
+      quarantined_events: 0,
+      last_recovery: null,
       last_error: null,
     });
     expect((await cli(['--home', b, 'sync'])).code).toBe(0);
@@ -129,5 +132,42 @@ describe('motebit-sync', () => {
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/relay/);
     void home;
+  });
+});
+
+describe('motebit-sync against a relay that fails it', () => {
+  it('a relay replaced by an empty one: sync says so, sends everything again, exits 0; a tampered page exits 5', async () => {
+    const port = await freePort();
+    const proxy = await startRewritingProxy(() => relay.url, port);
+    let relay = await lab.relay({ port: await freePort(), dbPath: join(lab.dir, 'r1.db'), audience: proxy.url });
+    const x = join(lab.dir, 'x');
+    const y = join(lab.dir, 'y');
+    expect((await cli(['--home', x, 'init', '--relay', proxy.url, '--name', 'x'])).code).toBe(0);
+    const code = JSON.parse((await cli(['--home', x, 'pair', '--json'])).stdout).pairing_code as string;
+    expect((await cli(['--home', y, 'join', code, '--name', 'y'])).code).toBe(0);
+    expect((await cli(['--home', x, 'import', '-'], '{"entity":"n/1","value":1}\n{"entity":"n/2","value":2}\n{"entity":"n/3","value":3}\n')).code).toBe(0);
+    expect((await cli(['--home', x, 'sync'])).code).toBe(0);
+
+    await relay.close();
+    relay = await lab.relay({ port: await freePort(), dbPath: join(lab.dir, 'r2.db'), audience: proxy.url }); // empty, same URL
+    const text = await cli(['--home', x, 'sync']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('recovered 0 s ago: The relay had lost data (its storage was replaced by an empty one); this device sent 3 events again.');
+    const json = JSON.parse((await cli(['--home', x, 'status', '--json'])).stdout);
+    expect(json.last_recovery).toMatchObject({ reason: 'relay_replaced', resent: 3 });
+
+    // The relay now alters one event of x in every page y pulls: y's sync fails with exit 5 and says why.
+    proxy.rewrite((answer) => {
+      const body = answer.body as { events?: { body: string; device_seq: number }[] };
+      if (!answer.path.endsWith('/events') || answer.method !== 'GET' || !body.events?.length) return undefined;
+      return { ...body, events: body.events.map((e) => (e.device_seq === 2 ? { ...e, body: `${e.body.slice(0, -4)}AAAA` } : e)) };
+    });
+    const bad = await cli(['--home', y, 'sync', '--json']);
+    expect(bad.code).toBe(5);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ state: 'error', last_error: { kind: 'integrity', message: expect.stringContaining('failed verification') } });
+    proxy.rewrite(null);
+    expect((await cli(['--home', y, 'sync'])).code).toBe(0);
+    expect(await cli(['--home', y, 'get', 'n/2'])).toMatchObject({ code: 0, stdout: '2\n' });
+    await proxy.close();
   });
 });

@@ -77,6 +77,15 @@ describe('tray menu', () => {
     expect(statusLine(status({ lastSuccessAt: null }), READY, NOW)).toBe('Not synced yet');
   });
 
+  it('a repair of the relay in the last day, and events set aside, each get a line; an old repair does not', () => {
+    const recovery = { at: NOW - 180_000, reason: 'relay_replaced' as const, resent: 2438, message: 'The relay had lost data.' };
+    const menu = menuTemplate(status({ lastRecovery: recovery, quarantinedEvents: 2 }), READY, NOW);
+    expect(item(menu, 'recovered')).toMatchObject({ label: 'Relay lost data 3 min ago — 2,438 events sent again', enabled: false });
+    expect(item(menu, 'quarantined').label).toBe('2 received events set aside (kept failing verification)');
+    const later = menuTemplate(status({ lastRecovery: { ...recovery, at: NOW - 25 * 3600_000 } }), READY, NOW);
+    expect(later.items.some((i) => i.type === 'normal' && (i.id === 'recovered' || i.id === 'quarantined'))).toBe(false);
+  });
+
   it('offline: the retry countdown from nextCycleAt (rounded up), pending changes, actions still enabled', () => {
     const menu = menuTemplate(status({ state: 'offline', nextCycleAt: NOW + 19_200, pendingOut: 3 }), READY, NOW);
     expect(menu.statusLine).toBe('Offline — retrying in 20 s');

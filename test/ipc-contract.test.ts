@@ -56,7 +56,7 @@ const STATUS_WITH_EVERYTHING: SyncStatus = {
   openConflicts: 1,
   rejectedEvents: 2,
   quarantinedEvents: 1,
-  lastRecovery: { at: 1_760_000_000_500, reason: 'relay_replaced', resent: 2438 },
+  lastRecovery: { at: 1_760_000_000_500, reason: 'relay_replaced', resent: 2438, message: 'The relay had lost data (its storage was replaced by an empty one); this device sent 2,438 events again.' },
   lastError: { kind: 'relay', message: 'the relay answered 500', nextStep: 'try again later', at: 1_760_000_001_000 },
   progress: { phase: 'push', done: 1, total: 3 },
 };

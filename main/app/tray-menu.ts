@@ -3,6 +3,7 @@
 // without Electron. `now` is a parameter so relative times ("Synced 12 s ago") are deterministic.
 import type { AppState } from '../../shared/ipc-contract.ts';
 import type { SyncStatus } from '../../shared/status.ts';
+import { quarantineText } from './status-words.ts';
 
 export type TrayAction = 'open-settings' | 'sync-now' | 'pause' | 'resume' | 'quit';
 
@@ -86,6 +87,13 @@ export function conflictsLine(status: SyncStatus | null): string | null {
   return n === 1 ? '1 conflict to review' : `${n} conflicts to review`;
 }
 
+/** A repair of the relay in the last day: "Relay lost data 3 min ago — 2,438 events sent again". */
+function recoveryLine(status: SyncStatus | null, now: number): string | null {
+  const recovery = status?.lastRecovery;
+  if (!recovery || now - recovery.at > 24 * 60 * 60 * 1000) return null;
+  return `Relay lost data ${ago(recovery.at, now)} — ${recovery.resent === 1 ? '1 event' : `${recovery.resent.toLocaleString('en-US')} events`} sent again`;
+}
+
 /** Local changes the relay has not acknowledged, worth a line only when sync is not working right now. */
 function pendingLine(status: SyncStatus | null): string | null {
   if (!status || status.pendingOut === 0) return null;
@@ -104,6 +112,10 @@ export function menuTemplate(status: SyncStatus | null, state: AppState, now: nu
     items.push({ type: 'normal', id: 'next-step', label: shorten(status.lastError.nextStep), enabled: false, action: null });
   }
   if (pending) items.push({ type: 'normal', id: 'pending', label: pending, enabled: false, action: null });
+  const quarantined = ready ? quarantineText(status.quarantinedEvents) : null;
+  if (quarantined) items.push({ type: 'normal', id: 'quarantined', label: shorten(quarantined), enabled: false, action: null });
+  const recovered = ready ? recoveryLine(status, now) : null;
+  if (recovered) items.push({ type: 'normal', id: 'recovered', label: recovered, enabled: false, action: null });
   // The conflicts line is a shortcut: clicking it opens Settings, where they are reviewed.
   if (conflicts) items.push({ type: 'normal', id: 'conflicts', label: `${conflicts}…`, enabled: true, action: 'open-settings' });
   items.push(

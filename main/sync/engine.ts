@@ -19,8 +19,8 @@ import type { DeviceCredentials } from '../../shared/event.ts';
 import { MAX_BATCH_EVENTS, type FrontierResponse, type PushResult } from '../../shared/relay-api.ts';
 import type { SyncError, SyncErrorKind, SyncProgress, SyncState, SyncStatus } from '../../shared/status.ts';
 import type { EventStore, RejectedEvent } from '../store/event-store.ts';
-import { DEFAULT_REPAIR_POLICY, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
-import { describeMissing, describeRepairs, judgeRelayLog, shortDevice, undelivered } from './relay-audit.ts';
+import { DEFAULT_REPAIR_POLICY, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
+import { describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
 import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
 
@@ -192,7 +192,7 @@ export class SyncEngine {
       openConflicts: this.store.openConflictCount(),
       rejectedEvents: this.store.rejectedCount(),
       quarantinedEvents: this.store.ledger.quarantined().length,
-      lastRecovery: this.store.ledger.lastRecovery(),
+      lastRecovery: recoveryStatus(this.store.ledger.lastRecovery()),
       lastError: this.lastError,
       progress: this.progress,
     };
@@ -562,6 +562,10 @@ export class SyncEngine {
   private emitCycle(result: CycleResult): void {
     for (const listener of this.cycleListeners) listener(result);
   }
+}
+
+function recoveryStatus(recovery: Recovery | null): SyncStatus['lastRecovery'] {
+  return recovery && { at: recovery.at, reason: recovery.reason, resent: recovery.resent, message: recoveryText(recovery) };
 }
 
 /** A push is done only when the relay stored (or already had) every event of it. */

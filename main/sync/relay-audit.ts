@@ -1,7 +1,7 @@
 // Pure judgements about what a relay served, against what this device knows: whether the relay log is
 // the one this device synced with, which writers it holds but did not send, and how to say so in words.
 import type { FrontierResponse } from '../../shared/relay-api.ts';
-import type { RecoveryReason, Repair } from '../store/relay-ledger.ts';
+import type { Recovery, RecoveryReason, Repair } from '../store/relay-ledger.ts';
 
 export interface KnownLog {
   /** The epoch of the log this device synced with (null before its first sync). */
@@ -57,4 +57,18 @@ export function describeMissing(gaps: readonly Gap[]): string {
 export function describeRepairs(repairs: readonly Repair[]): string {
   const parts = repairs.map((repair) => `event ${repair.deviceSeq} of device ${shortDevice(repair.deviceId)} (${repair.code}: ${repair.message})`);
   return `the relay served events that failed verification and were not applied: ${parts.join('; ')}`;
+}
+
+const WHAT_HAPPENED: Record<RecoveryReason, string> = {
+  relay_replaced: 'its storage was replaced by an empty one',
+  relay_rolled_back: 'it was restored from an older copy',
+  relay_missing_events: 'it had lost some events',
+  relay_skipped_events: 'it had not sent some events, so the whole log was fetched again',
+};
+
+/** "The relay had lost data (its storage was replaced by an empty one); this device sent 2,438 events again." */
+export function recoveryText(recovery: Pick<Recovery, 'reason' | 'resent'>): string {
+  const n = recovery.resent;
+  const sent = n > 0 ? `this device sent ${n.toLocaleString('en-US')} event${n === 1 ? '' : 's'} again` : 'another device had already sent everything again';
+  return `The relay had lost data (${WHAT_HAPPENED[recovery.reason]}); ${sent}.`;
 }

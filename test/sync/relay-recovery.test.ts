@@ -74,6 +74,7 @@ describe.each<TransportPreference>(['websocket', 'http'])('over %s', (transport)
     const first = await a.syncNow();
     expect(first).toMatchObject({ ok: true, error: null });
     expect(a.status().lastRecovery).toMatchObject({ reason: 'relay_replaced', resent: held });
+    expect(a.status().lastRecovery?.message).toBe(`The relay had lost data (its storage was replaced by an empty one); this device sent ${held} events again.`);
 
     const second = await b.syncNow();
     expect(second.ok).toBe(true);
