@@ -182,8 +182,8 @@ export class AppController {
     await relay.health();
     await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
     await this.detach();
-    device.store.setCursor('relay_seq', 0); // a new relay: pull its log from the start…
-    device.store.setCursor('pushed_seq', 0); // …and push ours to it (idempotent by event id)
+    // A new relay: pull its log from the start; the first cycle sends it whatever it lacks of ours.
+    device.store.ledger.forgetRelay();
     device.store.close();
     await updateConfig(this.options.home, { sync_url: url });
     this.deviceNamesAt = 0;

@@ -20,6 +20,9 @@ export interface Repair {
   readonly retryAt: number | null;
 }
 
+/** The name of the pull cursor among the store's cursors: the highest relay seq received and committed. */
+export const PULL_CURSOR = 'relay_seq';
+
 export const RECOVERY_REASONS = ['relay_replaced', 'relay_rolled_back', 'relay_missing_events', 'relay_skipped_events'] as const;
 export type RecoveryReason = (typeof RECOVERY_REASONS)[number];
 
@@ -75,6 +78,7 @@ export class RelayLedger {
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       deleteMeta: p('DELETE FROM meta WHERE key = ?'),
+      resetCursor: p('DELETE FROM cursors WHERE name = ?'),
       repairs: p('SELECT * FROM repairs ORDER BY relay_seq'),
       repair: p('SELECT * FROM repairs WHERE device_id = ?'),
       insertRepair: p(`INSERT INTO repairs (device_id, relay_seq, device_seq, code, message, attempts, first_at, quarantined_at, retry_at)
@@ -172,6 +176,21 @@ export class RelayLedger {
   /** Quarantines whose time is up are fetched once more. */
   releaseExpired(now: number): void {
     this.sql.release.run(now);
+  }
+
+  /**
+   * This device moves to another relay: nothing it knew of the old one applies. The pull cursor goes back
+   * to 0 and the new relay's epoch is adopted on first contact, which is seeding, not a recovery.
+   */
+  forgetRelay(): void {
+    this.db
+      .transaction(() => {
+        this.sql.deleteMeta.run('relay_epoch');
+        this.sql.deleteMeta.run('cursor_event');
+        this.sql.clearRepairs.run();
+        this.sql.resetCursor.run(PULL_CURSOR);
+      })
+      .immediate();
   }
 
   /** A replaced or rolled-back relay: its seqs mean something else now, so every repair starts over. */

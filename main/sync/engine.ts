@@ -19,7 +19,7 @@ import type { DeviceCredentials } from '../../shared/event.ts';
 import { MAX_BATCH_EVENTS, type FrontierResponse, type PushResult } from '../../shared/relay-api.ts';
 import type { SyncError, SyncErrorKind, SyncProgress, SyncState, SyncStatus } from '../../shared/status.ts';
 import type { EventStore, RejectedEvent } from '../store/event-store.ts';
-import { DEFAULT_REPAIR_POLICY, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
+import { DEFAULT_REPAIR_POLICY, PULL_CURSOR, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
 import { describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
 import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
@@ -82,7 +82,7 @@ type Listener<T> = (value: T) => void;
 
 const WS_RETRY_FIRST_MS = 15_000;
 const WS_RETRY_MAX_MS = 10 * 60_000;
-const CURSOR = 'relay_seq';
+const CURSOR = PULL_CURSOR;
 const LAST_SUCCESS = 'last_success_at';
 
 export class SyncEngine {
@@ -111,6 +111,8 @@ export class SyncEngine {
   private failedThisCycle = new Set<string>();
   /** What the running cycle found the relay had lost, and how many events it sent again. */
   private recovery: { reason: RecoveryReason; resent: number } | null = null;
+  /** Whether the running cycle is this device's first contact with the relay's log (sending it everything is seeding). */
+  private firstContact = false;
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -273,6 +275,7 @@ export class SyncEngine {
       log = await this.options.relay.frontier(cursorEvent?.seq);
     }
     ledger.releaseExpired(this.now());
+    this.firstContact = ledger.epoch() === null;
     const reason = judgeRelayLog({ epoch: ledger.epoch(), cursor: this.store.getCursor(CURSOR), cursorEvent }, log);
     if (reason) await this.restart(reason, log.epoch);
     else if (ledger.epoch() !== log.epoch) ledger.setEpoch(log.epoch);
@@ -317,7 +320,7 @@ export class SyncEngine {
         this.setProgress({ phase: 'resend', done: sent, total });
       }
     }
-    if (own + sent > 0) {
+    if (own + sent > 0 && (this.recovery || !this.firstContact)) {
       this.recovery ??= { reason: 'relay_missing_events', resent: 0 };
       this.recovery.resent += own + sent;
     }
