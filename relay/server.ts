@@ -324,8 +324,18 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     throw new HttpError('not_found', 'no such endpoint');
   }
 
+  // Responses still being written, per connection: an upgrade pipelined behind one waits until that
+  // answer is out (else the 101 would go first and the answer would be written into the WebSocket).
+  const unanswered = new WeakMap<object, { count: number; then: (() => void)[] }>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
+    const pending = unanswered.get(req.socket) ?? { count: 0, then: [] };
+    unanswered.set(req.socket, pending);
+    pending.count++;
+    res.on('close', () => {
+      if (--pending.count > 0) return;
+      for (const next of pending.then.splice(0)) next();
+    });
     res.on('finish', () => {
       metrics.httpResponses.inc({ status: String(res.statusCode) });
       log.debug({ method: req.method, path: loggablePath(req.url), status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http');
@@ -341,6 +351,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
         if (error.code !== 'not_found') log.info({ method: req.method, path: loggablePath(req.url), code: error.code }, 'request refused');
         return;
       }
+      if (req.destroyed && !req.complete) return; // the client went away mid-body: nothing failed here
       log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
       sendError(res, 'internal', 'the relay could not handle the request');
     });
@@ -354,13 +365,18 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   let closing = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    try {
-      upgrade(req, socket, head);
-    } catch (error) {
-      // A bug here must cost one connection, never the process.
-      log.error({ err: error instanceof Error ? error.message : String(error) }, 'upgrade failed');
-      socket.destroy();
-    }
+    const guarded = (): void => {
+      try {
+        upgrade(req, socket, head);
+      } catch (error) {
+        // A bug here must cost one connection, never the process.
+        log.error({ err: error instanceof Error ? error.message : String(error) }, 'upgrade failed');
+        socket.destroy();
+      }
+    };
+    const pending = unanswered.get(req.socket);
+    if (pending && pending.count > 0) pending.then.push(guarded);
+    else guarded();
   });
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());

@@ -1,0 +1,55 @@
+// Two ways a client could once confuse the relay over one raw connection, found by the fuzzer
+// (test/relay/fuzz.test.ts): an upgrade pipelined behind a plain request, and a body cut off mid-way.
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { RunningRelay } from '../../relay/server.ts';
+import { startTestRelay, tempDir } from './support.ts';
+
+let dir: ReturnType<typeof tempDir>;
+let relay: RunningRelay;
+const lines: { level: number; msg: string }[] = [];
+
+beforeEach(async () => {
+  dir = tempDir();
+  lines.length = 0;
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+  relay = await startTestRelay(join(dir.dir, 'relay.db'), { logger });
+});
+afterEach(async () => {
+  await relay.close();
+  dir.cleanup();
+});
+
+/** Sends raw bytes, optionally hangs up after `hangUpMs`, and returns every status line received. */
+function raw(bytes: string, hangUpMs?: number): Promise<string[]> {
+  const { port } = new URL(relay.url);
+  return new Promise((resolve) => {
+    let received = '';
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write(bytes);
+      if (hangUpMs !== undefined) setTimeout(() => socket.destroy(), hangUpMs);
+    });
+    socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received.split('\r\n').filter((line) => line.startsWith('HTTP/1.1 '))));
+    setTimeout(() => socket.destroy(), 1500);
+  });
+}
+
+const WS = '/v1/motebits/mb_AAAAAAAAAAAAAAAAAAAAAA/ws';
+
+it('an upgrade pipelined behind a request is answered after it, never before', async () => {
+  const statuses = await raw(
+    `GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET ${WS} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  expect(statuses).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 101 Switching Protocols']);
+});
+
+it('a client that hangs up in the middle of a body is not logged as a relay failure', async () => {
+  await raw('POST /v1/motebits/mb_AAAAAAAAAAAAAAAAAAAAAA/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{}', 200);
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the relay notices the hang-up asynchronously
+  expect(lines.filter((line) => line.level >= 50)).toEqual([]);
+  expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
+});
