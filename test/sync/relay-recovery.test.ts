@@ -8,7 +8,9 @@ import type { Device } from '../../main/app/device.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import type { RunningRelay } from '../../relay/server.ts';
-import { toBase64Url } from '../../shared/encoding.ts';
+import { sha256Hex } from '../../shared/crypto.ts';
+import { canonicalBytes, toBase64Url } from '../../shared/encoding.ts';
+import { GENESIS_HASH } from '../../shared/event.ts';
 import type { StoredWireEvent } from '../../shared/wire.ts';
 import { Lab, conflictPairs, freePort, syncAll } from '../support/devices.ts';
 import { startRewritingProxy, type Answer, type RewritingProxy } from '../support/rewriting-proxy.ts';
@@ -254,11 +256,30 @@ describe('a relay that serves bad data', () => {
     const b = await lab.join(a, { name: 'b', transport: 'http' });
     const c = await lab.join(a, { name: 'c', transport: 'http' });
     await syncAll([a, b, c]);
-    // c, misbehaving, pushes a body nested 5,000 deep through the real relay API.
+    // c, misbehaving, writes a genuine, sealed event whose payload is nested 5,000 deep (its own store
+    // would refuse it, so it is made by hand) and pushes it through the real relay API.
     const client = new RelayClient({ relayUrl: relay.url, motebitId: c.identity.motebitId, deviceId: c.identity.deviceId, deviceKey: c.identity.deviceKey });
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
-    const body = toBase64Url(Buffer.from(`{"v":1,"device_id":"${c.identity.deviceId}","device_seq":1,"payload":${deep}}`));
-    await client.push([{ event_id: crypto.randomUUID(), device_id: c.identity.deviceId, device_seq: 1, key_id: null, body }]);
+    const fields = {
+      v: 1,
+      motebit_id: c.identity.motebitId,
+      device_id: c.identity.deviceId,
+      event_id: crypto.randomUUID(),
+      device_seq: 1,
+      prev: GENESIS_HASH,
+      clock: { l: 1, v: { [c.identity.deviceId]: 1 } },
+      entity: 'deep',
+      op: 'set',
+      ts: Date.now(),
+    };
+    // Canonical JSON by hand (keys sorted; the payload sorts between op and prev), so nothing here recurses.
+    const sorted = Object.fromEntries(Object.entries(fields).sort(([x], [y]) => (x < y ? -1 : 1)));
+    const unsealedText = JSON.stringify(sorted).replace('"prev":', `"payload":${deep},"prev":`);
+    const hash = sha256Hex(unsealedText);
+    const sig = c.identity.credentials.deviceKey.sign(canonicalBytes({ t: 'motebit/seal/v1', motebit_id: fields.motebit_id, device_id: fields.device_id, device_seq: 1, hash }));
+    const seal = { cert: c.identity.credentials.cert, key: toBase64Url(c.identity.credentials.deviceKey.publicKey), sig: toBase64Url(sig) };
+    const sealedText = `${unsealedText.slice(0, -1)},"seal":${JSON.stringify(seal)}}`;
+    await client.push([{ event_id: fields.event_id, device_id: c.identity.deviceId, device_seq: 1, key_id: null, body: toBase64Url(Buffer.from(sealedText)) }]);
     a.put('a/1', 'still flows');
     expect(await a.syncNow()).toMatchObject({ ok: false, pushed: 1 }); // a receives the bad event too, and says so
     const result = await b.syncNow();
