@@ -224,7 +224,6 @@ export class EventStore {
         for (const [deviceId, { event, hash }] of lastOfDevice) {
           this.sql.upsertHead.run(deviceId, event.device_seq, hash, event.clock.l);
           this.sql.unstageUpTo.run(deviceId, event.device_seq);
-          this.sql.forgetRejectedUpTo.run(deviceId, event.device_seq); // a rejected copy that now arrived intact
         }
         // What these authenticated events say their writers had seen of every device.
         const claims = new Map<string, number>();
@@ -775,7 +774,6 @@ function prepareStatements(db: SqliteDatabase) {
                        VALUES (?, ?, ?, ?, ?, ?, ?)`),
     allRejected: p('SELECT relay_seq, event_id, device_id, device_seq, code, message, seen_at FROM rejected_events ORDER BY relay_seq'),
     countRejected: p('SELECT count(*) AS n FROM rejected_events'),
-    forgetRejectedUpTo: p('DELETE FROM rejected_events WHERE device_id = ? AND device_seq <= ?'),
     forgetSettledRejections: p(`DELETE FROM rejected_events WHERE device_id NOT IN (SELECT device_id FROM repairs)
                                   AND device_seq <= coalesce((SELECT seq FROM heads WHERE heads.device_id = rejected_events.device_id), 0)`),
     raiseClaim: p('INSERT INTO claims (device_id, seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)'),

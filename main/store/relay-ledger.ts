@@ -152,23 +152,19 @@ export class RelayLedger {
 
   /**
    * After a cycle that fetched everything from the resume point: a writer that failed again counts an
-   * attempt (and is quarantined after `maxAttempts`); one that did not fail again is repaired. Returns
-   * the repaired writers.
+   * attempt (and is quarantined after `maxAttempts`); one that did not fail again is repaired.
    */
-  endCycle(failedAgain: ReadonlySet<string>, now: number, policy: RepairPolicy): string[] {
-    return this.db
+  endCycle(failedAgain: ReadonlySet<string>, now: number, policy: RepairPolicy): void {
+    this.db
       .transaction(() => {
-        const repaired: string[] = [];
         for (const repair of this.activeRepairs()) {
           if (!failedAgain.has(repair.deviceId)) {
             this.sql.deleteRepair.run(repair.deviceId);
-            repaired.push(repair.deviceId);
             continue;
           }
           this.sql.countAttempt.run(repair.deviceId);
           if (repair.attempts + 1 >= policy.maxAttempts) this.sql.quarantine.run(now, now + policy.quarantineMs, repair.deviceId);
         }
-        return repaired;
       })
       .immediate();
   }
