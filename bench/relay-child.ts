@@ -5,7 +5,7 @@ import { childFailed, childInit, childReady, serveChild, settledMemory } from '.
 
 const init = childInit<{ dbPath: string; limits?: Partial<RelayOptions> }>();
 try {
-  const relay = await startRelay({ ...init.limits, host: '127.0.0.1', port: 0, dbPath: init.dbPath, logLevel: 'silent' });
+  const relay = await startRelay({ ...init.limits, host: '127.0.0.1', port: 0, db: init.dbPath, logLevel: 'silent' });
   serveChild(
     {
       memory: () => settledMemory(),

@@ -56,7 +56,7 @@ const args = parsed.data;
 const log = createLogger(args['log-level']);
 let relay: Awaited<ReturnType<typeof startRelay>>;
 try {
-  relay = await startRelay({ host: args.host, port: args.port, dbPath: args.db, ...(args.audience ? { audience: args.audience } : {}), logger: log });
+  relay = await startRelay({ host: args.host, port: args.port, db: args.db, ...(args.audience ? { audience: args.audience } : {}), logger: log });
 } catch (error) {
   log.fatal({ err: error instanceof Error ? error.message : String(error) }, 'relay failed to start');
   process.exit(1);

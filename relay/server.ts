@@ -29,7 +29,7 @@ import { createLogger, type LogLevel, type Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { loggablePath, parseRequestTarget } from './request-target.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { openStore } from './open-store.ts';
 import type { DeviceRecord, RelayStore } from './store.ts';
 import { Connection, type ConnectionStats } from './ws.ts';
 
@@ -37,8 +37,8 @@ export interface RelayOptions extends LimitsInput {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** SQLite database file (ignored when `store` is given). */
-  dbPath?: string;
+  /** A SQLite file path or a postgres:// URL (ignored when `store` is given). */
+  db?: string;
   /** Another RelayStore backend; the relay closes it on close(). */
   store?: RelayStore;
   /** The audience tokens must name; defaults to the URL the relay listens on. */
@@ -84,21 +84,26 @@ export const deviceInfo = (device: DeviceRecord): DeviceInfo => ({
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const limits = LimitsSchema.parse(pickLimits(options));
   const log = options.logger ?? createLogger(options.logLevel ?? 'info');
-  if (!options.store && !options.dbPath) throw new TypeError('startRelay needs dbPath or store');
-  const store: RelayStore = options.store ?? new SqliteStore(options.dbPath ?? '');
+  if (!options.store && !options.db) throw new TypeError('startRelay needs db or store');
+  const store: RelayStore = options.store ?? (await openStore(options.db ?? '', log));
   const metrics = new RelayMetrics();
   const connections = new Set<Connection>();
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMaxPayloadBytes, perMessageDeflate: false });
 
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const audience = options.audience ?? url;
@@ -443,7 +448,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 }
 
 function pickLimits(options: RelayOptions): LimitsInput {
-  const { host: _host, port: _port, dbPath: _dbPath, store: _store, audience: _audience, logLevel: _logLevel, logger: _logger, ...limits } = options;
+  const { host: _host, port: _port, db: _db, store: _store, audience: _audience, logLevel: _logLevel, logger: _logger, ...limits } = options;
   return limits;
 }
 

@@ -2,74 +2,113 @@
 // subscribers in this process after each commit. Keys are all (motebit_id, ...).
 import Database from 'better-sqlite3';
 import { newLogEpoch } from '../shared/ids.ts';
-import type { PushResult } from '../shared/relay-api.ts';
 import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
-import type { AppendResult, DeviceRecord, EnrolInput, EnrolOutcome, LogFrontier, Notification, ReadResult, RelayStore, RevokeOutcome } from './store.ts';
+import { planBatch } from './append-rule.ts';
+import {
+  capPage,
+  type AppendQuota,
+  type AppendResult,
+  type DeviceRecord,
+  type EnrolInput,
+  type EnrolOutcome,
+  type LogFrontier,
+  type Notification,
+  type ReadResult,
+  type RelayStore,
+  type RevokeOutcome,
+  type Usage,
+} from './store.ts';
+import { Subscribers } from './subscribers.ts';
 
-const SCHEMA_VERSION = 2;
+// Versioned migrations: the database's user_version says which have run; each runs once, in order, in
+// one transaction with the rest. Version 1 is the first schema (IF NOT EXISTS only because databases from
+// before versioning have its tables at user_version 0).
+const MIGRATIONS: ((db: Database.Database) => void)[] = [
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS motebits (
+        motebit_id   TEXT PRIMARY KEY,
+        identity_key BLOB NOT NULL,
+        head         INTEGER NOT NULL DEFAULT 0,
+        created_at   INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS devices (
+        motebit_id  TEXT NOT NULL REFERENCES motebits (motebit_id),
+        device_id   TEXT NOT NULL,
+        key         BLOB NOT NULL,
+        cert        TEXT NOT NULL,
+        name        TEXT,
+        enrolled_at INTEGER NOT NULL,
+        revoked_at  INTEGER,
+        PRIMARY KEY (motebit_id, device_id)
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS events (
+        motebit_id TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        event_id   TEXT NOT NULL,
+        device_id  TEXT NOT NULL,
+        device_seq INTEGER NOT NULL,
+        key_id     TEXT,
+        body       TEXT NOT NULL,
+        PRIMARY KEY (motebit_id, seq),
+        UNIQUE (motebit_id, event_id),
+        UNIQUE (motebit_id, device_id, device_seq)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS nonces (
+        motebit_id TEXT NOT NULL,
+        signer     TEXT NOT NULL,
+        nonce      TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (motebit_id, signer, nonce)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
+    `),
+  // 2: each motebit's log has an epoch, a random id made with the log, so a device can tell a replaced
+  // database from the one it synced with; and each writer's highest stored device_seq, kept with every
+  // batch, so the frontier costs one read per device and a gap can be refused without a lookup.
+  (db) => {
+    db.exec(`
+      ALTER TABLE motebits ADD COLUMN epoch TEXT;
+      CREATE TABLE device_heads (
+        motebit_id TEXT NOT NULL,
+        device_id  TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        PRIMARY KEY (motebit_id, device_id)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO device_heads (motebit_id, device_id, seq)
+        SELECT motebit_id, device_id, max(device_seq) FROM events GROUP BY motebit_id, device_id;
+    `);
+    const setEpoch = db.prepare('UPDATE motebits SET epoch = ? WHERE motebit_id = ?');
+    for (const { motebit_id } of db.prepare<[], { motebit_id: string }>('SELECT motebit_id FROM motebits').all()) setEpoch.run(newLogEpoch(), motebit_id);
+  },
+  // 3: what each motebit stores (events, body bytes), kept with every batch, for quotas.
+  (db) =>
+    db.exec(`
+      ALTER TABLE motebits ADD COLUMN stored_events INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE motebits ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+      UPDATE motebits SET
+        stored_events = (SELECT count(*) FROM events e WHERE e.motebit_id = motebits.motebit_id),
+        stored_bytes = (SELECT coalesce(sum(length(body)), 0) FROM events e WHERE e.motebit_id = motebits.motebit_id);
+    `),
+];
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS motebits (
-  motebit_id   TEXT PRIMARY KEY,
-  identity_key BLOB NOT NULL,
-  head         INTEGER NOT NULL DEFAULT 0,
-  created_at   INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS devices (
-  motebit_id  TEXT NOT NULL REFERENCES motebits (motebit_id),
-  device_id   TEXT NOT NULL,
-  key         BLOB NOT NULL,
-  cert        TEXT NOT NULL,
-  name        TEXT,
-  enrolled_at INTEGER NOT NULL,
-  revoked_at  INTEGER,
-  PRIMARY KEY (motebit_id, device_id)
-) STRICT;
-CREATE TABLE IF NOT EXISTS events (
-  motebit_id TEXT NOT NULL,
-  seq        INTEGER NOT NULL,
-  event_id   TEXT NOT NULL,
-  device_id  TEXT NOT NULL,
-  device_seq INTEGER NOT NULL,
-  key_id     TEXT,
-  body       TEXT NOT NULL,
-  PRIMARY KEY (motebit_id, seq),
-  UNIQUE (motebit_id, event_id),
-  UNIQUE (motebit_id, device_id, device_seq)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nonces (
-  motebit_id TEXT NOT NULL,
-  signer     TEXT NOT NULL,
-  nonce      TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY (motebit_id, signer, nonce)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
-`;
-
-/**
- * Version 2: each motebit's log has an epoch, a random id made with the log, so a device can tell a
- * replaced database from the one it synced with; and each writer's highest stored device_seq, kept with
- * every batch, so the frontier costs one read per device and a gap can be refused without a lookup.
- */
-function migrateTo2(db: Database.Database): void {
-  db.exec(`
-    ALTER TABLE motebits ADD COLUMN epoch TEXT;
-    CREATE TABLE device_heads (
-      motebit_id TEXT NOT NULL,
-      device_id  TEXT NOT NULL,
-      seq        INTEGER NOT NULL,
-      PRIMARY KEY (motebit_id, device_id)
-    ) STRICT, WITHOUT ROWID;
-    INSERT INTO device_heads (motebit_id, device_id, seq)
-      SELECT motebit_id, device_id, max(device_seq) FROM events GROUP BY motebit_id, device_id;
-  `);
-  const setEpoch = db.prepare('UPDATE motebits SET epoch = ? WHERE motebit_id = ?');
-  for (const { motebit_id } of db.prepare<[], { motebit_id: string }>('SELECT motebit_id FROM motebits').all()) setEpoch.run(newLogEpoch(), motebit_id);
+/** Brings the database to the current schema; refuses one made by a newer relay. Returns the versions applied. */
+export function migrateSqlite(db: Database.Database): number[] {
+  return db
+    .transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SQLITE_SCHEMA_VERSION) throw new Error(`the database's schema (version ${version}) is newer than this relay's (${SQLITE_SCHEMA_VERSION}): upgrade the relay`);
+      const applied: number[] = [];
+      for (let next = version + 1; next <= SQLITE_SCHEMA_VERSION; next++) {
+        MIGRATIONS[next - 1]?.(db);
+        applied.push(next);
+      }
+      db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+      return applied;
+    })
+    .immediate();
 }
-
-/** Envelope bytes counted per event on top of its body when capping a page. */
-export const EVENT_OVERHEAD_BYTES = 200;
 
 interface DeviceRow {
   motebit_id: string;
@@ -111,7 +150,7 @@ const toEvent = (row: EventRow): StoredWireEvent => ({
 
 export class SqliteStore implements RelayStore {
   readonly #db: Database.Database;
-  readonly #listeners = new Map<string, Set<(notification: Notification) => void>>();
+  readonly #subscribers = new Subscribers();
   readonly #stmt;
   readonly #append;
   readonly #enrol;
@@ -126,25 +165,22 @@ export class SqliteStore implements RelayStore {
     db.pragma('synchronous = FULL'); // an acknowledged event survives a power cut, not only a crash
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this relay (${SCHEMA_VERSION})`);
-    db.transaction(() => {
-      db.exec(SCHEMA);
-      if (version < 2) migrateTo2(db);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
+    migrateSqlite(db);
 
     const stmt = {
       identityKey: db.prepare<[string], { identity_key: Buffer }>('SELECT identity_key FROM motebits WHERE motebit_id = ?'),
-      head: db.prepare<[string], { head: number; epoch: string }>('SELECT head, epoch FROM motebits WHERE motebit_id = ?'),
+      log: db.prepare<[string], { head: number; epoch: string; stored_events: number; stored_bytes: number }>(
+        'SELECT head, epoch, stored_events, stored_bytes FROM motebits WHERE motebit_id = ?',
+      ),
       insertMotebit: db.prepare('INSERT INTO motebits (motebit_id, identity_key, head, created_at, epoch) VALUES (?, ?, 0, ?, ?)'),
       deviceHead: db.prepare<[string, string], { seq: number }>('SELECT seq FROM device_heads WHERE motebit_id = ? AND device_id = ?'),
       setDeviceHead: db.prepare(`INSERT INTO device_heads (motebit_id, device_id, seq) VALUES (?, ?, ?)
                                  ON CONFLICT (motebit_id, device_id) DO UPDATE SET seq = excluded.seq`),
       deviceHeads: db.prepare<[string], { device_id: string; seq: number }>('SELECT device_id, seq FROM device_heads WHERE motebit_id = ? ORDER BY device_id'),
-      setHead: db.prepare('UPDATE motebits SET head = ? WHERE motebit_id = ?'),
+      setUsage: db.prepare('UPDATE motebits SET head = ?, stored_events = stored_events + ?, stored_bytes = stored_bytes + ? WHERE motebit_id = ?'),
       device: db.prepare<[string, string], DeviceRow>('SELECT * FROM devices WHERE motebit_id = ? AND device_id = ?'),
       devices: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE motebit_id = ? ORDER BY enrolled_at, device_id'),
+      activeDevices: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM devices WHERE motebit_id = ? AND revoked_at IS NULL'),
       insertDevice: db.prepare('INSERT INTO devices (motebit_id, device_id, key, cert, name, enrolled_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)'),
       revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE motebit_id = ? AND device_id = ? AND revoked_at IS NULL'),
       useNonce: db.prepare('INSERT OR IGNORE INTO nonces (motebit_id, signer, nonce, expires_at) VALUES (?, ?, ?, ?)'),
@@ -158,63 +194,33 @@ export class SqliteStore implements RelayStore {
     };
     this.#stmt = stmt;
 
-    this.#append = db.transaction((motebitId: string, events: WireEvent[]) => {
-      const log = stmt.head.get(motebitId);
-      let head = log?.head ?? 0;
-      const results: PushResult[] = [];
-      const stored: StoredWireEvent[] = [];
-      // Each writer's highest stored device_seq, as the batch goes: a writer's events are stored gap-free.
-      const writerHeads = new Map<string, number>();
-      const writerHead = (deviceId: string): number => writerHeads.get(deviceId) ?? stmt.deviceHead.get(motebitId, deviceId)?.seq ?? 0;
-      for (const event of events) {
-        const existing = stmt.eventById.get(motebitId, event.event_id);
-        if (existing) {
-          results.push(
-            existing.device_id === event.device_id
-              ? { event_id: event.event_id, status: 'duplicate', seq: existing.seq }
-              : { event_id: event.event_id, status: 'rejected', reason: 'event_id_taken' },
-          );
-          continue;
-        }
-        const writer = writerHead(event.device_id);
-        if (event.device_seq <= writer) {
-          results.push({ event_id: event.event_id, status: 'rejected', reason: 'device_seq_conflict' });
-          continue;
-        }
-        if (event.device_seq !== writer + 1) {
-          results.push({ event_id: event.event_id, status: 'rejected', reason: 'device_seq_gap' });
-          continue;
-        }
-        head += 1;
-        stmt.insertEvent.run(motebitId, head, event.event_id, event.device_id, event.device_seq, event.key_id, event.body);
-        writerHeads.set(event.device_id, event.device_seq);
-        stored.push({ ...event, seq: head });
-        results.push({ event_id: event.event_id, status: 'stored', seq: head });
+    this.#append = db.transaction((motebitId: string, events: WireEvent[], quota: AppendQuota | undefined) => {
+      const log = stmt.log.get(motebitId);
+      if (!log) throw new Error(`no motebit ${motebitId} on this relay`);
+      const plan = planBatch({ head: log.head, events: log.stored_events, bytes: log.stored_bytes }, events, {
+        existing: (eventId) => {
+          const row = stmt.eventById.get(motebitId, eventId);
+          return row && { seq: row.seq, deviceId: row.device_id };
+        },
+        writerHead: (deviceId) => stmt.deviceHead.get(motebitId, deviceId)?.seq ?? 0,
+      }, quota);
+      for (const event of plan.stored) stmt.insertEvent.run(motebitId, event.seq, event.event_id, event.device_id, event.device_seq, event.key_id, event.body);
+      if (plan.stored.length > 0) {
+        stmt.setUsage.run(plan.head, plan.stored.length, plan.bytes, motebitId);
+        for (const [deviceId, seq] of plan.writerHeads) stmt.setDeviceHead.run(motebitId, deviceId, seq);
       }
-      if (stored.length > 0) {
-        stmt.setHead.run(head, motebitId);
-        for (const [deviceId, seq] of writerHeads) stmt.setDeviceHead.run(motebitId, deviceId, seq);
-      }
-      return { results, head, epoch: log?.epoch ?? '', stored };
+      return { plan, epoch: log.epoch };
     });
 
     // Reads are one snapshot each, so a page's head and epoch describe the log the page came from.
     this.#read = db.transaction((motebitId: string, after: number, limit: number, maxBytes: number): ReadResult => {
-      const log = stmt.head.get(motebitId);
-      const rows = stmt.readAfter.all(motebitId, after, limit + 1);
-      const events: StoredWireEvent[] = [];
-      let bytes = 0;
-      for (const row of rows.slice(0, limit)) {
-        const size = row.body.length + EVENT_OVERHEAD_BYTES;
-        if (events.length > 0 && bytes + size > maxBytes) break;
-        bytes += size;
-        events.push(toEvent(row));
-      }
-      return { events, more: rows.length > events.length, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
+      const log = stmt.log.get(motebitId);
+      const page = capPage(stmt.readAfter.all(motebitId, after, limit + 1).map(toEvent), limit, maxBytes);
+      return { ...page, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
     });
 
     this.#frontier = db.transaction((motebitId: string, at: number | undefined): LogFrontier => {
-      const log = stmt.head.get(motebitId);
+      const log = stmt.log.get(motebitId);
       return {
         epoch: log?.epoch ?? '',
         head: log?.head ?? 0,
@@ -233,6 +239,7 @@ export class SqliteStore implements RelayStore {
         if (!existing.key.equals(input.deviceKey)) return { kind: 'key_mismatch' };
         return { kind: 'exists', device: toDevice(existing) };
       }
+      if (input.maxDevices !== undefined && (stmt.activeDevices.get(input.motebitId)?.n ?? 0) >= input.maxDevices) return { kind: 'quota_exceeded' };
       stmt.insertDevice.run(input.motebitId, input.deviceId, input.deviceKey, input.cert, input.name, input.now);
       const row = stmt.device.get(input.motebitId, input.deviceId);
       if (!row) throw new Error('device row vanished inside its own transaction');
@@ -267,7 +274,7 @@ export class SqliteStore implements RelayStore {
 
   async revokeDevice(motebitId: string, deviceId: string, now: number): Promise<RevokeOutcome> {
     const outcome = this.#revoke.immediate(motebitId, deviceId, now);
-    if (outcome.kind === 'revoked') this.#notify(motebitId, { kind: 'revoked', deviceId });
+    if (outcome.kind === 'revoked') this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId });
     return outcome;
   }
 
@@ -279,10 +286,10 @@ export class SqliteStore implements RelayStore {
     this.#stmt.pruneNonces.run(now);
   }
 
-  async appendBatch(motebitId: string, events: WireEvent[]): Promise<AppendResult> {
-    const { results, head, epoch, stored } = this.#append.immediate(motebitId, events);
-    if (stored.length > 0) this.#notify(motebitId, { kind: 'events', events: stored });
-    return { results, head, epoch };
+  async appendBatch(motebitId: string, events: WireEvent[], quota?: AppendQuota): Promise<AppendResult> {
+    const { plan, epoch } = this.#append.immediate(motebitId, events, quota);
+    if (plan.stored.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: plan.stored });
+    return { results: plan.results, head: plan.head, epoch, ...(plan.refused ? { refused: plan.refused } : {}) };
   }
 
   async readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult> {
@@ -290,7 +297,12 @@ export class SqliteStore implements RelayStore {
   }
 
   async head(motebitId: string): Promise<number> {
-    return this.#stmt.head.get(motebitId)?.head ?? 0;
+    return this.#stmt.log.get(motebitId)?.head ?? 0;
+  }
+
+  async usage(motebitId: string): Promise<Usage> {
+    const log = this.#stmt.log.get(motebitId);
+    return { events: log?.stored_events ?? 0, bytes: log?.stored_bytes ?? 0, devices: this.#stmt.activeDevices.get(motebitId)?.n ?? 0 };
   }
 
   async frontier(motebitId: string, at?: number): Promise<LogFrontier> {
@@ -298,32 +310,11 @@ export class SqliteStore implements RelayStore {
   }
 
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void {
-    let set = this.#listeners.get(motebitId);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(motebitId, set);
-    }
-    set.add(listener);
-    return () => {
-      const current = this.#listeners.get(motebitId);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) this.#listeners.delete(motebitId);
-    };
-  }
-
-  #notify(motebitId: string, notification: Notification): void {
-    for (const listener of [...(this.#listeners.get(motebitId) ?? [])]) {
-      try {
-        listener(notification);
-      } catch {
-        // a subscriber's failure is its own; the others still hear the news
-      }
-    }
+    return this.#subscribers.add(motebitId, listener);
   }
 
   async close(): Promise<void> {
-    this.#listeners.clear();
+    this.#subscribers.clear();
     if (!this.#db.open) return;
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
     this.#db.close();

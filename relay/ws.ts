@@ -9,8 +9,7 @@ import { EMPTY_BODY_SHA256, WS_METHOD, nowSeconds, wsPath } from '../shared/toke
 import type { StoredWireEvent } from '../shared/wire.ts';
 import { AuthError, verifyToken } from './auth.ts';
 import type { RelayContext } from './context.ts';
-import { EVENT_OVERHEAD_BYTES } from './sqlite-store.ts';
-import type { Notification } from './store.ts';
+import { EVENT_OVERHEAD_BYTES, type Notification } from './store.ts';
 
 export interface ConnectionStats {
   motebitId: string;
@@ -298,6 +297,12 @@ export class Connection {
         this.#ctx.log.info({ motebit_id: this.motebitId, device_id: this.#deviceId }, 'websocket closed: device revoked');
         this.close(CLOSE_CODES.revoked, 'revoked');
       }
+      return;
+    }
+    if (notification.kind === 'missed') {
+      // News may have been lost: whatever it was is in storage after the cursor.
+      if (this.#pumping) this.#dirty = true;
+      else void this.#pump();
       return;
     }
     const { events } = notification;

@@ -49,6 +49,7 @@ export const ERROR_CODES = [
   'wrong_identity',
   'device_revoked',
   'device_key_mismatch',
+  'quota_exceeded',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -77,12 +78,20 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   wrong_identity: 403,
   device_revoked: 409,
   device_key_mismatch: 409,
+  quota_exceeded: 403,
   internal: 500,
 };
 
-export const ErrorBodySchema = z.strictObject({
-  error: z.strictObject({
+/** What a motebit may use of a relay; a refusal names the one it would exceed. */
+export const QUOTA_NAMES = ['stored_events', 'stored_bytes', 'devices', 'sockets'] as const;
+export type QuotaName = (typeof QUOTA_NAMES)[number];
+
+// Read leniently, like every response, so a later revision may add fields.
+export const ErrorBodySchema = z.object({
+  error: z.object({
     code: z.enum(ERROR_CODES),
+    /** With quota_exceeded: which quota. */
+    quota: z.enum(QUOTA_NAMES).optional(),
     message: z.string(),
   }),
 });
@@ -101,7 +110,7 @@ export const EnrolRequestSchema = z.strictObject({
   device_key: PublicKeySchema,
   /** certifyDevice(identity, motebitId, deviceKey) */
   cert: SignatureSchema,
-  name: z.string().min(1).max(MAX_DEVICE_NAME_LENGTH).optional(),
+  name: z.string().min(1).max(MAX_DEVICE_NAME_LENGTH).regex(/^\P{Cc}+$/u, 'a device name has no control characters').optional(),
 });
 export type EnrolRequest = z.infer<typeof EnrolRequestSchema>;
 

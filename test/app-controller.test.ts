@@ -116,7 +116,7 @@ it('an invalid relay URL in settings shows an error and changes nothing; a valid
   expect(await ok('settings.get')).toEqual(before);
   expect(readFileSync(configPath(join(lab.dir, 'app')), 'utf8')).toBe(config);
 
-  const second = await lab.relay({ dbPath: join(lab.dir, 'second-relay.db') });
+  const second = await lab.relay({ db: join(lab.dir, 'second-relay.db') });
   expect(await ok('settings.setRelayUrl', { relayUrl: second.url })).toMatchObject({ relayUrl: second.url });
   expect(await ok('sync.now')).toMatchObject({ ok: true }); // the new relay is sent the whole log ...
   expect(controller.status()).toMatchObject({ pendingOut: 0, lastRecovery: null }); // ... which is seeding it, not a recovery

@@ -139,7 +139,7 @@ describe('motebit-sync against a relay that fails it', () => {
   it('a relay replaced by an empty one: sync says so, sends everything again, exits 0; a tampered page exits 5', async () => {
     const port = await freePort();
     const proxy = await startRewritingProxy(() => relay.url, port);
-    let relay = await lab.relay({ port: await freePort(), dbPath: join(lab.dir, 'r1.db'), audience: proxy.url });
+    let relay = await lab.relay({ port: await freePort(), db: join(lab.dir, 'r1.db'), audience: proxy.url });
     const x = join(lab.dir, 'x');
     const y = join(lab.dir, 'y');
     expect((await cli(['--home', x, 'init', '--relay', proxy.url, '--name', 'x'])).code).toBe(0);
@@ -149,7 +149,7 @@ describe('motebit-sync against a relay that fails it', () => {
     expect((await cli(['--home', x, 'sync'])).code).toBe(0);
 
     await relay.close();
-    relay = await lab.relay({ port: await freePort(), dbPath: join(lab.dir, 'r2.db'), audience: proxy.url }); // empty, same URL
+    relay = await lab.relay({ port: await freePort(), db: join(lab.dir, 'r2.db'), audience: proxy.url }); // empty, same URL
     const text = await cli(['--home', x, 'sync']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('recovered 0 s ago: The relay had lost data (its storage was replaced by an empty one); this device sent 3 events again.');

@@ -20,7 +20,7 @@ export function tempDir(): { dir: string; cleanup: () => void } {
 
 /** A relay on 127.0.0.1:0 with logs off. */
 export function startTestRelay(dbPath: string, options: Partial<RelayOptions> = {}): Promise<RunningRelay> {
-  return startRelay({ host: '127.0.0.1', port: 0, dbPath, logLevel: 'silent', ...options });
+  return startRelay({ host: '127.0.0.1', port: 0, db: dbPath, logLevel: 'silent', ...options });
 }
 
 export type TokenOverrides = Partial<Omit<MintOptions, 'key' | 'signer'>> & { key?: SigningKey; signer?: string };

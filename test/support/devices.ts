@@ -19,7 +19,7 @@ export class Lab {
   private count = 0;
 
   async relay(options: Partial<RelayOptions> = {}): Promise<RunningRelay> {
-    const relay = await startRelay({ host: '127.0.0.1', port: 0, dbPath: join(this.dir, 'relay.db'), logLevel: 'silent', ...options });
+    const relay = await startRelay({ host: '127.0.0.1', port: 0, db: join(this.dir, 'relay.db'), logLevel: 'silent', ...options });
     this.relays.push(relay);
     return relay;
   }

@@ -37,7 +37,7 @@ class RelayAtOneUrl {
   /** Stops the relay (checkpointing its database) and starts it again on `db`, at the same URL. */
   async restart(db: string): Promise<void> {
     if (this.relay) await this.relay.close();
-    this.relay = await lab.relay({ port: this.port, dbPath: db });
+    this.relay = await lab.relay({ port: this.port, db });
   }
 }
 

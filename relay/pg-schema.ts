@@ -1,0 +1,81 @@
+// The relay's PostgreSQL schema as versioned migrations. Each runs once, in order, inside one transaction
+// holding an advisory lock, so several relay instances starting together migrate exactly once. A database
+// migrated by a newer relay is refused. Ids use the "C" collation: byte order, as in SQLite, and faster.
+import type pg from 'pg';
+
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE motebits (
+    motebit_id    text COLLATE "C" PRIMARY KEY,
+    identity_key  bytea NOT NULL,
+    epoch         text NOT NULL,
+    head          bigint NOT NULL DEFAULT 0,
+    stored_events bigint NOT NULL DEFAULT 0,
+    stored_bytes  bigint NOT NULL DEFAULT 0,
+    created_at    bigint NOT NULL
+  );
+  CREATE TABLE devices (
+    motebit_id  text COLLATE "C" NOT NULL REFERENCES motebits (motebit_id),
+    device_id   text COLLATE "C" NOT NULL,
+    key         bytea NOT NULL,
+    cert        text NOT NULL,
+    name        text,
+    enrolled_at bigint NOT NULL,
+    revoked_at  bigint,
+    PRIMARY KEY (motebit_id, device_id)
+  );
+  CREATE TABLE events (
+    motebit_id text COLLATE "C" NOT NULL,
+    seq        bigint NOT NULL,
+    event_id   text COLLATE "C" NOT NULL,
+    device_id  text COLLATE "C" NOT NULL,
+    device_seq bigint NOT NULL,
+    key_id     text,
+    body       text NOT NULL,
+    PRIMARY KEY (motebit_id, seq),
+    UNIQUE (motebit_id, event_id),
+    UNIQUE (motebit_id, device_id, device_seq)
+  );
+  CREATE TABLE device_heads (
+    motebit_id text COLLATE "C" NOT NULL,
+    device_id  text COLLATE "C" NOT NULL,
+    seq        bigint NOT NULL,
+    PRIMARY KEY (motebit_id, device_id)
+  );
+  CREATE TABLE nonces (
+    motebit_id text COLLATE "C" NOT NULL,
+    signer     text COLLATE "C" NOT NULL,
+    nonce      text COLLATE "C" NOT NULL,
+    expires_at bigint NOT NULL,
+    PRIMARY KEY (motebit_id, signer, nonce)
+  );
+  CREATE INDEX nonces_by_expiry ON nonces (expires_at);
+  `,
+];
+export const PG_SCHEMA_VERSION = MIGRATIONS.length;
+
+// Any constant works: it only has to be the same for every relay instance.
+const MIGRATION_LOCK = 0x6d6f7465; // "mote"
+
+/** Brings the database to the current schema; returns the versions applied (empty when it already was). */
+export async function migratePostgres(client: pg.ClientBase): Promise<number[]> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS relay_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM relay_schema');
+    const version = rows[0]?.version ?? 0;
+    if (version > PG_SCHEMA_VERSION) throw new Error(`the database's schema (version ${version}) is newer than this relay's (${PG_SCHEMA_VERSION}): upgrade the relay`);
+    const applied: number[] = [];
+    for (let next = version + 1; next <= PG_SCHEMA_VERSION; next++) {
+      await client.query(MIGRATIONS[next - 1] ?? '');
+      await client.query('INSERT INTO relay_schema (version) VALUES ($1)', [next]);
+      applied.push(next);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

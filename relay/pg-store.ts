@@ -1,0 +1,474 @@
+// RelayStore on PostgreSQL (node-postgres, pooled), for several relay instances on one database.
+// - A batch is one transaction that first locks its motebit's row, so concurrent pushes to one motebit
+//   from any instance are serialised: seqs stay gap-free and in order; other motebits do not wait.
+// - Fan-out across instances: the append's transaction NOTIFYs the motebit and the seq range it stored
+//   (never bodies); each instance with subscribers to that motebit reads those rows. The writing instance
+//   tells its own subscribers directly. Revocations are NOTIFYed the same way.
+// - The LISTEN connection is watched: when it drops, it is reopened and every subscriber is told it may
+//   have missed news (`missed`), so each catches up from storage by its own cursor. Nothing is lost.
+// - Nonces, devices and revocations live in the database, so every instance sees them at once.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { newLogEpoch } from '../shared/ids.ts';
+import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
+import { planBatch } from './append-rule.ts';
+import type { Logger } from './log.ts';
+import { migratePostgres } from './pg-schema.ts';
+import {
+  capPage,
+  type AppendQuota,
+  type AppendResult,
+  type DeviceRecord,
+  type EnrolInput,
+  type EnrolOutcome,
+  type LogFrontier,
+  type Notification,
+  type ReadResult,
+  type RelayStore,
+  type RevokeOutcome,
+  type Usage,
+} from './store.ts';
+import { Subscribers } from './subscribers.ts';
+
+const CHANNEL = 'motebit_relay';
+const INT8_OID = 20;
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5000;
+
+export interface PgStoreOptions {
+  /** postgres://user[:password]@host:port/database */
+  url: string;
+  /** Most pooled connections of this instance (default 10). */
+  poolSize?: number;
+  log?: Logger;
+}
+
+/** What a NOTIFY says: who sent it, which motebit, and either a stored seq range or a revoked device. */
+type Heard = { i: string; m: string; k: 'e'; f: number; l: number } | { i: string; m: string; k: 'r'; d: string };
+
+interface DeviceRow {
+  motebit_id: string;
+  device_id: string;
+  key: Buffer;
+  cert: string;
+  name: string | null;
+  enrolled_at: number;
+  revoked_at: number | null;
+}
+
+interface EventRow {
+  seq: number;
+  event_id: string;
+  device_id: string;
+  device_seq: number;
+  key_id: string | null;
+  body: string;
+}
+
+const toDevice = (row: DeviceRow): DeviceRecord => ({
+  motebitId: row.motebit_id,
+  deviceId: row.device_id,
+  key: row.key,
+  cert: row.cert,
+  name: row.name,
+  enrolledAt: row.enrolled_at,
+  revokedAt: row.revoked_at,
+});
+
+const toEvent = (row: EventRow): StoredWireEvent => ({
+  event_id: row.event_id,
+  device_id: row.device_id,
+  device_seq: row.device_seq,
+  key_id: row.key_id,
+  body: row.body,
+  seq: row.seq,
+});
+
+// bigint columns hold seqs, sizes and millisecond times, all far below 2^53: read them as numbers.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
+};
+
+/** host:port/database of a connection URL, for messages: never the user's password. */
+export function describePostgres(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return 'the PostgreSQL database';
+  }
+}
+
+export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db);
+
+export class PgStore implements RelayStore {
+  readonly #pool: pg.Pool;
+  readonly #config: pg.ClientConfig;
+  readonly #log: Logger | undefined;
+  readonly #subscribers = new Subscribers();
+  /** Tags this instance's NOTIFYs, so it does not read back what it already told its own subscribers. */
+  readonly #instance = randomUUID();
+  /** Per motebit, the reads of remote news in arrival order. */
+  readonly #reading = new Map<string, Promise<void>>();
+  #listener: pg.Client | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectDelay = RECONNECT_MIN_MS;
+  #closed = false;
+  /** Resolves whenever the LISTEN connection is (re)established; for tests and health. */
+  #listening = false;
+
+  private constructor(options: PgStoreOptions) {
+    this.#config = { connectionString: options.url, types, application_name: 'motebit-relay' };
+    this.#log = options.log;
+    this.#pool = new pg.Pool({ ...this.#config, max: options.poolSize ?? 10 });
+    // An idle pooled connection that dies must not take the process with it; the next query reconnects.
+    this.#pool.on('error', (error) => this.#log?.warn({ err: error.message }, 'postgres connection lost (idle)'));
+  }
+
+  /** Connects, applies migrations, and starts listening for other instances' news. */
+  static async open(options: PgStoreOptions): Promise<PgStore> {
+    const store = new PgStore(options);
+    try {
+      const client = await store.#pool.connect();
+      try {
+        const applied = await migratePostgres(client);
+        if (applied.length > 0) options.log?.info({ versions: applied }, 'postgres schema migrated');
+      } finally {
+        client.release();
+      }
+      await store.#listen();
+    } catch (error) {
+      await store.close();
+      throw new Error(`could not use PostgreSQL at ${describePostgres(options.url)}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return store;
+  }
+
+  /** Whether this instance hears other instances' news right now. */
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  // ---- fan-out across instances ----
+
+  async #listen(): Promise<void> {
+    const client = new pg.Client({ ...this.#config, application_name: 'motebit-relay-listen' });
+    const lost = (error?: Error): void => {
+      if (this.#listener !== client) return;
+      this.#listener = undefined;
+      this.#listening = false;
+      client.removeAllListeners('notification');
+      client.end().catch(() => undefined);
+      if (this.#closed) return;
+      this.#log?.warn({ err: error?.message ?? 'connection ended' }, 'postgres LISTEN connection lost; reconnecting');
+      this.#scheduleReconnect();
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (message) => {
+      if (message.channel === CHANNEL && message.payload !== undefined) this.#heard(message.payload);
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.#listener = client;
+    this.#listening = true;
+    this.#reconnectDelay = RECONNECT_MIN_MS;
+  }
+
+  #scheduleReconnect(): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#listen().then(
+        () => {
+          this.#log?.info({ motebits: this.#subscribers.motebits().length }, 'postgres LISTEN connection back; catching subscribers up from storage');
+          // Whatever was NOTIFYed while nobody listened is in storage: every subscriber catches up from it.
+          for (const motebitId of this.#subscribers.motebits()) this.#subscribers.notify(motebitId, { kind: 'missed' });
+        },
+        (error: unknown) => {
+          this.#log?.warn({ err: error instanceof Error ? error.message : String(error) }, 'postgres LISTEN reconnect failed; retrying');
+          this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, RECONNECT_MAX_MS);
+          if (!this.#closed) this.#scheduleReconnect();
+        },
+      );
+    }, this.#reconnectDelay);
+    this.#reconnectTimer.unref();
+  }
+
+  #heard(payload: string): void {
+    let heard: Heard;
+    try {
+      heard = JSON.parse(payload) as Heard;
+    } catch {
+      return;
+    }
+    if (heard.i === this.#instance || !this.#subscribers.has(heard.m)) return;
+    const motebitId = heard.m;
+    if (heard.k === 'r') {
+      this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId: heard.d });
+      return;
+    }
+    const { f, l } = heard;
+    const previous = this.#reading.get(motebitId) ?? Promise.resolve();
+    const next = previous
+      .then(async () => {
+        if (this.#closed || !this.#subscribers.has(motebitId)) return;
+        const { rows } = await this.#pool.query<EventRow>(
+          'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq',
+          [motebitId, f, l],
+        );
+        if (rows.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: rows.map(toEvent) });
+      })
+      .catch((error: unknown) => {
+        if (this.#closed) return;
+        this.#log?.warn({ motebit_id: motebitId, err: error instanceof Error ? error.message : String(error) }, 'reading news from postgres failed; subscribers catch up from storage');
+        this.#subscribers.notify(motebitId, { kind: 'missed' });
+      })
+      .finally(() => {
+        if (this.#reading.get(motebitId) === next) this.#reading.delete(motebitId);
+      });
+    this.#reading.set(motebitId, next);
+  }
+
+  #payload(motebitId: string, news: { k: 'e'; f: number; l: number } | { k: 'r'; d: string }): string {
+    return JSON.stringify({ i: this.#instance, m: motebitId, ...news });
+  }
+
+  // ---- transactions ----
+
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+        client.release();
+      } catch (rollbackError) {
+        client.release(rollbackError instanceof Error ? rollbackError : true); // a broken connection leaves the pool
+      }
+      throw error;
+    }
+  }
+
+  // ---- RelayStore ----
+
+  async identityKey(motebitId: string): Promise<Buffer | null> {
+    const { rows } = await this.#pool.query<{ identity_key: Buffer }>('SELECT identity_key FROM motebits WHERE motebit_id = $1', [motebitId]);
+    return rows[0]?.identity_key ?? null;
+  }
+
+  async enrolDevice(input: EnrolInput): Promise<EnrolOutcome> {
+    return this.#transaction(async (client) => {
+      await client.query('INSERT INTO motebits (motebit_id, identity_key, epoch, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (motebit_id) DO NOTHING', [
+        input.motebitId,
+        input.identityKey,
+        newLogEpoch(),
+        input.now,
+      ]);
+      // The motebit's row lock serialises enrolments (and the device quota) across instances.
+      const { rows } = await client.query<{ identity_key: Buffer }>('SELECT identity_key FROM motebits WHERE motebit_id = $1 FOR UPDATE', [input.motebitId]);
+      if (!rows[0]?.identity_key.equals(input.identityKey)) return { kind: 'wrong_identity' };
+      const existing = (await client.query<DeviceRow>('SELECT * FROM devices WHERE motebit_id = $1 AND device_id = $2', [input.motebitId, input.deviceId])).rows[0];
+      if (existing) {
+        if (existing.revoked_at !== null) return { kind: 'revoked' };
+        if (!existing.key.equals(input.deviceKey)) return { kind: 'key_mismatch' };
+        return { kind: 'exists', device: toDevice(existing) };
+      }
+      if (input.maxDevices !== undefined) {
+        const active = (await client.query<{ n: number }>('SELECT count(*)::bigint AS n FROM devices WHERE motebit_id = $1 AND revoked_at IS NULL', [input.motebitId])).rows[0]?.n ?? 0;
+        if (active >= input.maxDevices) return { kind: 'quota_exceeded' };
+      }
+      const inserted = await client.query<DeviceRow>(
+        'INSERT INTO devices (motebit_id, device_id, key, cert, name, enrolled_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) RETURNING *',
+        [input.motebitId, input.deviceId, input.deviceKey, input.cert, input.name, input.now],
+      );
+      const row = inserted.rows[0];
+      if (!row) throw new Error('the device row was not returned by its own insert');
+      return { kind: 'created', device: toDevice(row) };
+    });
+  }
+
+  async device(motebitId: string, deviceId: string): Promise<DeviceRecord | null> {
+    const { rows } = await this.#pool.query<DeviceRow>('SELECT * FROM devices WHERE motebit_id = $1 AND device_id = $2', [motebitId, deviceId]);
+    return rows[0] ? toDevice(rows[0]) : null;
+  }
+
+  async devices(motebitId: string): Promise<DeviceRecord[]> {
+    const { rows } = await this.#pool.query<DeviceRow>('SELECT * FROM devices WHERE motebit_id = $1 ORDER BY enrolled_at, device_id', [motebitId]);
+    return rows.map(toDevice);
+  }
+
+  async revokeDevice(motebitId: string, deviceId: string, now: number): Promise<RevokeOutcome> {
+    const outcome = await this.#transaction(async (client): Promise<RevokeOutcome> => {
+      const existing = (await client.query<DeviceRow>('SELECT * FROM devices WHERE motebit_id = $1 AND device_id = $2 FOR UPDATE', [motebitId, deviceId])).rows[0];
+      if (!existing) return { kind: 'unknown' };
+      if (existing.revoked_at !== null) return { kind: 'already_revoked', device: toDevice(existing) };
+      await client.query('UPDATE devices SET revoked_at = $3 WHERE motebit_id = $1 AND device_id = $2', [motebitId, deviceId, now]);
+      await client.query('SELECT pg_notify($1, $2)', [CHANNEL, this.#payload(motebitId, { k: 'r', d: deviceId })]);
+      return { kind: 'revoked', device: { ...toDevice(existing), revokedAt: now } };
+    });
+    if (outcome.kind === 'revoked') this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId });
+    return outcome;
+  }
+
+  async useNonce(motebitId: string, signer: string, nonce: string, expiresAt: number): Promise<boolean> {
+    const result = await this.#pool.query('INSERT INTO nonces (motebit_id, signer, nonce, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+      motebitId,
+      signer,
+      nonce,
+      expiresAt,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  async pruneNonces(now: number): Promise<void> {
+    await this.#pool.query('DELETE FROM nonces WHERE expires_at < $1', [now]);
+  }
+
+  async appendBatch(motebitId: string, events: WireEvent[], quota?: AppendQuota): Promise<AppendResult> {
+    const { plan, epoch } = await this.#transaction(async (client) => {
+      const log = (
+        await client.query<{ head: number; epoch: string; stored_events: number; stored_bytes: number }>(
+          'SELECT head, epoch, stored_events, stored_bytes FROM motebits WHERE motebit_id = $1 FOR UPDATE',
+          [motebitId],
+        )
+      ).rows[0];
+      if (!log) throw new Error(`no motebit ${motebitId} on this relay`);
+      // One round trip for what the rule needs to know: the batch's ids already stored, its writers' heads.
+      const known = await client.query<{ kind: 'e' | 'd'; id: string; seq: number; device_id: string }>(
+        `SELECT 'e' AS kind, event_id AS id, seq, device_id FROM events WHERE motebit_id = $1 AND event_id = ANY($2::text[])
+         UNION ALL
+         SELECT 'd', device_id, seq, device_id FROM device_heads WHERE motebit_id = $1 AND device_id = ANY($3::text[])`,
+        [motebitId, events.map((e) => e.event_id), [...new Set(events.map((e) => e.device_id))]],
+      );
+      const existing = new Map<string, { seq: number; deviceId: string }>();
+      const writerHeads = new Map<string, number>();
+      for (const row of known.rows) {
+        if (row.kind === 'e') existing.set(row.id, { seq: row.seq, deviceId: row.device_id });
+        else writerHeads.set(row.id, row.seq);
+      }
+      const plan = planBatch(
+        { head: log.head, events: log.stored_events, bytes: log.stored_bytes },
+        events,
+        { existing: (id) => existing.get(id), writerHead: (deviceId) => writerHeads.get(deviceId) ?? 0 },
+        quota,
+      );
+      const first = plan.stored[0];
+      if (first) {
+        const heads = [...plan.writerHeads];
+        await client.query(
+          `WITH stored AS (
+             INSERT INTO events (motebit_id, seq, event_id, device_id, device_seq, key_id, body)
+             SELECT $1::text, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+           ), writers AS (
+             INSERT INTO device_heads (motebit_id, device_id, seq) SELECT $1::text, * FROM unnest($8::text[], $9::bigint[])
+             ON CONFLICT (motebit_id, device_id) DO UPDATE SET seq = excluded.seq
+           ), log AS (
+             UPDATE motebits SET head = $10, stored_events = stored_events + $11, stored_bytes = stored_bytes + $12 WHERE motebit_id = $1
+           )
+           SELECT pg_notify($13, $14)`,
+          [
+            motebitId,
+            plan.stored.map((e) => e.seq),
+            plan.stored.map((e) => e.event_id),
+            plan.stored.map((e) => e.device_id),
+            plan.stored.map((e) => e.device_seq),
+            plan.stored.map((e) => e.key_id),
+            plan.stored.map((e) => e.body),
+            heads.map(([deviceId]) => deviceId),
+            heads.map(([, seq]) => seq),
+            plan.head,
+            plan.stored.length,
+            plan.bytes,
+            CHANNEL,
+            this.#payload(motebitId, { k: 'e', f: first.seq, l: plan.head }),
+          ],
+        );
+      }
+      return { plan, epoch: log.epoch };
+    });
+    if (plan.stored.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: plan.stored });
+    return { results: plan.results, head: plan.head, epoch, ...(plan.refused ? { refused: plan.refused } : {}) };
+  }
+
+  async readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult> {
+    // One statement is one snapshot: the page's head and epoch describe the log the page came from.
+    const { rows } = await this.#pool.query<{ head: number; epoch: string } & ({ seq: number } & EventRow)>(
+      `SELECT m.head, m.epoch, e.seq, e.event_id, e.device_id, e.device_seq, e.key_id, e.body
+       FROM motebits m
+       LEFT JOIN LATERAL (SELECT * FROM events WHERE motebit_id = m.motebit_id AND seq > $2 ORDER BY seq LIMIT $3) e ON true
+       WHERE m.motebit_id = $1
+       ORDER BY e.seq`,
+      [motebitId, after, limit + 1],
+    );
+    const log = rows[0];
+    const page = capPage(
+      rows.filter((row) => row.seq !== null).map(toEvent),
+      limit,
+      maxBytes,
+    );
+    return { ...page, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
+  }
+
+  async head(motebitId: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ head: number }>('SELECT head FROM motebits WHERE motebit_id = $1', [motebitId]);
+    return rows[0]?.head ?? 0;
+  }
+
+  async usage(motebitId: string): Promise<Usage> {
+    const { rows } = await this.#pool.query<{ stored_events: number; stored_bytes: number; devices: number }>(
+      `SELECT stored_events, stored_bytes,
+              (SELECT count(*)::bigint FROM devices d WHERE d.motebit_id = m.motebit_id AND revoked_at IS NULL) AS devices
+       FROM motebits m WHERE motebit_id = $1`,
+      [motebitId],
+    );
+    const row = rows[0];
+    return { events: row?.stored_events ?? 0, bytes: row?.stored_bytes ?? 0, devices: row?.devices ?? 0 };
+  }
+
+  async frontier(motebitId: string, at?: number): Promise<LogFrontier> {
+    const { rows } = await this.#pool.query<{ head: number; epoch: string; devices: [string, number][]; at_event: string | null }>(
+      `SELECT m.head, m.epoch,
+              coalesce((SELECT json_agg(json_build_array(device_id, seq) ORDER BY device_id) FROM device_heads d WHERE d.motebit_id = m.motebit_id), '[]') AS devices,
+              (SELECT event_id FROM events e WHERE e.motebit_id = m.motebit_id AND e.seq = $2) AS at_event
+       FROM motebits m WHERE motebit_id = $1`,
+      [motebitId, at ?? -1],
+    );
+    const log = rows[0];
+    return {
+      epoch: log?.epoch ?? '',
+      head: log?.head ?? 0,
+      devices: (log?.devices ?? []).map(([deviceId, seq]) => ({ deviceId, seq })),
+      at: at === undefined ? null : { seq: at, eventId: log?.at_event ?? null },
+    };
+  }
+
+  subscribe(motebitId: string, listener: (notification: Notification) => void): () => void {
+    return this.#subscribers.add(motebitId, listener);
+  }
+
+  /** For tests: the backend pid of the LISTEN connection (to cut it from the server side). */
+  async listenerPid(): Promise<number | null> {
+    const listener = this.#listener;
+    if (!listener) return null;
+    const { rows } = await listener.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    return rows[0]?.pid ?? null;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#subscribers.clear();
+    const listener = this.#listener;
+    this.#listener = undefined;
+    this.#listening = false;
+    await listener?.end().catch(() => undefined);
+    await Promise.allSettled([...this.#reading.values()]);
+    await this.#pool.end();
+  }
+}
