@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testDb } from '../support/test-db.ts';
 import { RelayClient, WsClient, enrolledMotebit, tempDir } from './support.ts';
 
 const BIN = join(import.meta.dirname, '../../relay/bin.ts');
@@ -36,7 +37,7 @@ async function firstLine(proc: ChildProcessWithoutNullStreams): Promise<string> 
 describe('motebit-relay CLI', () => {
   it('starts, prints its URL, serves, and exits 0 on SIGTERM closing sockets with 1001', async () => {
     dir = tempDir();
-    const started = run(['--port', '0', '--db', join(dir.dir, 'cli.db')]);
+    const started = run(['--port', '0', '--db', await testDb(join(dir.dir, 'cli.db'))]);
     child = started.child;
     const line = await firstLine(child);
     const match = /^motebit-relay listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);

@@ -1,16 +1,16 @@
-// The RelayStore contract on the real SQLite backend (a PostgreSQL backend must pass the same).
+// The RelayStore contract: run unchanged on SQLite and on PostgreSQL (test/support/test-db.ts picks).
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../relay/sqlite-store.ts';
-import type { Notification } from '../../relay/store.ts';
+import type { Notification, RelayStore } from '../../relay/store.ts';
+import { TEST_STORE, openTestStore } from '../support/test-db.ts';
 import { TestMotebit, tempDir } from './support.ts';
 
 let dir: ReturnType<typeof tempDir>;
-let store: SqliteStore;
+let store: RelayStore;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = tempDir();
-  store = new SqliteStore(join(dir.dir, 'store.db'));
+  store = await openTestStore(join(dir.dir, 'store.db'));
 });
 
 afterEach(async () => {
@@ -22,7 +22,7 @@ function enrolInput(motebit: TestMotebit, device = motebit.device()) {
   return { motebitId: motebit.motebitId, identityKey: motebit.identity.publicKey, deviceId: device.deviceId, deviceKey: device.key.publicKey, cert: device.cert, name: null, now: 1 };
 }
 
-describe('SqliteStore', () => {
+describe(`RelayStore on ${TEST_STORE}`, () => {
   it('never lets a device id be taken by another key, nor a motebit by another identity', async () => {
     const motebit = new TestMotebit();
     const device = motebit.device();
@@ -91,5 +91,101 @@ describe('SqliteStore', () => {
     const last = await store.readAfter(motebit.motebitId, 4, 100, 1 << 20);
     expect([last.events.map((e) => e.seq), last.more]).toEqual([[5], false]);
     expect(await store.head(motebit.motebitId)).toBe(5);
+  });
+
+  it('stores each writer gap-free and idempotently: duplicate, taken id, conflict, gap, in-batch repeat', async () => {
+    const motebit = new TestMotebit();
+    const [a, b] = [motebit.device('a'), motebit.device('b')];
+    await store.enrolDevice(enrolInput(motebit, a));
+    await store.enrolDevice(enrolInput(motebit, b));
+    const [a1, a2, a3] = a.events(3);
+    const [b1] = b.events(1);
+    // b1 is pushed by a (re-seeding); a1 comes twice in one batch.
+    const first = await store.appendBatch(motebit.motebitId, [a1!, b1!, a1!]);
+    expect(first.results).toEqual([
+      { event_id: a1!.event_id, status: 'stored', seq: 1 },
+      { event_id: b1!.event_id, status: 'stored', seq: 2 },
+      { event_id: a1!.event_id, status: 'duplicate', seq: 1 },
+    ]);
+    expect(first.head).toBe(2);
+    const taken = { ...b.events(1)[0]!, event_id: a1!.event_id };
+    const conflict = { ...a2!, event_id: `${a2!.event_id.slice(0, -1)}${a2!.event_id.endsWith('A') ? 'B' : 'A'}`, device_seq: 1 };
+    const second = await store.appendBatch(motebit.motebitId, [a1!, taken, conflict, a3!, a2!]);
+    expect(second.results).toEqual([
+      { event_id: a1!.event_id, status: 'duplicate', seq: 1 },
+      { event_id: a1!.event_id, status: 'rejected', reason: 'event_id_taken' },
+      { event_id: conflict.event_id, status: 'rejected', reason: 'device_seq_conflict' },
+      { event_id: a3!.event_id, status: 'rejected', reason: 'device_seq_gap' },
+      { event_id: a2!.event_id, status: 'stored', seq: 3 },
+    ]);
+    const frontier = await store.frontier(motebit.motebitId, 2);
+    expect(frontier.head).toBe(3);
+    expect(frontier.epoch).toMatch(/^ep_/);
+    expect(frontier.devices).toEqual([{ deviceId: a.deviceId, seq: 2 }, { deviceId: b.deviceId, seq: 1 }].sort((x, y) => (x.deviceId < y.deviceId ? -1 : 1)));
+    expect(frontier.at).toEqual({ seq: 2, eventId: b1!.event_id });
+    expect((await store.frontier(motebit.motebitId, 99)).at).toEqual({ seq: 99, eventId: null });
+    const page = await store.readAfter(motebit.motebitId, 0, 10, 1 << 20);
+    expect(page.events.map((e) => [e.seq, e.event_id])).toEqual([[1, a1!.event_id], [2, b1!.event_id], [3, a2!.event_id]]);
+    expect([page.head, page.epoch]).toEqual([3, frontier.epoch]);
+    expect(await store.usage(motebit.motebitId)).toEqual({ events: 3, bytes: a1!.body.length + b1!.body.length + a2!.body.length, devices: 2 });
+  });
+
+  it('refuses a whole batch that would go over a quota, stores nothing of it, and counts only what is stored', async () => {
+    const motebit = new TestMotebit();
+    const device = motebit.device();
+    await store.enrolDevice(enrolInput(motebit, device));
+    const events = device.events(4, 30); // 40 base64 characters each
+    const quota = { maxEvents: 3, maxBytes: 1000 };
+    expect((await store.appendBatch(motebit.motebitId, events.slice(0, 2), quota)).results.map((r) => r.status)).toEqual(['stored', 'stored']);
+    // A repeat costs nothing: duplicates are not stored again.
+    expect((await store.appendBatch(motebit.motebitId, events.slice(0, 2), quota)).refused).toBeUndefined();
+    const over = await store.appendBatch(motebit.motebitId, events.slice(2, 4), quota);
+    expect(over).toMatchObject({ refused: 'stored_events', results: [], head: 2 });
+    expect(await store.head(motebit.motebitId)).toBe(2);
+    expect(await store.usage(motebit.motebitId)).toMatchObject({ events: 2, bytes: 80 });
+    const bytes = await store.appendBatch(motebit.motebitId, events.slice(2, 3), { maxEvents: 100, maxBytes: 100 });
+    expect(bytes).toMatchObject({ refused: 'stored_bytes', results: [] });
+    expect((await store.appendBatch(motebit.motebitId, events.slice(2, 3), { maxEvents: 100, maxBytes: 120 })).results).toEqual([{ event_id: events[2]!.event_id, status: 'stored', seq: 3 }]);
+    // Devices: revoked ones do not count.
+    const second = motebit.device();
+    expect((await store.enrolDevice({ ...enrolInput(motebit, second), maxDevices: 1 })).kind).toBe('quota_exceeded');
+    await store.revokeDevice(motebit.motebitId, device.deviceId, 2);
+    expect((await store.enrolDevice({ ...enrolInput(motebit, second), maxDevices: 1 })).kind).toBe('created');
+    expect((await store.usage(motebit.motebitId)).devices).toBe(1);
+  });
+});
+
+describe(`several ${TEST_STORE} stores on one database (as several relay instances)`, () => {
+  it('keeps seqs gap-free and ordered under concurrent pushes, and a nonce single-use, across stores', async () => {
+    const others = [await openTestStore(join(dir.dir, 'store.db')), await openTestStore(join(dir.dir, 'store.db'))];
+    try {
+      const stores = [store, ...others];
+      const motebit = new TestMotebit();
+      const writers = Array.from({ length: 6 }, (_, i) => motebit.device(`w${i}`));
+      for (const writer of writers) await stores[0]!.enrolDevice(enrolInput(motebit, writer));
+      // Each writer pushes 20 batches of 5 in order through its own store; the writers run at once.
+      await Promise.all(
+        writers.map(async (writer, i) => {
+          for (let batch = 0; batch < 20; batch++) {
+            const result = await stores[i % stores.length]!.appendBatch(motebit.motebitId, writer.events(5));
+            expect(result.results.every((r) => r.status === 'stored')).toBe(true);
+          }
+        }),
+      );
+      const all = (await store.readAfter(motebit.motebitId, 0, 1000, 1 << 30)).events;
+      expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+      for (const writer of writers) {
+        expect(all.filter((e) => e.device_id === writer.deviceId).map((e) => e.device_seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      }
+      expect(await others[1]!.head(motebit.motebitId)).toBe(600);
+      // The same nonce offered to every store at once: exactly one accepts it.
+      const spent = await Promise.all(stores.map((s) => s.useNonce(motebit.motebitId, writers[0]!.deviceId, 'z'.repeat(22), 2 ** 40)));
+      expect(spent.filter(Boolean)).toHaveLength(1);
+      // A revocation made through one store is what every other store reads.
+      await others[0]!.revokeDevice(motebit.motebitId, writers[1]!.deviceId, 9);
+      expect((await others[1]!.device(motebit.motebitId, writers[1]!.deviceId))?.revokedAt).toBe(9);
+    } finally {
+      for (const other of others) await other.close();
+    }
   });
 });

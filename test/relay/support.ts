@@ -12,15 +12,16 @@ import type { PushResponse, WsServerMessage } from '../../shared/relay-api.ts';
 import { IDENTITY_SIGNER, mintToken, mintWsToken, type MintOptions, type TokenRequest } from '../../shared/token.ts';
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
+import { testDb } from '../support/test-db.ts';
 
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'motebit-relay-test-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A relay on 127.0.0.1:0 with logs off. */
-export function startTestRelay(dbPath: string, options: Partial<RelayOptions> = {}): Promise<RunningRelay> {
-  return startRelay({ host: '127.0.0.1', port: 0, db: dbPath, logLevel: 'silent', ...options });
+/** A relay on 127.0.0.1:0 with logs off, on the SQLite file `dbPath` (or its PostgreSQL twin: test-db.ts). */
+export async function startTestRelay(dbPath: string, options: Partial<RelayOptions> = {}): Promise<RunningRelay> {
+  return startRelay({ host: '127.0.0.1', port: 0, db: await testDb(dbPath), logLevel: 'silent', ...options });
 }
 
 export type TokenOverrides = Partial<Omit<MintOptions, 'key' | 'signer'>> & { key?: SigningKey; signer?: string };

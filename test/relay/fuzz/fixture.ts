@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { toBase64Url } from '../../../shared/encoding.ts';
 import { WS_METHOD, nowSeconds, wsPath } from '../../../shared/token.ts';
+import { testDb } from '../../support/test-db.ts';
 import { RelayClient, TestMotebit, enrolledMotebit, tempDir, type TestDevice } from '../support.ts';
 import type { HttpContext } from './http-gen.ts';
 import type { TokenKind } from './json-gen.ts';
@@ -58,7 +59,7 @@ export class Fixture {
 
   static async start(bounds: Bounds): Promise<Fixture> {
     const dir = tempDir();
-    const relay = await RelayProcess.start(join(dir.dir, 'relay.db'));
+    const relay = await RelayProcess.start(await testDb(join(dir.dir, 'relay.db')));
     const { motebit, devices } = await enrolledMotebit(new RelayClient({ url: relay.url, audience: relay.url }), 4);
     return new Fixture(dir, relay, bounds, motebit, devices);
   }
@@ -75,7 +76,7 @@ export class Fixture {
   async ensureRunning(): Promise<void> {
     if (!this.#relay.exited) return;
     this.#dead.push(this.#relay);
-    this.#relay = await RelayProcess.start(join(this.#dir.dir, 'relay.db'));
+    this.#relay = await RelayProcess.start(await testDb(join(this.#dir.dir, 'relay.db')));
     this.#client = new RelayClient({ url: this.#relay.url, audience: this.#relay.url });
     this.#checkedUpTo = 0;
   }
