@@ -203,18 +203,18 @@ export class PgStore implements RelayStore {
     }
     if (heard.i === this.#instance || !this.#subscribers.has(heard.m)) return;
     const motebitId = heard.m;
-    if (heard.k === 'r') {
-      this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId: heard.d });
-      return;
-    }
-    const { f, l } = heard;
+    // News of one motebit is handled in arrival order (= commit order), revocations included.
     const previous = this.#reading.get(motebitId) ?? Promise.resolve();
     const next = previous
       .then(async () => {
         if (this.#closed || !this.#subscribers.has(motebitId)) return;
+        if (heard.k === 'r') {
+          this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId: heard.d });
+          return;
+        }
         const { rows } = await this.#pool.query<EventRow>(
           'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq',
-          [motebitId, f, l],
+          [motebitId, heard.f, heard.l],
         );
         if (rows.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: rows.map(toEvent) });
       })
