@@ -3,6 +3,10 @@
 // Devices are spread as a real relay would see them: 10 devices per motebit. Kernel socket buffers are
 // not in RSS and not counted.
 import { BENCH_LIMITS } from './ingest.bench.ts';
+
+// Every socket comes from 127.0.0.1 and they authenticate in blocks: the per-address limits are lifted so
+// the bench measures what a socket costs, not the limiter.
+const ONE_ADDRESS_LIMITS = { wsMaxUnauthenticatedPerAddress: 100_000, wsMaxUnauthenticated: 100_000, wsAuthCapacity: 1_000_000, wsAuthPerSecond: 1_000_000 };
 import { Child, LeanSocket, inParallel, newMotebit, openFileLimit, seedRelayDb, sleep, type BenchDevice, type BenchMotebit } from './lib.ts';
 import { median, progress, scratch, seconds, type Figure } from './support.ts';
 
@@ -38,7 +42,7 @@ export async function connectionsBench(roundCount: number, options: { quick: boo
     for (let round = 0; round < roundCount; round++) {
       const dbPath = `${dir.path}/relay-${round}.db`;
       seedRelayDb(dbPath, motebits);
-      const { child, ready } = await Child.start<{ url: string; audience: string }>('./relay-child.ts', { dbPath, limits: { ...BENCH_LIMITS, maxConnections: count + 100 } });
+      const { child, ready } = await Child.start<{ url: string; audience: string }>('./relay-child.ts', { dbPath, limits: { ...BENCH_LIMITS, ...ONE_ADDRESS_LIMITS, maxConnections: count + 100 } });
       const sockets: LeanSocket[] = [];
       try {
         // Warm-up: the first connections pay for code and caches that are not per connection.

@@ -20,23 +20,23 @@ import * as Y from 'yjs';
 import { toBase64Url } from '../shared/encoding.ts';
 import { newEventId } from '../shared/ids.ts';
 import type { WireEvent } from '../shared/wire.ts';
-import { BENCH_LIMITS } from './ingest.bench.ts';
-import { Child, LeanSocket, Signal, newMotebit, percentile, seedRelayDb } from './lib.ts';
+import { Child, LeanSocket, Signal, newMotebit, percentile, seedRelayDb, type BenchMotebit } from './lib.ts';
 import { median, progress, scratch, type Figure } from './support.ts';
+import { startFleet } from './relay-fleet.ts';
 
-const RECEIVERS = 100;
+export const RECEIVERS = 100;
 const BODY_BYTES = 1024;
-const BATCH = 10;
+export const BATCH = 10;
 const WINDOW = 4;
 const WAIT_MS = 20_000;
 
-interface Params {
+export interface Params {
   latencyPushes: number;
   throughputEvents: number;
 }
 
 /** What the driver needs of a relay under test. Batches are numbered 0, 1, ... in send order. */
-interface System {
+export interface System {
   readonly name: string;
   /** Sends batch `index` of `size` events now. */
   push(index: number, size: number): void;
@@ -49,13 +49,13 @@ interface System {
   close(): Promise<void>;
 }
 
-interface RoundResult {
+export interface RoundResult {
   p50: number;
   p99: number;
   eventsPerSecond: number;
 }
 
-async function runRound(system: System, params: Params): Promise<RoundResult> {
+export async function runRound(system: System, params: Params): Promise<RoundResult> {
   const signal = new Signal();
   const sentAt: number[] = [];
   const receivedCount: number[] = [];
@@ -117,17 +117,27 @@ export async function ourSystem(dir: string): Promise<System> {
   const motebit = newMotebit(RECEIVERS + 1);
   const dbPath = `${dir}/fanout-relay.db`;
   seedRelayDb(dbPath, [motebit]);
-  const { child, ready } = await Child.start<{ url: string; audience: string }>('./relay-child.ts', { dbPath, limits: BENCH_LIMITS });
+  const fleet = await startFleet(dbPath, 1);
+  return relaySystem('our relay', fleet.urls, fleet.audience, motebit, () => fleet.stop());
+}
+
+/**
+ * Our relay's side of the workload over one or more instances of one relay (same database, same audience):
+ * the pusher (the motebit's first device) on the first instance, receiver r on instance r mod N.
+ * `stop` stops the instances; it is called on close and when connecting fails.
+ */
+export async function relaySystem(name: string, urls: readonly string[], audience: string, motebit: BenchMotebit, stop: () => Promise<void>): Promise<System> {
   const sockets: LeanSocket[] = [];
   try {
     const [pusherDevice, ...receiverDevices] = motebit.devices;
+    if (receiverDevices.length !== RECEIVERS) throw new Error(`the fan-out motebit needs ${RECEIVERS + 1} devices`);
     const body = toBase64Url(randomBytes(BODY_BYTES));
     const batchOfLastEvent = new Map<string, number>();
     let deviceSeq = 0;
-    const pusher = await LeanSocket.connect(ready.url, motebit.motebitId, pusherDevice!, ready.audience);
+    const pusher = await LeanSocket.connect(urls[0]!, motebit.motebitId, pusherDevice!, audience);
     sockets.push(pusher);
     const system: System = {
-      name: 'our relay',
+      name,
       onBatch: () => undefined,
       onAck: () => undefined,
       onError: () => undefined,
@@ -138,7 +148,7 @@ export async function ourSystem(dir: string): Promise<System> {
       },
       async close() {
         for (const socket of sockets) socket.close();
-        await child.stop();
+        await stop();
       },
     };
     pusher.onMessage = (message) => {
@@ -146,7 +156,7 @@ export async function ourSystem(dir: string): Promise<System> {
       else if (message.type === 'ack' || message.type === 'error') system.onError(new Error(`the relay refused a push: ${JSON.stringify(message).slice(0, 300)}`));
     };
     pusher.ws.on('close', (code) => system.onError(new Error(`the pusher's socket closed (${code})`)));
-    const connected = await Promise.all(receiverDevices.map((device) => LeanSocket.connect(ready.url, motebit.motebitId, device, ready.audience)));
+    const connected = await Promise.all(receiverDevices.map((device, r) => LeanSocket.connect(urls[r % urls.length]!, motebit.motebitId, device, audience)));
     connected.forEach((socket, receiver) => {
       sockets.push(socket);
       socket.ws.on('close', (code) => system.onError(new Error(`receiver ${receiver}'s socket closed (${code})`)));
@@ -160,7 +170,7 @@ export async function ourSystem(dir: string): Promise<System> {
     return system;
   } catch (error) {
     for (const socket of sockets) socket.close();
-    await child.stop();
+    await stop();
     throw error;
   }
 }

@@ -10,7 +10,7 @@ import { SqliteStore } from '../relay/sqlite-store.ts';
 import { randomSeed, signingKeyFromSeed, type SigningKey } from '../shared/crypto.ts';
 import { toBase64Url } from '../shared/encoding.ts';
 import { certifyDevice } from '../shared/event.ts';
-import { deviceIdFromDeviceKey, motebitIdFromIdentityKey } from '../shared/ids.ts';
+import { deviceIdFromDeviceKey, motebitIdFromIdentityKey, newLogEpoch } from '../shared/ids.ts';
 import { mintWsToken } from '../shared/token.ts';
 import type { StoredWireEvent } from '../shared/wire.ts';
 
@@ -233,11 +233,11 @@ export function seedRelayDb(path: string, motebits: readonly BenchMotebit[]): vo
   const db = new Database(path);
   try {
     const now = Date.now();
-    const motebit = db.prepare('INSERT INTO motebits (motebit_id, identity_key, head, created_at) VALUES (?, ?, 0, ?)');
+    const motebit = db.prepare('INSERT INTO motebits (motebit_id, identity_key, head, created_at, epoch) VALUES (?, ?, 0, ?, ?)');
     const device = db.prepare('INSERT INTO devices (motebit_id, device_id, key, cert, name, enrolled_at, revoked_at) VALUES (?, ?, ?, ?, NULL, ?, NULL)');
     db.transaction(() => {
       for (const m of motebits) {
-        motebit.run(m.motebitId, m.identity.publicKey, now);
+        motebit.run(m.motebitId, m.identity.publicKey, now, newLogEpoch());
         for (const d of m.devices) device.run(m.motebitId, d.deviceId, d.key.publicKey, d.cert, now);
       }
     })();

@@ -1,15 +1,23 @@
 // A relay in its own process, for the benchmarks: started on 127.0.0.1 port 0 over a given SQLite file
-// with given limits; answers 'memory' (after a full GC) and 'connections', and closes on 'stop'.
+// (dbPath) or any --db (db: a file or a postgres:// URL, so several instances can share one database),
+// with given limits and, for instances behind one name, a shared audience; answers 'memory' (after a full
+// GC), 'connections' and 'cpu' (process.cpuUsage: user + system µs), and closes on 'stop'.
 import { startRelay, type RelayOptions } from '../relay/server.ts';
 import { childFailed, childInit, childReady, serveChild, settledMemory } from './lib.ts';
 
-const init = childInit<{ dbPath: string; limits?: Partial<RelayOptions> }>();
+const init = childInit<{ dbPath?: string; db?: string; audience?: string; limits?: Partial<RelayOptions> }>();
 try {
-  const relay = await startRelay({ ...init.limits, host: '127.0.0.1', port: 0, db: init.dbPath, logLevel: 'silent' });
+  const db = init.db ?? init.dbPath;
+  if (!db) throw new Error('relay-child needs db or dbPath');
+  const relay = await startRelay({ ...init.limits, host: '127.0.0.1', port: 0, db, ...(init.audience ? { audience: init.audience } : {}), logLevel: 'silent' });
   serveChild(
     {
       memory: () => settledMemory(),
       connections: () => relay.stats().connections.filter((c) => c.deviceId !== null).length,
+      cpu: () => {
+        const usage = process.cpuUsage();
+        return usage.user + usage.system;
+      },
     },
     () => relay.close(),
   );

@@ -1,22 +1,24 @@
-// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,sync,connections]
+// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,sync,connections,pg]
 // Runs every benchmark on this machine (127.0.0.1 only; relays, the peer relay and syncing devices in
 // child processes that are always stopped), prints progress on stderr, a table on stdout and, with
-// --json, one JSON object of all figures on the last line.
+// --json, one JSON object of all figures on the last line. Notes a reader needs (the machine, skipped
+// sections) are printed under the table.
 //   --quick  smaller workloads (a smoke run, figures not comparable)
 //   --full   also generates and measures the 1M-event initial sync (otherwise extrapolated from 100k, labelled)
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { printTable, progress, type Figure } from './support.ts';
+import { printNotes, printTable, progress, type Figure } from './support.ts';
 import { storeBench } from './store.bench.ts';
 import { connectionsBench } from './connections.bench.ts';
 import { cryptoBench } from './crypto.bench.ts';
 import { fanoutBench } from './fanout.bench.ts';
 import { ingestBench } from './ingest.bench.ts';
+import { pgBench } from './pg.bench.ts';
 import { openFileLimit } from './lib.ts';
 import { syncBench } from './sync.bench.ts';
 
-const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'sync', 'connections'] as const;
+const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'sync', 'connections', 'pg'] as const;
 type Section = (typeof SECTIONS)[number];
 const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--quick] [--full] [--only ${SECTIONS.join(',')}]`;
 
@@ -89,9 +91,12 @@ await section('sync', () =>
 );
 // 10k connections take a while to open (each spends a nonce, one fsync): one round, sampled in blocks.
 await section('connections', () => connectionsBench(1, { quick }));
+// SQLite against PostgreSQL with 1-3 relay instances (skipped, saying why, without PostgreSQL binaries).
+await section('pg', () => pgBench(rounds, { quick }));
 const totalSeconds = (performance.now() - started) / 1000;
 progress(`done in ${totalSeconds.toFixed(1)} s`);
 figures.push({ key: 'bench_seconds', label: 'total bench time', value: totalSeconds, unit: 's', note: `${[...selected].join(',')}${quick ? ', --quick' : ''}${full ? ', --full' : ''}` });
 
 printTable(figures);
+printNotes();
 if (json) console.log(JSON.stringify(Object.fromEntries(figures.map((f) => [f.key, Number(f.value.toPrecision(6))]))));

@@ -31,6 +31,38 @@ export async function rounds(count: number, label: string, fn: (round: number) =
   return median(results);
 }
 
+/**
+ * Runs every system once per round, in the same order each round (A B C A B C ...), so drift of a shared,
+ * noisy machine falls on all of them alike. Returns each system's results, one per round.
+ */
+export async function interleaved<T>(count: number, label: string, systems: readonly string[], fn: (system: string, round: number) => Promise<T>): Promise<Map<string, T[]>> {
+  const results = new Map<string, T[]>(systems.map((name) => [name, []]));
+  for (let round = 0; round < count; round++) {
+    for (const system of systems) results.get(system)!.push(await fn(system, round));
+    progress(`${label}: round ${round + 1}/${count}`);
+  }
+  return results;
+}
+
+/** The median of per-round values with their range, e.g. for a note: "range 1,200–1,350 over 3 rounds". */
+export function spread(values: readonly number[]): { median: number; min: number; max: number; note: string } {
+  const finite = values.filter(Number.isFinite);
+  const min = Math.min(...finite);
+  const max = Math.max(...finite);
+  return { median: median(finite), min, max, note: `range ${formatNumber(min)}–${formatNumber(max)} over ${finite.length} rounds` };
+}
+
+// Lines printed under the table: what a reader must know to read the figures (the machine, skipped work).
+const tableNotes: string[] = [];
+
+export function addNote(text: string): void {
+  if (!tableNotes.includes(text)) tableNotes.push(text);
+}
+
+export function printNotes(): void {
+  for (const text of tableNotes) console.log(`note: ${text}`);
+}
+
 export function seconds(start: number): number {
   return (performance.now() - start) / 1000;
 }
@@ -50,7 +82,7 @@ export function printTable(figures: readonly Figure[]): void {
   for (const row of rows) console.log(line(row));
 }
 
-function formatNumber(value: number): string {
+export function formatNumber(value: number): string {
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en-US');
   if (Math.abs(value) >= 10) return value.toFixed(1);
   return value.toFixed(3);

@@ -14,7 +14,7 @@ import { SecretStoreChoiceError } from '../main/keyring/open.ts';
 import { KeyringUnavailableError } from '../main/keyring/secret-store.ts';
 import { InvalidWriteError } from '../main/store/event-store.ts';
 import { StoreOpenError } from '../main/store/database.ts';
-import { TransportError } from '../main/sync/transport.ts';
+import { QUOTA_EXCEEDED, TransportError, quotaWords } from '../main/sync/transport.ts';
 import { EntitySchema, JsonValueSchema } from '../shared/event.ts';
 import type { SyncProgress } from '../shared/status.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
@@ -288,7 +288,14 @@ function describe(error: unknown): { message: string; code: number } {
   }
   if (error instanceof TransportError) {
     const code = error.kind === 'network' ? EXIT.network : error.kind === 'auth' ? EXIT.auth : EXIT.relay;
-    const hint = error.kind === 'network' ? ' (is the relay URL right, and is the relay running?)' : error.code === 'revoked_device' ? ' (this device was revoked)' : '';
+    const hint =
+      error.kind === 'network'
+        ? ' (is the relay URL right, and is the relay running?)'
+        : error.code === 'revoked_device'
+          ? ' (this device was revoked)'
+          : error.code === QUOTA_EXCEEDED
+            ? `: ${quotaWords(error.quota).nextStep}`
+            : '';
     return { message: `${error.message}${hint}`, code };
   }
   if (

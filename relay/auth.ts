@@ -1,5 +1,8 @@
 // Token checks (docs/protocol.md §7, "Tokens"). The order is fixed and cheap checks come first; the
-// nonce is spent only once the signature holds, so nobody can burn another's nonces.
+// nonce is spent only once the signature holds, so nobody can burn another's nonces. Everything but the
+// body's hash is in the signed claims, so a request is authenticated from its header alone and its body
+// read only then (checkBody compares the hash).
+import { randomSeed, signingKeyFromSeed } from '../shared/crypto.ts';
 import { motebitIdFromIdentityKey } from '../shared/ids.ts';
 import type { AuthFailureReason } from '../shared/relay-api.ts';
 import { IDENTITY_SIGNER, MAX_TOKEN_LIFETIME_SECONDS, parseToken, verifyTokenSignature, type TokenClaims } from '../shared/token.ts';
@@ -21,7 +24,8 @@ export interface Expected {
   method: string;
   /** Path with query, exactly as requested. */
   path: string;
-  bodySha256: string;
+  /** The body's SHA-256 when it is known before auth (enrolment; empty for GET and WS); otherwise check it with checkBody. */
+  bodySha256?: string;
   /** Only for a first enrolment: the identity key the request names, accepted if the motebit id derives from it. */
   proposedIdentityKey?: Buffer;
 }
@@ -30,7 +34,15 @@ export interface Verified {
   claims: TokenClaims;
   /** The device id for a device token; null for an identity token. */
   deviceId: string | null;
+  /** An identity token checked against the key its request proposed: the motebit is not registered yet. */
+  firstEnrolment: boolean;
 }
+
+// Checked when there is no key to check against (an unknown device or motebit), so that a refusal takes as
+// long as with a wrong key and timing does not tell which it was. Random per process, its private half
+// thrown away; a token that did verify against it would be refused all the same (there is no key).
+const DUMMY_KEY = signingKeyFromSeed(randomSeed()).publicKey;
+const NO_SUCH_DEVICE = 'no device of this motebit has this key';
 
 export interface AuthConfig {
   audience: string;
@@ -54,30 +66,40 @@ export async function verifyToken(config: AuthConfig, token: string | undefined,
   }
   if (claims.iat > nowSeconds + config.skewSeconds) throw new AuthError('token_not_yet_valid', 'the token is issued in the future (check the clock)');
   if (nowSeconds >= claims.exp + config.skewSeconds) throw new AuthError('token_expired', 'the token has expired');
-  if (claims.method !== expected.method || claims.path !== expected.path || claims.body_sha256 !== expected.bodySha256) {
+  if (claims.method !== expected.method || claims.path !== expected.path || (expected.bodySha256 !== undefined && claims.body_sha256 !== expected.bodySha256)) {
     throw new AuthError('body_mismatch', 'the token was signed for another request (method, path or body)');
   }
 
-  let key: Buffer | null;
-  let revoked = false;
   if (isIdentity) {
-    key = await config.store.identityKey(claims.motebit_id);
+    let key = await config.store.identityKey(claims.motebit_id);
+    const registered = key !== null;
     // A motebit not yet registered: its first enrolment names the key, which must be the one its id derives from.
     if (!key && expected.proposedIdentityKey && motebitIdFromIdentityKey(expected.proposedIdentityKey) === claims.motebit_id) {
       key = expected.proposedIdentityKey;
     }
     // No key at all is answered like a wrong key, so an identity request learns nothing about existence.
-    if (!key) throw new AuthError('bad_signature', 'the signature does not verify');
-  } else {
-    const device = await config.store.device(claims.motebit_id, claims.signer);
-    if (!device) throw new AuthError('unknown_device', 'no such device is enrolled for this motebit');
-    key = device.key;
-    revoked = device.revokedAt !== null;
+    const holds = verifyTokenSignature(parsed, key ?? DUMMY_KEY);
+    if (!key || !holds) throw new AuthError('bad_signature', 'the signature does not verify');
+    await spendNonce(config, claims);
+    return { claims, deviceId: null, firstEnrolment: !registered };
   }
-  if (!verifyTokenSignature(parsed, key)) throw new AuthError('bad_signature', 'the signature does not verify');
-  if (revoked) throw new AuthError('revoked_device', 'the device has been revoked');
+  // An unknown device and a wrong key get one answer, after the same work: the refusal tells nobody
+  // which device ids a motebit has.
+  const device = await config.store.device(claims.motebit_id, claims.signer);
+  const holds = verifyTokenSignature(parsed, device?.key ?? DUMMY_KEY);
+  if (!device || !holds) throw new AuthError('unknown_device', NO_SUCH_DEVICE);
+  if (device.revokedAt !== null) throw new AuthError('revoked_device', 'the device has been revoked');
+  await spendNonce(config, claims);
+  return { claims, deviceId: claims.signer, firstEnrolment: false };
+}
+
+/** The last check of a request authenticated from its header: the body read is the one the token signed. */
+export function checkBody(verified: Verified, bodySha256: string): void {
+  if (verified.claims.body_sha256 !== bodySha256) throw new AuthError('body_mismatch', 'the token was signed for another request (method, path or body)');
+}
+
+async function spendNonce(config: AuthConfig, claims: TokenClaims): Promise<void> {
   if (!(await config.store.useNonce(claims.motebit_id, claims.signer, claims.nonce, claims.exp + config.skewSeconds))) {
     throw new AuthError('replayed_nonce', 'the token has already been used');
   }
-  return { claims, deviceId: isIdentity ? null : claims.signer };
 }

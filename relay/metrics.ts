@@ -1,6 +1,10 @@
 // Prometheus metrics, one registry per relay (so several relays in one process, as in tests, keep apart).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../shared/relay-api.ts';
+import { AUTH_FAILURE_REASONS, QUOTA_NAMES, type AuthFailureReason, type QuotaName } from '../shared/relay-api.ts';
+
+/** Which token bucket refused: per device (or identity), WebSocket auths per address, new motebits per address. */
+export const RATE_LIMITS = ['device', 'ws_auth', 'new_motebit'] as const;
+export type RateLimitName = (typeof RATE_LIMITS)[number];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -55,12 +59,42 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
+  readonly quotaRefusals = new Counter({
+    name: 'motebit_relay_quota_refusals_total',
+    help: 'Requests, pushes and sockets refused because a motebit is at a quota, by quota',
+    labelNames: ['quota'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'motebit_relay_rate_limited_total',
+    help: 'Requests and sockets refused by a token bucket, by limit (device, ws_auth, new_motebit)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly upgradesRefused = new Counter({
+    name: 'motebit_relay_ws_upgrades_refused_total',
+    help: 'WebSocket upgrades refused for lack of room, by cap (connections, unauthenticated, unauthenticated_per_address)',
+    labelNames: ['cap'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
-    // Every reason shows up (at 0) from the start, so dashboards and alerts need no special case.
+    // Every label shows up (at 0) from the start, so dashboards and alerts need no special case.
     for (const reason of AUTH_FAILURE_REASONS) this.authFailures.inc({ reason }, 0);
+    for (const quota of QUOTA_NAMES) this.quotaRefusals.inc({ quota }, 0);
+    for (const limit of RATE_LIMITS) this.rateLimited.inc({ limit }, 0);
+    for (const cap of ['connections', 'unauthenticated', 'unauthenticated_per_address']) this.upgradesRefused.inc({ cap }, 0);
   }
 
   authFailure(reason: AuthFailureReason): void {
     this.authFailures.inc({ reason });
+  }
+
+  quotaRefusal(quota: QuotaName): void {
+    this.quotaRefusals.inc({ quota });
+  }
+
+  rateLimit(limit: RateLimitName): void {
+    this.rateLimited.inc({ limit });
   }
 }

@@ -1,6 +1,6 @@
 // The relay: HTTP (node:http) and WebSocket (ws) in front of a RelayStore. It sees envelopes and opaque
 // bodies only, and never writes an event of its own. docs/protocol.md §7 is the contract.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -20,11 +20,13 @@ import {
   RevokeRequestSchema,
   type DeviceInfo,
   type ErrorCode,
+  type QuotaName,
 } from '../shared/relay-api.ts';
-import { nowSeconds } from '../shared/token.ts';
+import { EMPTY_BODY_SHA256, nowSeconds } from '../shared/token.ts';
 import { verifyDeviceCert } from '../shared/event.ts';
-import { AuthError, verifyToken, type Expected, type Verified } from './auth.ts';
-import { LimitsSchema, pushBatch, type LimitsInput, type RelayContext } from './context.ts';
+import { AuthError, checkBody, verifyToken, type Expected, type Verified } from './auth.ts';
+import { clientAddress } from './client-address.ts';
+import { LimitsSchema, SocketCounts, pushBatch, quotaMessage, type LimitsInput, type RelayContext } from './context.ts';
 import { createLogger, type LogLevel, type Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -43,6 +45,15 @@ export interface RelayOptions extends LimitsInput {
   store?: RelayStore;
   /** The audience tokens must name; defaults to the URL the relay listens on. */
   audience?: string;
+  /**
+   * Behind a reverse proxy: take a client's address from the first X-Forwarded-For hop instead of the TCP
+   * peer (which is then the proxy). Only when the proxy sets that header itself; else anybody names their own.
+   */
+  trustProxy?: boolean;
+  /** Serve /metrics on its own listener on this port (0 picks a free one); without it, metrics are not served. */
+  metricsPort?: number;
+  /** Where that listener listens; default 127.0.0.1. */
+  metricsHost?: string;
   logLevel?: LogLevel;
   logger?: Logger;
 }
@@ -51,6 +62,8 @@ export interface RunningRelay {
   /** http://host:port */
   url: string;
   audience: string;
+  /** http://host:port/metrics when metricsPort was given: Prometheus text, for the operator only. */
+  metricsUrl?: string;
   /** Graceful: stop accepting, close sockets with 1001, finish requests, close the store. */
   close(): Promise<void>;
   /** For tests and operators: the open WebSocket connections. */
@@ -60,10 +73,13 @@ export interface RunningRelay {
 class HttpError extends Error {
   readonly code: ErrorCode;
   readonly headers: Record<string, string>;
-  constructor(code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+  /** With quota_exceeded: which quota. */
+  readonly quota: QuotaName | undefined;
+  constructor(code: ErrorCode, message: string, headers: Record<string, string> = {}, quota?: QuotaName) {
     super(message);
     this.code = code;
     this.headers = headers;
+    this.quota = quota;
   }
 }
 
@@ -90,23 +106,21 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const connections = new Set<Connection>();
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMaxPayloadBytes, perMessageDeflate: false });
+  const metricsServer = options.metricsPort === undefined ? undefined : createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
 
   const host = options.host ?? '127.0.0.1';
+  let url: string;
+  let metricsUrl: string | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    url = await listen(server, options.port ?? 0, host);
+    if (metricsServer) metricsUrl = `${await listen(metricsServer, options.metricsPort ?? 0, options.metricsHost ?? '127.0.0.1')}/metrics`;
   } catch (error) {
+    if (server.listening) server.close();
     await store.close();
     throw error;
   }
-  const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const audience = options.audience ?? url;
+  const trustProxy = options.trustProxy ?? false;
 
   const ctx: RelayContext = {
     store,
@@ -115,29 +129,57 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     metrics,
     log,
     rateLimiter: new RateLimiter({ capacity: limits.rateLimitCapacity, refillPerSecond: limits.rateLimitPerSecond }),
-    push: (motebitId, deviceId, events, transport) => pushBatch({ store, metrics }, motebitId, deviceId, events, transport),
+    wsAuthLimiter: new RateLimiter({ capacity: limits.wsAuthCapacity, refillPerSecond: limits.wsAuthPerSecond }),
+    sockets: new SocketCounts(),
+    push: (motebitId, deviceId, events, transport) => pushBatch({ store, metrics, limits }, motebitId, deviceId, events, transport),
   };
+  const newMotebitLimiter = new RateLimiter({ capacity: limits.newMotebitCapacity, refillPerSecond: limits.newMotebitsPerMinute / 60 });
 
   // ---- HTTP ----
 
+  /**
+   * Checks the token. Everything it signs but the body's hash is in the header, so for most requests this
+   * runs before the body is read (pass no bodySha256, then verifyBody once it is); nobody unauthenticated
+   * gets the relay to buffer, hash or parse a body.
+   */
   async function authenticate(req: IncomingMessage, expected: Expected): Promise<Verified> {
     const header = req.headers.authorization;
     const token = header?.startsWith('Motebit ') ? header.slice('Motebit '.length).trim() : undefined;
     try {
       const verified = await verifyToken(ctx.auth, token, expected, nowSeconds());
       const wait = ctx.rateLimiter.take(`${expected.motebitId}/${verified.claims.signer}`);
-      if (wait > 0) throw new HttpError('rate_limited', 'too many requests; retry later', { 'retry-after': String(wait) });
+      if (wait > 0) {
+        metrics.rateLimit('device');
+        throw new HttpError('rate_limited', 'too many requests; retry later', { 'retry-after': String(wait) });
+      }
       return verified;
     } catch (error) {
-      if (error instanceof AuthError) {
-        metrics.authFailure(error.code);
-        throw new HttpError(error.code, error.message);
-      }
-      throw error;
+      throw asHttpError(error);
     }
   }
 
-  async function readBody(req: IncomingMessage): Promise<Buffer> {
+  /** The body read after authenticate is the one the token signed (body_mismatch otherwise). */
+  function verifyBody(verified: Verified, body: Buffer): void {
+    try {
+      checkBody(verified, sha256Hex(body));
+    } catch (error) {
+      throw asHttpError(error);
+    }
+  }
+
+  function asHttpError(error: unknown): unknown {
+    if (!(error instanceof AuthError)) return error;
+    metrics.authFailure(error.code);
+    return new HttpError(error.code, error.message);
+  }
+
+  /** The answer to a refusal by quota (counted where it is decided: pushBatch, enrol). */
+  function quotaError(quota: QuotaName): HttpError {
+    return new HttpError('quota_exceeded', quotaMessage(quota, limits), {}, quota);
+  }
+
+  /** What a body must declare before anything else is done: JSON, and not above the size cap. */
+  async function checkBodyHeaders(req: IncomingMessage): Promise<void> {
     const type = req.headers['content-type'] ?? '';
     if (!JSON_TYPE.test(type)) {
       await drain(req, limits.maxRequestBytes);
@@ -148,6 +190,9 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       await drain(req, limits.maxRequestBytes);
       throw new HttpError('payload_too_large', `a request body is at most ${limits.maxRequestBytes} bytes`);
     }
+  }
+
+  async function readBody(req: IncomingMessage): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -178,15 +223,19 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     return parsed.data;
   }
 
-  const expect = (req: IncomingMessage, motebitId: string, signer: 'device' | 'identity', body?: Buffer): Expected => ({
+  /** What the token must name; without bodySha256 the body is checked after auth (verifyBody). */
+  const expect = (req: IncomingMessage, motebitId: string, signer: 'device' | 'identity', bodySha256?: string): Expected => ({
     motebitId,
     signer,
     method: req.method ?? '',
     path: req.url ?? '',
-    bodySha256: sha256Hex(body ?? ''),
+    ...(bodySha256 === undefined ? {} : { bodySha256 }),
   });
 
   async function enrol(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    // The one request whose body is read before auth: a first enrolment names, in its body, the identity
+    // key its token is checked against (the body is bounded by maxRequestBytes either way).
+    await checkBodyHeaders(req);
     const body = await readBody(req);
     // The identity key to check a first enrolment against comes from the body; it is only trusted when
     // the motebit id derives from it, and the body itself is bound to the token.
@@ -199,7 +248,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     } catch {
       proposed = undefined;
     }
-    await authenticate(req, { ...expect(req, motebitId, 'identity', body), ...(proposed ? { proposedIdentityKey: proposed } : {}) });
+    const verified = await authenticate(req, { ...expect(req, motebitId, 'identity', sha256Hex(body)), ...(proposed ? { proposedIdentityKey: proposed } : {}) });
+    if (verified.firstEnrolment) limitNewMotebits(req);
     const request = validate(EnrolRequestSchema, parseJson(body));
     const identityKey = fromBase64Url(request.identity_key);
     const deviceKey = fromBase64Url(request.device_key);
@@ -207,7 +257,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     if (!verifyDeviceCert(identityKey, motebitId, deviceId, request.device_key, request.cert)) {
       throw new HttpError('bad_cert', 'the cert is not the identity signature over this motebit, device and key');
     }
-    const outcome = await store.enrolDevice({ motebitId, identityKey, deviceId, deviceKey, cert: request.cert, name: request.name ?? null, now: Date.now() });
+    const outcome = await store.enrolDevice({ motebitId, identityKey, deviceId, deviceKey, cert: request.cert, name: request.name ?? null, now: Date.now(), maxDevices: limits.maxDevicesPerMotebit });
     switch (outcome.kind) {
       case 'created':
       case 'exists':
@@ -220,12 +270,25 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
         throw new HttpError('device_key_mismatch', 'the device id is enrolled with another key');
       case 'revoked':
         throw new HttpError('device_revoked', 'the device has been revoked and cannot be enrolled again');
+      case 'quota_exceeded':
+        metrics.quotaRefusal('devices');
+        throw quotaError('devices');
     }
   }
 
+  /** New motebits (first enrolments) per client address: identities cost nothing to make, storage does. */
+  function limitNewMotebits(req: IncomingMessage): void {
+    const wait = newMotebitLimiter.take(clientAddress(req, trustProxy));
+    if (wait === 0) return;
+    metrics.rateLimit('new_motebit');
+    throw new HttpError('rate_limited', 'too many new motebits from this address; retry later', { 'retry-after': String(wait) });
+  }
+
   async function revoke(req: IncomingMessage, res: ServerResponse, motebitId: string, deviceId: string): Promise<void> {
+    await checkBodyHeaders(req);
+    const verified = await authenticate(req, expect(req, motebitId, 'identity'));
     const body = await readBody(req);
-    await authenticate(req, expect(req, motebitId, 'identity', body));
+    verifyBody(verified, body);
     validate(RevokeRequestSchema, parseJson(body));
     const outcome = await store.revokeDevice(motebitId, deviceId, Date.now());
     if (outcome.kind === 'unknown') throw new HttpError('not_found', 'no such device');
@@ -235,26 +298,29 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   async function listDevices(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
-    await authenticate(req, expect(req, motebitId, 'device'));
+    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
     if ([...search.keys()].length > 0) throw new HttpError('bad_request', 'the device list takes no query parameters');
     sendJson(res, 200, { devices: (await store.devices(motebitId)).map(deviceInfo) });
   }
 
   async function push(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    await checkBodyHeaders(req);
+    const verified = await authenticate(req, expect(req, motebitId, 'device'));
     const body = await readBody(req);
-    const { deviceId } = await authenticate(req, expect(req, motebitId, 'device', body));
+    verifyBody(verified, body);
     const json = parseJson(body);
     if (typeof json === 'object' && json !== null && 'events' in json && Array.isArray(json.events) && json.events.length > limits.maxBatchEvents) {
       throw new HttpError('too_many_events', `a push carries at most ${limits.maxBatchEvents} events`);
     }
     const request = validate(PushRequestSchema, json);
-    const response = await ctx.push(motebitId, deviceId ?? '', request.events, 'http');
-    sendJson(res, 200, response);
+    const outcome = await ctx.push(motebitId, verified.deviceId ?? '', request.events, 'http');
+    if (!outcome.ok) throw quotaError(outcome.quota);
+    sendJson(res, 200, outcome.response);
   }
 
   async function pull(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
-    await authenticate(req, expect(req, motebitId, 'device'));
+    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
     const { after, limit } = validate(PullQuerySchema, singleQuery(search));
     const stop = metrics.pullLatency.startTimer();
     const page = await store.readAfter(motebitId, after, Math.min(limit, limits.maxPullLimit), limits.maxPageBytes);
@@ -265,7 +331,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   async function frontier(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
-    await authenticate(req, expect(req, motebitId, 'device'));
+    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
     const { at } = validate(FrontierQuerySchema, singleQuery(search));
     const log = await store.frontier(motebitId, at);
     sendJson(res, 200, {
@@ -298,12 +364,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       sendJson(res, 200, { ok: true, protocol: RELAY_PROTOCOL, revision: RELAY_REVISION });
       return;
     }
-    if (target.pathname === '/metrics') {
-      only('GET');
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-      res.end(await metrics.registry.metrics());
-      return;
-    }
+    // No /metrics here: its counters move whenever any motebit writes, so it is for the operator only,
+    // on its own listener (metricsPort).
     if (parts[0] !== 'v1' || parts[1] !== 'motebits' || !MotebitIdSchema.safeParse(parts[2]).success) throw new HttpError('not_found', 'no such endpoint');
     const motebitId = parts[2] ?? '';
     const rest = parts.slice(3).join('/');
@@ -345,25 +407,53 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       metrics.httpResponses.inc({ status: String(res.statusCode) });
       log.debug({ method: req.method, path: loggablePath(req.url), status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http');
     });
-    route(req, res).catch((error: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (error instanceof HttpError) {
-        if (error.code === 'payload_too_large' || !req.complete) res.setHeader('connection', 'close');
-        sendError(res, error.code, error.message, error.headers);
-        if (error.code !== 'not_found') log.info({ method: req.method, path: loggablePath(req.url), code: error.code }, 'request refused');
-        return;
-      }
-      if (req.destroyed && !req.complete) return; // the client went away mid-body: nothing failed here
-      log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
-      sendError(res, 'internal', 'the relay could not handle the request');
-    });
+    route(req, res).catch((error: unknown) => answerError(req, res, error));
   });
+
+  function answerError(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (error instanceof HttpError) {
+      // Refused before its body was read (a bad token, say): answer now, and discard the body as it comes
+      // (a bounded amount; beyond it the connection is dropped), so the answer reaches a client still
+      // sending it and nothing of the body is kept.
+      const early = !req.complete && !req.destroyed && !req.readableDidRead;
+      if (early) discard(req, limits.maxRequestBytes);
+      else if (error.code === 'payload_too_large' || !req.complete) res.setHeader('connection', 'close');
+      sendError(res, error.code, error.message, error.headers, error.quota);
+      if (error.code !== 'not_found') log.info({ method: req.method, path: loggablePath(req.url), code: error.code, ...(error.quota ? { quota: error.quota } : {}) }, 'request refused');
+      return;
+    }
+    if (req.destroyed && !req.complete) return; // the client went away mid-body: nothing failed here
+    log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
+    sendError(res, 'internal', 'the relay could not handle the request');
+  }
+
   server.on('clientError', (_error, socket: Duplex) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
+  });
+
+  // ---- Metrics, on their own listener ----
+
+  metricsServer?.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const only = parseRequestTarget(req.url)?.pathname === '/metrics' && req.method === 'GET';
+    if (!only) {
+      sendError(res, 'not_found', 'this listener serves GET /metrics only');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+      },
+      (error: unknown) => {
+        log.error({ err: error instanceof Error ? error.message : String(error) }, 'metrics failed');
+        sendError(res, 'internal', 'the relay could not collect its metrics');
+      },
+    );
   });
 
   // ---- WebSocket ----
@@ -393,11 +483,21 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       return;
     }
     if (connections.size >= limits.maxConnections) {
+      metrics.upgradesRefused.inc({ cap: 'connections' });
       rejectUpgrade(socket, 503);
       return;
     }
+    // Until it authenticates a socket is nobody's: it counts against its client's address and against
+    // all sockets waiting, never against the motebit its URL names.
+    const address = clientAddress(req, trustProxy);
+    const room = ctx.sockets.canWait(address, limits);
+    if (room !== 'ok') {
+      metrics.upgradesRefused.inc({ cap: room === 'address' ? 'unauthenticated_per_address' : 'unauthenticated' });
+      rejectUpgrade(socket, room === 'address' ? 429 : 503);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection = new Connection(ws, motebitId, ctx);
+      const connection = new Connection(ws, motebitId, address, ctx);
       connections.add(connection);
       ws.on('close', () => connections.delete(connection));
     });
@@ -409,12 +509,12 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   heartbeat.unref();
   const pruner = setInterval(() => {
     store.pruneNonces(nowSeconds()).catch((error: unknown) => log.error({ err: String(error) }, 'nonce pruning failed'));
-    ctx.rateLimiter.prune();
+    for (const limiter of [ctx.rateLimiter, ctx.wsAuthLimiter, newMotebitLimiter]) limiter.prune();
   }, NONCE_PRUNE_MS);
   pruner.unref();
   await store.pruneNonces(nowSeconds());
 
-  log.info({ url, audience, protocol: RELAY_PROTOCOL }, 'relay listening');
+  log.info({ url, audience, protocol: RELAY_PROTOCOL, ...(metricsUrl ? { metrics_url: metricsUrl } : {}) }, 'relay listening');
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -434,8 +534,11 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
         ),
       );
       const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
-      await Promise.race([Promise.all([httpDone, socketsDone]), grace]);
+      const metricsDone = new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      metricsServer?.closeIdleConnections();
+      await Promise.race([Promise.all([httpDone, socketsDone, metricsDone]), grace]);
       server.closeAllConnections();
+      metricsServer?.closeAllConnections();
       for (const client of wss.clients) client.terminate();
       wss.close();
       await store.close();
@@ -444,12 +547,37 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     return closed;
   };
 
-  return { url, audience, close, stats: () => ({ connections: [...connections].map((connection) => connection.stats()) }) };
+  return { url, audience, ...(metricsUrl ? { metricsUrl } : {}), close, stats: () => ({ connections: [...connections].map((connection) => connection.stats()) }) };
 }
 
 function pickLimits(options: RelayOptions): LimitsInput {
-  const { host: _host, port: _port, db: _db, store: _store, audience: _audience, logLevel: _logLevel, logger: _logger, ...limits } = options;
+  const {
+    host: _host,
+    port: _port,
+    db: _db,
+    store: _store,
+    audience: _audience,
+    trustProxy: _trustProxy,
+    metricsPort: _metricsPort,
+    metricsHost: _metricsHost,
+    logLevel: _logLevel,
+    logger: _logger,
+    ...limits
+  } = options;
   return limits;
+}
+
+/** Listens and answers the server's base URL, http://host:port. */
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -458,13 +586,25 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function sendError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
-  sendJson(res, ERROR_STATUS[code], { error: { code, message } }, headers);
+function sendError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}, quota?: QuotaName): void {
+  sendJson(res, ERROR_STATUS[code], { error: { code, ...(quota ? { quota } : {}), message } }, headers);
 }
 
-function rejectUpgrade(socket: Duplex, status: 404 | 503): void {
-  const text = status === 404 ? 'Not Found' : 'Service Unavailable';
+const UPGRADE_REFUSALS = { 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' } as const;
+
+function rejectUpgrade(socket: Duplex, status: keyof typeof UPGRADE_REFUSALS): void {
+  const text = UPGRADE_REFUSALS[status];
   socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+}
+
+/** Discards the rest of a body in the background; past 4x the cap the connection is dropped instead. */
+function discard(req: IncomingMessage, cap: number): void {
+  drain(req, cap).then(
+    () => {
+      if (!req.complete) req.socket.destroy();
+    },
+    () => req.socket.destroy(),
+  );
 }
 
 /** Reads and discards a body (up to 4x the cap), so an early answer still reaches the client. */

@@ -1,14 +1,15 @@
 // One device's WebSocket (docs/protocol.md §7, "WebSocket"): auth first, then catch-up from its cursor,
 // then live events, pushes with acks, in-band re-auth. Delivery never buffers without bound: while the
 // socket has more than wsHighWaterBytes unsent, nothing more is queued on it; the socket is later caught
-// up from storage by its cursor, one page at a time.
+// up from storage by its cursor, one page at a time. Until it authenticates a socket counts against its
+// client's address (SocketCounts); from then on against its motebit, whose quota it may not exceed.
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
-import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type WsServerMessage } from '../shared/relay-api.ts';
+import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type QuotaName, type WsServerMessage } from '../shared/relay-api.ts';
 import { EMPTY_BODY_SHA256, WS_METHOD, nowSeconds, wsPath } from '../shared/token.ts';
 import type { StoredWireEvent } from '../shared/wire.ts';
 import { AuthError, verifyToken } from './auth.ts';
-import type { RelayContext } from './context.ts';
+import { quotaMessage, type RelayContext } from './context.ts';
 import { EVENT_OVERHEAD_BYTES, type Notification } from './store.ts';
 
 export interface ConnectionStats {
@@ -25,9 +26,15 @@ const eventsBytes = (events: StoredWireEvent[]): number => events.reduce((sum, e
 
 export class Connection {
   readonly motebitId: string;
+  /** The client's address (client-address.ts): what it counts against until it authenticates. */
+  readonly #address: string;
   readonly #ws: WebSocket;
   readonly #ctx: RelayContext;
   #state: 'auth' | 'open' | 'closed' = 'auth';
+  // What this socket is counted as, until the socket itself is gone (not merely asked to close: a peer
+  // that never finishes the close handshake still holds it).
+  #waitingForAuth = true;
+  #admitted = false;
   #deviceId: string | null = null;
   #cursor = 0;
   #alive = true;
@@ -44,11 +51,13 @@ export class Connection {
   #maxBuffered = 0;
   #lastFlush: Promise<void> = Promise.resolve();
 
-  constructor(ws: WebSocket, motebitId: string, context: RelayContext) {
+  constructor(ws: WebSocket, motebitId: string, address: string, context: RelayContext) {
     this.#ws = ws;
     this.motebitId = motebitId;
+    this.#address = address;
     this.#ctx = context;
     context.metrics.connections.inc();
+    context.sockets.waiting(address);
     this.#authTimer = setTimeout(() => this.close(CLOSE_CODES.authTimeout, 'auth_timeout'), context.limits.authTimeoutMs);
     ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
     ws.on('pong', () => {
@@ -109,6 +118,10 @@ export class Connection {
   #closed(): void {
     if (this.#state !== 'closed') this.#stop();
     this.#ctx.metrics.connections.dec();
+    if (this.#waitingForAuth) this.#ctx.sockets.doneWaiting(this.#address);
+    if (this.#admitted) this.#ctx.sockets.release(this.motebitId);
+    this.#waitingForAuth = false;
+    this.#admitted = false;
   }
 
   #send(message: WsServerMessage): void {
@@ -125,8 +138,8 @@ export class Connection {
     this.#ctx.metrics.eventsOut.inc({ transport: 'ws' }, events.length);
   }
 
-  #error(code: ErrorCode, message: string, id?: string, retryAfter?: number): void {
-    this.#send({ type: 'error', code, message, ...(id === undefined ? {} : { id }), ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
+  #error(code: ErrorCode, message: string, id?: string, extra: { retry_after?: number; quota?: QuotaName } = {}): void {
+    this.#send({ type: 'error', code, message, ...(id === undefined ? {} : { id }), ...extra });
   }
 
   #isClosed(): boolean {
@@ -225,6 +238,13 @@ export class Connection {
   }
 
   async #authenticate(token: string, after: number): Promise<void> {
+    // Per client address, before any work: a lookup, a signature check and a nonce write per attempt.
+    if (this.#ctx.wsAuthLimiter.take(this.#address) > 0) {
+      this.#ctx.metrics.rateLimit('ws_auth');
+      this.#ctx.log.info({ motebit_id: this.motebitId }, 'websocket auth rate-limited');
+      this.close(CLOSE_CODES.overloaded, 'rate_limited');
+      return;
+    }
     let verified: { deviceId: string; exp: number };
     try {
       verified = await this.#verify(token);
@@ -236,6 +256,15 @@ export class Connection {
       return;
     }
     if (this.#state !== 'auth') return;
+    if (!this.#ctx.sockets.admit(this.motebitId, this.#ctx.limits)) {
+      this.#ctx.metrics.quotaRefusal('sockets');
+      this.#ctx.log.info({ motebit_id: this.motebitId, device_id: verified.deviceId, quota: 'sockets' }, 'websocket refused: motebit at its socket quota');
+      this.close(CLOSE_CODES.quotaExceeded, 'sockets');
+      return;
+    }
+    this.#admitted = true;
+    this.#waitingForAuth = false;
+    this.#ctx.sockets.doneWaiting(this.#address);
     clearTimeout(this.#authTimer);
     this.#state = 'open';
     this.#deviceId = verified.deviceId;
@@ -253,6 +282,13 @@ export class Connection {
   }
 
   async #reauthenticate(token: string): Promise<void> {
+    // A re-auth costs what an auth does; it comes out of the device's bucket, like its pushes.
+    const wait = this.#ctx.rateLimiter.take(`${this.motebitId}/${this.#deviceId}`);
+    if (wait > 0) {
+      this.#ctx.metrics.rateLimit('device');
+      this.#error('rate_limited', 'too many requests from this device', undefined, { retry_after: wait });
+      return;
+    }
     try {
       const verified = await this.#verify(token);
       if (verified.deviceId !== this.#deviceId) throw new AuthError('unknown_device', 'a socket re-authenticates as the same device');
@@ -281,11 +317,17 @@ export class Connection {
     if (deviceId === null) return;
     const wait = this.#ctx.rateLimiter.take(`${this.motebitId}/${deviceId}`);
     if (wait > 0) {
-      this.#error('rate_limited', 'too many requests from this device', id, wait);
+      this.#ctx.metrics.rateLimit('device');
+      this.#error('rate_limited', 'too many requests from this device', id, { retry_after: wait });
       return;
     }
-    const response = await this.#ctx.push(this.motebitId, deviceId, events, 'ws');
-    this.#send({ type: 'ack', id, ...response });
+    const outcome = await this.#ctx.push(this.motebitId, deviceId, events, 'ws');
+    if (!outcome.ok) {
+      this.#ctx.log.info({ motebit_id: this.motebitId, device_id: deviceId, quota: outcome.quota }, 'push refused: motebit at its quota');
+      this.#error('quota_exceeded', quotaMessage(outcome.quota, this.#ctx.limits), id, { quota: outcome.quota });
+      return;
+    }
+    this.#send({ type: 'ack', id, ...outcome.response });
   }
 
   // ---- outgoing ----

@@ -240,7 +240,9 @@ export const CLOSE_CODES = {
   authTimeout: 4408,
   /** The token expired and was not renewed in-band; reason "token_expired". */
   tokenExpired: 4419,
-  /** Too much unprocessed work from the client; reason "overloaded". */
+  /** The motebit is at its quota of authenticated sockets; reason: the quota's name, "sockets". */
+  quotaExceeded: 4409,
+  /** Too much unprocessed work from the client (reason "overloaded"), or too many auths from its address (reason "rate_limited"). */
   overloaded: 4429,
 } as const;
 
@@ -274,7 +276,18 @@ export const WsServerMessageSchema = z.discriminatedUnion('type', [
     head: z.int().min(0),
     epoch: LogEpochSchema,
   }),
-  /** A message was refused; the socket stays open. `id` names the push it answers, if any. */
-  z.strictObject({ type: z.literal('error'), id: ClientRequestIdSchema.optional(), code: z.enum(ERROR_CODES), message: z.string(), retry_after: z.int().optional() }),
+  /**
+   * A message was refused; the socket stays open. `id` names the push it answers, if any; `quota` names the
+   * quota with quota_exceeded. Read leniently (unknown fields ignored), like every response, so a later
+   * revision may add fields.
+   */
+  z.object({
+    type: z.literal('error'),
+    id: ClientRequestIdSchema.optional(),
+    code: z.enum(ERROR_CODES),
+    quota: z.enum(QUOTA_NAMES).optional(),
+    message: z.string(),
+    retry_after: z.int().optional(),
+  }),
 ]);
 export type WsServerMessage = z.infer<typeof WsServerMessageSchema>;

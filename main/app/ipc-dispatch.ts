@@ -8,7 +8,7 @@ import { RelayUrlError } from '../config/relay-url.ts';
 import { IdentityExistsError, IdentityNotSetUpError } from '../identity/local-identity.ts';
 import { PairingCodeError } from '../identity/pairing.ts';
 import { InvalidWriteError } from '../store/event-store.ts';
-import { TransportError } from '../sync/transport.ts';
+import { QUOTA_EXCEEDED, TransportError, quotaWords } from '../sync/transport.ts';
 
 export type Handlers = {
   [C in Channel]: (input: z.output<(typeof IPC_CONTRACT)[C]['input']>) => Promise<ChannelOutput<C>> | ChannelOutput<C>;
@@ -55,6 +55,7 @@ export function toIpcError(error: unknown): IpcError {
   }
   if (error instanceof TransportError) {
     const code = error.kind === 'network' ? 'network' : error.kind === 'auth' ? 'auth' : 'relay';
+    if (error.code === QUOTA_EXCEEDED) return { code, message: `${error.message}; ${quotaWords(error.quota).nextStep}.` };
     const hint = error.kind === 'network' ? ' Check the URL and that the relay is running.' : '';
     return { code, message: `${error.message}.${hint}`.replace('..', '.') };
   }

@@ -22,7 +22,7 @@ import type { EventStore, RejectedEvent } from '../store/event-store.ts';
 import { DEFAULT_REPAIR_POLICY, PULL_CURSOR, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
 import { describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
-import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
+import { EPOCH_CHANGED, QUOTA_EXCEEDED, TransportError, quotaWords, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
 
 export type TransportPreference = 'auto' | TransportKind;
 
@@ -587,6 +587,9 @@ function rejection(received: ReceivedEvent, code: string, message: string): Reje
 export function describeFailure(error: unknown, at: number): SyncError {
   if (error instanceof SyncFailure) return { kind: error.kind, message: error.message, nextStep: error.nextStep, at };
   if (error instanceof TransportError) {
+    // The relay is up and knows this device, but the motebit is at one of its limits there: a failure of
+    // the cycle, with what the person can do (pending events stay pending).
+    if (error.code === QUOTA_EXCEEDED) return { kind: 'relay', message: error.message, nextStep: quotaWords(error.quota).nextStep, at };
     switch (error.kind) {
       case 'network':
         return { kind: 'network', message: error.message, nextStep: 'check the network and the relay URL; sync retries by itself', at };

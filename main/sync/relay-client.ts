@@ -24,7 +24,7 @@ import {
 } from '../../shared/relay-api.ts';
 import { IDENTITY_SIGNER, mintToken } from '../../shared/token.ts';
 import type { WireEvent } from '../../shared/wire.ts';
-import { TransportError } from './transport.ts';
+import { QUOTA_EXCEEDED, TransportError, quotaExceeded } from './transport.ts';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
@@ -176,6 +176,8 @@ export class RelayClient {
     if (status < 200 || status >= 300) {
       const refusal = isJson ? ErrorBodySchema.safeParse(parsed) : undefined;
       const code = refusal?.success ? refusal.data.error.code : undefined;
+      // A quota refusal is a 403 but no auth problem: the device says what it means in its own words.
+      if (code === QUOTA_EXCEEDED) throw quotaExceeded(refusal?.data?.error.quota);
       const message = refusal?.success ? refusal.data.error.message : `HTTP ${status}`;
       throw new TransportError(kindOfStatus(status), `${what}: ${code ?? 'refused'}: ${message}`, code === undefined ? {} : { code });
     }

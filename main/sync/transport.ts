@@ -1,7 +1,7 @@
 // One Transport interface for every way a device talks to the relay (docs/architecture: "one path for
 // one job"). WebSocket and HTTP implement it; the encrypted transport wraps either and changes only bodies.
 // The engine never knows which one it holds, except to say so in its status.
-import type { PushResult } from '../../shared/relay-api.ts';
+import type { PushResult, QuotaName } from '../../shared/relay-api.ts';
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 
 export type TransportKind = 'websocket' | 'http';
@@ -74,9 +74,43 @@ export class TransportError extends Error {
   readonly kind: TransportErrorKind;
   /** The relay's error code when it gave one (e.g. revoked_device, token_expired). */
   readonly code: string | undefined;
-  constructor(kind: TransportErrorKind, message: string, options: { code?: string; cause?: unknown } = {}) {
+  /** With quota_exceeded: which of the motebit's quotas on the relay (when the relay named one this device knows). */
+  readonly quota: QuotaName | undefined;
+  constructor(kind: TransportErrorKind, message: string, options: { code?: string; quota?: QuotaName; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.kind = kind;
     this.code = options.code;
+    this.quota = options.quota;
   }
+}
+
+/** The relay's code for a refusal because the motebit is at one of its quotas there. */
+export const QUOTA_EXCEEDED = 'quota_exceeded';
+
+/**
+ * What a quota refusal means to a person: what happened and what to do about it, in words. Not a network
+ * problem and not this device's fault: retrying does not help until there is room, so it is a failure
+ * the person sees, never a quiet retry.
+ */
+export function quotaWords(quota: QuotaName | undefined): { message: string; nextStep: string } {
+  const operator = "ask the relay's operator to raise the limit";
+  switch (quota) {
+    case 'stored_events':
+    case 'stored_bytes':
+      return {
+        message: `the relay is full for this motebit (stored data limit: ${quota === 'stored_events' ? 'number of events' : 'bytes stored'})`,
+        nextStep: `${operator}; nothing written on this device is lost, it is sent once there is room`,
+      };
+    case 'devices':
+      return { message: 'the relay allows no more devices for this motebit (device limit)', nextStep: `revoke a device no longer used, from another device of this motebit, or ${operator}` };
+    case 'sockets':
+      return { message: 'the relay has as many live connections open for this motebit as it allows (connection limit)', nextStep: `close the motebit on devices not in use, or ${operator}` };
+    case undefined:
+      return { message: 'the relay refused: this motebit is at one of its limits there', nextStep: operator };
+  }
+}
+
+/** The TransportError for a quota refusal: kind 'refused', the quota's words as its message. */
+export function quotaExceeded(quota: QuotaName | undefined): TransportError {
+  return new TransportError('refused', quotaWords(quota).message, { code: QUOTA_EXCEEDED, ...(quota ? { quota } : {}) });
 }

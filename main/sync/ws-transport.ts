@@ -11,11 +11,22 @@
 // final: reported with kind 'auth' and never retried.
 import WebSocket, { type RawData } from 'ws';
 import type { SigningKey } from '../../shared/crypto.ts';
-import { AUTH_FAILURE_REASONS, CLOSE_CODES, ERROR_CODES, MAX_BATCH_EVENTS, WsServerMessageSchema, type PushResult, type WsClientMessage, type WsServerMessage } from '../../shared/relay-api.ts';
+import {
+  AUTH_FAILURE_REASONS,
+  CLOSE_CODES,
+  ERROR_CODES,
+  MAX_BATCH_EVENTS,
+  QUOTA_NAMES,
+  WsServerMessageSchema,
+  type PushResult,
+  type QuotaName,
+  type WsClientMessage,
+  type WsServerMessage,
+} from '../../shared/relay-api.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS, mintWsToken, wsPath } from '../../shared/token.ts';
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { checkOrder, checkResults } from './http-transport.ts';
-import { EPOCH_CHANGED, EpochBinding, TransportError, type EventSink, type Transport } from './transport.ts';
+import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded, type EventSink, type Transport } from './transport.ts';
 
 export interface BackoffOptions {
   /** First retry after about this long (jittered between half and all of it). */
@@ -63,6 +74,7 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const KNOWN_TYPES = new Set(['ready', 'reauthed', 'events', 'caught_up', 'ack', 'error']);
 const AUTH_CODES = new Set<string>(AUTH_FAILURE_REASONS);
 const ERROR_CODE_SET = new Set<string>(ERROR_CODES);
+const isQuotaName = (name: string): name is QuotaName => (QUOTA_NAMES as readonly string[]).includes(name);
 
 /** The error a close code stands for. Auth failures and revocation are final; the rest are worth a retry. */
 export function closeError(code: number, reason: string): TransportError {
@@ -80,7 +92,10 @@ export function closeError(code: number, reason: string): TransportError {
     case CLOSE_CODES.authTimeout:
       return new TransportError('network', 'the relay timed out waiting for auth');
     case CLOSE_CODES.overloaded:
-      return new TransportError('network', 'the relay closed an overloaded socket');
+      return new TransportError('network', reason === 'rate_limited' ? 'the relay is taking too many connections from this network; it retries later' : 'the relay closed an overloaded socket');
+    case CLOSE_CODES.quotaExceeded:
+      // Not final: a connection of this motebit may close; meanwhile the engine syncs over HTTP.
+      return quotaExceeded(isQuotaName(reason) ? reason : undefined);
     case CLOSE_CODES.goingAway:
       return new TransportError('network', 'the relay is shutting down');
     default:
@@ -256,9 +271,10 @@ class Session {
     if (this.ended) return;
     if (code === 1006 && this.#upgradeStatus !== undefined) {
       const status = this.#upgradeStatus;
-      // The relay itself refuses upgrades only with 404 (no such motebit) or 503 (busy, shutting down); a
-      // refusal by something in between (a proxy that does not pass WebSockets) is 'refused' too.
-      this.#end(new TransportError(status >= 500 ? 'network' : 'refused', `the WebSocket upgrade was refused: HTTP ${status}`));
+      // The relay itself refuses upgrades only with 404 (no such motebit), 429 (too many sockets from this
+      // address waiting to authenticate) or 503 (busy, shutting down): the last two pass, so they are retried.
+      // A refusal by something in between (a proxy that does not pass WebSockets) is 'refused'.
+      this.#end(new TransportError(status >= 500 || status === 429 ? 'network' : 'refused', `the WebSocket upgrade was refused: HTTP ${status}`));
       return;
     }
     if (code === 1006 && this.#socketError && !this.isReady) {
@@ -356,7 +372,7 @@ class Session {
         if (pending && message.id !== undefined) {
           this.#pending.delete(message.id);
           clearTimeout(pending.timer);
-          pending.reject(errorOfCode(message.code, `the relay refused the push: ${message.code}: ${message.message}`));
+          pending.reject(message.code === QUOTA_EXCEEDED ? quotaExceeded(message.quota) : errorOfCode(message.code, `the relay refused the push: ${message.code}: ${message.message}`));
           return;
         }
         if (this.#reauthPending && message.id === undefined) {

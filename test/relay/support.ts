@@ -180,10 +180,6 @@ export class RelayClient {
     const answer = await this.send({ method: 'GET', path: '/healthz' }, undefined);
     return answer.status === 200;
   }
-
-  async metrics(): Promise<string> {
-    return (await this.send<string>({ method: 'GET', path: '/metrics' }, undefined)).body;
-  }
 }
 
 /** Enrols a new motebit with `count` devices. */

@@ -21,10 +21,10 @@ export class RelayProcess {
     child.on('exit', (code, signal) => (this.#exit = `exit code ${code} signal ${signal}`));
   }
 
-  /** Spawns `node relay/bin.ts --port 0 --db dbPath` and resolves once it prints its URL. */
-  static start(dbPath: string): Promise<RelayProcess> {
+  /** Spawns `node relay/bin.ts --port 0 --db dbPath [more args]` and resolves once it prints its URL. */
+  static start(dbPath: string, more: string[] = [], logLevel = 'debug'): Promise<RelayProcess> {
     // process.execPath is the Node 24 that runs the tests (the system node may be older).
-    const child = spawn(process.execPath, [BIN, '--port', '0', '--db', dbPath, '--log-level', 'debug'], { stdio: 'pipe' });
+    const child = spawn(process.execPath, [BIN, '--port', '0', '--db', dbPath, '--log-level', logLevel, ...more], { stdio: 'pipe' });
     const stderr: string[] = [];
     // Always drain stderr: the relay logs synchronously, and a full pipe would stall it.
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
@@ -68,6 +68,14 @@ export class RelayProcess {
   /** Everything the relay wrote on stderr so far. */
   stderr(): string {
     return this.#stderr.join('');
+  }
+
+  /** Kills the relay at once (no shutdown of any kind) and resolves once it is gone. */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
+    this.#child.kill('SIGKILL');
+    await gone;
   }
 
   /** Stops the relay (SIGTERM, then SIGKILL after 7 s) and resolves once it is gone. */
