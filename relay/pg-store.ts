@@ -120,7 +120,8 @@ export class PgStore implements RelayStore {
   private constructor(options: PgStoreOptions) {
     this.#config = { connectionString: options.url, types, application_name: 'motebit-relay' };
     this.#log = options.log;
-    this.#pool = new pg.Pool({ ...this.#config, max: options.poolSize ?? 10 });
+    // A request waits at most 10 s for a pooled connection, then fails (and the device retries) rather than hang.
+    this.#pool = new pg.Pool({ ...this.#config, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
     // An idle pooled connection that dies must not take the process with it; the next query reconnects.
     this.#pool.on('error', (error) => this.#log?.warn({ err: error.message }, 'postgres connection lost (idle)'));
   }
