@@ -29,19 +29,22 @@ export async function measureCpu<T>(meters: { relay: () => Promise<number>; pg: 
 }
 
 /**
- * The figure "server CPU per <unit>": relays + PostgreSQL (the clients beside it, not counted), median of
- * rounds with the range, and how many of the machine's cores all three kept busy.
+ * The figure "server CPU per <unit>": relays (or, with 'server', another server process) + PostgreSQL (the
+ * clients beside it, not counted), median of rounds with the range, and how many of the machine's cores
+ * all three kept busy.
  */
-export function serverCpuFigure(key: string, label: string, windows: readonly CpuWindow[], units: readonly number[], store: 'sqlite' | 'pg' | 'raw'): Figure {
+export function serverCpuFigure(key: string, label: string, windows: readonly CpuWindow[], units: readonly number[], store: 'sqlite' | 'pg' | 'raw' | 'server'): Figure {
   const per = (pick: (w: CpuWindow) => number): ReturnType<typeof spread> => spread(windows.map((w, i) => pick(w) / units[i]!));
   const server = per((w) => w.relay + w.pg);
   const busy = spread(windows.map((w) => (w.relay + w.pg + w.client) / 1e6 / w.wallSeconds)).median;
   const split =
     store === 'sqlite'
       ? 'relay (store inside)'
-      : store === 'raw'
-        ? 'PostgreSQL only'
-        : `relays ${formatNumber(per((w) => w.relay).median)} + PostgreSQL ${formatNumber(per((w) => w.pg).median)}`;
+      : store === 'server'
+        ? 'the server process'
+        : store === 'raw'
+          ? 'PostgreSQL only'
+          : `relays ${formatNumber(per((w) => w.relay).median)} + PostgreSQL ${formatNumber(per((w) => w.pg).median)}`;
   return {
     key,
     label,

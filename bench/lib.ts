@@ -188,6 +188,12 @@ export function childFailed(error: unknown): never {
   process.exit(1);
 }
 
+/** User + system CPU µs this process has used so far (all its threads: libuv's pool and native stores included). */
+export function processCpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
 /** Resident and heap bytes after a full garbage collection (the process runs with --expose-gc). */
 export function settledMemory(): { rss: number; heapUsed: number; external: number } {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -3,7 +3,8 @@
 // throughput) on SQLite with 1 relay and on PostgreSQL with 1, 2 and 3 instances. The pusher is on
 // instance 1, receivers spread over the instances: the others hear of a commit by LISTEN/NOTIFY and read
 // the rows back. Systems are interleaved round by round.
-import { BATCH, RECEIVERS, relaySystem, runRound, type Params, type RoundResult, type System } from './fanout.bench.ts';
+import { relaySystem } from './fanout-ours.ts';
+import { BATCH, RECEIVERS, runRound, type Params, type RoundResult, type System } from './fanout-workload.ts';
 import { newMotebit } from './lib.ts';
 import { seedDb } from './pg-seed.ts';
 import { startFleet, type Fleet } from './relay-fleet.ts';
@@ -41,6 +42,7 @@ export async function pgFanout(context: PgBenchContext, roundCount: number, quic
     progress('pg fan-out: warm-up done');
     const results = await interleaved(roundCount, 'pg fan-out', [...systems.keys()], async (name): Promise<Sample> => {
       const fleet = fleets.get(name)!;
+      await systems.get(name)!.refresh?.(); // socket tokens expire; renewed outside the measurement
       const meters = { relay: () => fleet.cpuMicros(), pg: name === 'sqlite-1' ? () => 0 : () => context.pgCpu() };
       const { result, cpu } = await measureCpu(meters, () => runRound(systems.get(name)!, params));
       return { ...result, cpu, deliveries: (params.latencyPushes + params.throughputEvents) * RECEIVERS };

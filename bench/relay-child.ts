@@ -3,7 +3,7 @@
 // with given limits and, for instances behind one name, a shared audience; answers 'memory' (after a full
 // GC), 'connections' and 'cpu' (process.cpuUsage: user + system µs), and closes on 'stop'.
 import { startRelay, type RelayOptions } from '../relay/server.ts';
-import { childFailed, childInit, childReady, serveChild, settledMemory } from './lib.ts';
+import { childFailed, childInit, childReady, processCpuMicros, serveChild, settledMemory } from './lib.ts';
 
 const init = childInit<{ dbPath?: string; db?: string; audience?: string; limits?: Partial<RelayOptions> }>();
 try {
@@ -14,10 +14,7 @@ try {
     {
       memory: () => settledMemory(),
       connections: () => relay.stats().connections.filter((c) => c.deviceId !== null).length,
-      cpu: () => {
-        const usage = process.cpuUsage();
-        return usage.user + usage.system;
-      },
+      cpu: () => processCpuMicros(),
     },
     () => relay.close(),
   );

@@ -1,24 +1,29 @@
-// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,sync,connections,pg]
+// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,many,sync,connections,pg,cli]
 // Runs every benchmark on this machine (127.0.0.1 only; relays, the peer relay and syncing devices in
 // child processes that are always stopped), prints progress on stderr, a table on stdout and, with
 // --json, one JSON object of all figures on the last line. Notes a reader needs (the machine, skipped
 // sections) are printed under the table.
 //   --quick  smaller workloads (a smoke run, figures not comparable)
 //   --full   also generates and measures the 1M-event initial sync (otherwise extrapolated from 100k, labelled)
+// Sections: fanout = our relay beside Hocuspocus (in memory; with SQLite before ack), y-websocket + y-leveldb
+// (default; sync) and a raw ws broadcast, interleaved; many = 200 devices pushing at once, default limits;
+// cli = scripts/cli-timing.ts's median of `motebit-sync put`, when that script exists.
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { printNotes, printTable, progress, type Figure } from './support.ts';
 import { storeBench } from './store.bench.ts';
 import { connectionsBench } from './connections.bench.ts';
+import { cliBench } from './cli.bench.ts';
 import { cryptoBench } from './crypto.bench.ts';
 import { fanoutBench } from './fanout.bench.ts';
 import { ingestBench } from './ingest.bench.ts';
+import { manyWritersBench } from './many-writers.bench.ts';
 import { pgBench } from './pg.bench.ts';
 import { openFileLimit } from './lib.ts';
 import { syncBench } from './sync.bench.ts';
 
-const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'sync', 'connections', 'pg'] as const;
+const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'many', 'sync', 'connections', 'pg', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--quick] [--full] [--only ${SECTIONS.join(',')}]`;
 
@@ -86,6 +91,7 @@ await section('store', () => storeBench(rounds));
 await section('crypto', () => cryptoBench(rounds));
 await section('ingest', () => ingestBench(rounds, { quick }));
 await section('fanout', () => fanoutBench(rounds, { quick }));
+await section('many', () => manyWritersBench(rounds, { quick }));
 await section('sync', () =>
   syncBench(rounds, { smallCount: quick ? 20_000 : 100_000, bigCount: full ? 1_000_000 : 0, bigRounds: 1, transport: 'auto' }),
 );
@@ -93,6 +99,7 @@ await section('sync', () =>
 await section('connections', () => connectionsBench(1, { quick }));
 // SQLite against PostgreSQL with 1-3 relay instances (skipped, saying why, without PostgreSQL binaries).
 await section('pg', () => pgBench(rounds, { quick }));
+await section('cli', () => cliBench({ quick }));
 const totalSeconds = (performance.now() - started) / 1000;
 progress(`done in ${totalSeconds.toFixed(1)} s`);
 figures.push({ key: 'bench_seconds', label: 'total bench time', value: totalSeconds, unit: 's', note: `${[...selected].join(',')}${quick ? ', --quick' : ''}${full ? ', --full' : ''}` });

@@ -148,8 +148,22 @@ const toEvent = (row: EventRow): StoredWireEvent => ({
   seq: row.seq,
 });
 
+/** A write waiting for the next group commit. */
+interface Pending<T> {
+  run: () => T;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SqliteStore implements RelayStore {
   readonly #db: Database.Database;
+  // Group commit: appends and nonces that arrive while the event loop is busy (with a commit's fsync, or
+  // with parsing other requests) wait here and share the next transaction, so one fsync acknowledges them
+  // all. Each runs in its own savepoint: one that fails is rolled back alone. An ack still means durable:
+  // nobody hears of a write before the commit that holds it.
+  #pending: Pending<unknown>[] = [];
+  #flushScheduled = false;
+  #commits = 0;
   readonly #subscribers = new Subscribers();
   readonly #stmt;
   readonly #append;
@@ -279,7 +293,53 @@ export class SqliteStore implements RelayStore {
   }
 
   async useNonce(motebitId: string, signer: string, nonce: string, expiresAt: number): Promise<boolean> {
-    return this.#stmt.useNonce.run(motebitId, signer, nonce, expiresAt).changes === 1;
+    return this.#grouped(() => this.#stmt.useNonce.run(motebitId, signer, nonce, expiresAt).changes === 1);
+  }
+
+  /** Transactions committed by group commit so far (each one fsync); for tests and metrics. */
+  get groupCommits(): number {
+    return this.#commits;
+  }
+
+  #grouped<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ run, resolve, reject } as Pending<unknown>);
+      if (this.#flushScheduled) return;
+      this.#flushScheduled = true;
+      // After the I/O of this turn of the event loop: every request that arrived meanwhile joins the group.
+      setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const group = this.#pending;
+    this.#pending = [];
+    if (group.length === 0) return;
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      if (!this.#db.open) throw new Error('the relay store is closed');
+      this.#db
+        .transaction(() => {
+          for (const write of group) {
+            try {
+              outcomes.push({ ok: true, value: this.#db.transaction(write.run)() }); // nested: a savepoint
+            } catch (error) {
+              outcomes.push({ ok: false, error });
+            }
+          }
+        })
+        .immediate();
+      this.#commits++;
+    } catch (error) {
+      for (const write of group) write.reject(error); // the commit failed: nothing of the group is durable
+      return;
+    }
+    group.forEach((write, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) write.resolve(outcome.value);
+      else write.reject(outcome?.error);
+    });
   }
 
   async pruneNonces(now: number): Promise<void> {
@@ -287,7 +347,7 @@ export class SqliteStore implements RelayStore {
   }
 
   async appendBatch(motebitId: string, events: WireEvent[], quota?: AppendQuota): Promise<AppendResult> {
-    const { plan, epoch } = this.#append.immediate(motebitId, events, quota);
+    const { plan, epoch } = await this.#grouped(() => this.#append(motebitId, events, quota));
     if (plan.stored.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: plan.stored });
     return { results: plan.results, head: plan.head, epoch, ...(plan.refused ? { refused: plan.refused } : {}) };
   }
@@ -316,6 +376,7 @@ export class SqliteStore implements RelayStore {
   async close(): Promise<void> {
     this.#subscribers.clear();
     if (!this.#db.open) return;
+    if (this.#pending.length > 0) this.#flush(); // what was accepted is committed before the file closes
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
     this.#db.close();
   }
