@@ -3,6 +3,11 @@
 // socket has more than wsHighWaterBytes unsent, nothing more is queued on it; the socket is later caught
 // up from storage by its cursor, one page at a time. Until it authenticates a socket counts against its
 // client's address (SocketCounts); from then on against its motebit, whose quota it may not exceed.
+//
+// Fan-out is encoded once: a live notification's 'events' message is serialised the first time a socket
+// sends it and the same bytes go to every other socket that sends it as it is (the store hands one events
+// array to every subscriber). A send creates no Promise or closure; a connection that must wait for room
+// on its socket has one waiter, woken by the write callback all its sends share.
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type QuotaName, type WsServerMessage } from '../shared/relay-api.ts';
@@ -22,7 +27,37 @@ export interface ConnectionStats {
   catchingUp: boolean;
 }
 
-const eventsBytes = (events: StoredWireEvent[]): number => events.reduce((sum, event) => sum + event.body.length + EVENT_OVERHEAD_BYTES, 0);
+const eventsBytes = (events: readonly StoredWireEvent[]): number => events.reduce((sum, event) => sum + event.body.length + EVENT_OVERHEAD_BYTES, 0);
+
+/** A text frame: the wire format is JSON text whether it is handed to ws as a string or as its UTF-8 bytes. */
+const TEXT = { binary: false } as const;
+
+/** A live notification's events as every socket sends them; `data` is encoded by the first socket that sends it. */
+interface SharedEvents {
+  /** eventsBytes(events): what the page counts against maxPageBytes. */
+  readonly pageBytes: number;
+  /** UTF-8 of JSON.stringify({ type: 'events', events }): byte for byte the text a socket sent before. */
+  data: Buffer | undefined;
+}
+
+// Keyed by a notification's events array: the store hands the same array to every subscriber, so the
+// first socket encodes it and the others send the same bytes. An entry lives as long as its array. The
+// arrays are never changed once handed out (a store builds a new one for each notification).
+const shared = new WeakMap<readonly StoredWireEvent[], SharedEvents>();
+
+function sharedEvents(events: readonly StoredWireEvent[]): SharedEvents {
+  let entry = shared.get(events);
+  if (!entry) {
+    entry = { pageBytes: eventsBytes(events), data: undefined };
+    shared.set(events, entry);
+  }
+  return entry;
+}
+
+function eventsMessage(events: readonly StoredWireEvent[]): string {
+  const message: WsServerMessage = { type: 'events', events: events as StoredWireEvent[] };
+  return JSON.stringify(message);
+}
 
 export class Connection {
   readonly motebitId: string;
@@ -49,7 +84,13 @@ export class Connection {
   #dirty = false;
   #caughtUpSent = false;
   #maxBuffered = 0;
-  #lastFlush: Promise<void> = Promise.resolve();
+  // Waiting for room on the socket: one waiter per connection (not one per message), woken by #flushed.
+  #room: Promise<void> | undefined;
+  #wakeRoom: (() => void) | undefined;
+  /** The write callback every send of this connection shares: once written out, maybe there is room again. */
+  readonly #flushed = (): void => {
+    if (this.#wakeRoom && (this.#state === 'closed' || this.#ws.bufferedAmount <= this.#ctx.limits.wsHighWaterBytes)) this.#roomAgain();
+  };
 
   constructor(ws: WebSocket, motebitId: string, address: string, context: RelayContext) {
     this.#ws = ws;
@@ -113,6 +154,7 @@ export class Connection {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#pending.length = 0;
+    this.#roomAgain(); // whoever waits for room sees the connection closed
   }
 
   #closed(): void {
@@ -125,17 +167,45 @@ export class Connection {
   }
 
   #send(message: WsServerMessage): void {
+    this.#sendData(JSON.stringify(message));
+  }
+
+  #sendData(data: string | Buffer): void {
     if (this.#state === 'closed') return;
-    this.#lastFlush = new Promise((resolve) => this.#ws.send(JSON.stringify(message), () => resolve()));
+    this.#ws.send(data, TEXT, this.#flushed);
     this.#maxBuffered = Math.max(this.#maxBuffered, this.#ws.bufferedAmount);
   }
 
-  #sendEvents(events: StoredWireEvent[]): void {
+  /** Sends `events` (in seq order, the first right after the cursor) as one 'events' message, given as `data` when already encoded. */
+  #sendEvents(events: readonly StoredWireEvent[], data?: Buffer): void {
     const last = events.at(-1);
     if (!last) return;
-    this.#send({ type: 'events', events });
+    this.#sendData(data ?? eventsMessage(events));
     this.#cursor = last.seq;
     this.#ctx.metrics.eventsOut.inc({ transport: 'ws' }, events.length);
+  }
+
+  #aboveHighWater(): boolean {
+    return this.#ws.bufferedAmount > this.#ctx.limits.wsHighWaterBytes;
+  }
+
+  /**
+   * Resolves once the socket is back at or below the high-water mark, or the connection is closed. Every
+   * caller shares one waiter; it is woken by the write callback of whichever send brings the socket down.
+   */
+  #roomOnSocket(): Promise<void> {
+    if (this.#state === 'closed' || !this.#aboveHighWater()) return Promise.resolve();
+    this.#room ??= new Promise<void>((resolve) => {
+      this.#wakeRoom = resolve;
+    });
+    return this.#room;
+  }
+
+  #roomAgain(): void {
+    const wake = this.#wakeRoom;
+    this.#room = undefined;
+    this.#wakeRoom = undefined;
+    wake?.();
   }
 
   #error(code: ErrorCode, message: string, id?: string, extra: { retry_after?: number; quota?: QuotaName } = {}): void {
@@ -171,7 +241,7 @@ export class Connection {
         const data = this.#pending.shift();
         if (data === undefined) break;
         // Do not answer (and so not queue more output) for a peer that is not reading.
-        if (this.#ws.bufferedAmount > this.#ctx.limits.wsHighWaterBytes) await this.#lastFlush;
+        if (this.#aboveHighWater()) await this.#roomOnSocket();
         if (this.#isClosed()) break; // closed while waiting: drop the message, do nothing for it
         try {
           await this.#handle(data);
@@ -355,10 +425,12 @@ export class Connection {
       this.#dirty = true;
       return;
     }
-    // Fast path: the next events in order, and room on the socket for them.
-    const fits = this.#ws.bufferedAmount <= this.#ctx.limits.wsHighWaterBytes && eventsBytes(events) <= this.#ctx.limits.maxPageBytes;
+    // Fast path: the next events in order, and room on the socket for them; encoded once for all sockets.
+    const page = sharedEvents(events);
+    const fits = !this.#aboveHighWater() && page.pageBytes <= this.#ctx.limits.maxPageBytes;
     if (first.seq === this.#cursor + 1 && fits) {
-      this.#sendEvents(events);
+      page.data ??= Buffer.from(eventsMessage(events), 'utf8');
+      this.#sendEvents(events, page.data);
       return;
     }
     if (!fits) this.#ctx.metrics.wsBackpressure.inc();
@@ -372,8 +444,8 @@ export class Connection {
     const { store, limits } = this.#ctx;
     try {
       while (this.#state === 'open') {
-        if (this.#ws.bufferedAmount > limits.wsHighWaterBytes) {
-          await this.#lastFlush;
+        if (this.#aboveHighWater()) {
+          await this.#roomOnSocket();
           continue;
         }
         this.#dirty = false;

@@ -239,6 +239,17 @@ export class EventStore {
       .immediate();
   }
 
+  /**
+   * Runs `write` as one transaction: every write it makes through this store and its ledger commits with
+   * the others or not at all (applyRemote and recordRejected inside it are savepoints: one that throws
+   * undoes only its own writes, and the caller decides). Sync applies a received page and moves the pull
+   * cursor past it this way, so after a crash the cursor never points past events that were not applied,
+   * nor stays behind events that were. `write` must not be async.
+   */
+  atomically<T>(write: () => T): T {
+    return this.db.transaction(write).immediate();
+  }
+
   // ---- the single path every event takes ----------------------------------------------------------
 
   /**

@@ -2,9 +2,11 @@
 // motebit's current key, bound to their envelope (shared/envelope-crypto.ts), and come back opened. Only
 // bodies change; ordering, cursors, acks and failures are the inner transport's. A received event that
 // cannot be opened is handed on with a `problem` and its body untouched, never thrown: one bad event must
-// not stop the stream.
+// not stop the stream. Each key is imported once per key id and bytes (BodyKeyCache), and looked up once
+// per received page.
+import type { KeyObject } from 'node:crypto';
 import { fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
-import { BODY_KEY_BYTES, envelopeAad, openBody, sealBody } from '../../shared/envelope-crypto.ts';
+import { BODY_KEY_BYTES, BodyKeyCache, envelopeAad, openBody, sealBody } from '../../shared/envelope-crypto.ts';
 import type { PushResult } from '../../shared/relay-api.ts';
 import type { WireEvent } from '../../shared/wire.ts';
 import type { EventSink, ReceivedEvent, Transport, TransportError } from './transport.ts';
@@ -31,10 +33,14 @@ export interface EncryptedTransportOptions {
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A key id as a page resolves it: the imported key, or why there is none that can open anything. */
+type ResolvedKey = KeyObject | 'missing' | 'wrong_size';
+
 export class EncryptedTransport implements Transport {
   readonly inner: Transport;
   readonly #keys: BodyKeyring;
   readonly #motebitId: string;
+  readonly #imported = new BodyKeyCache();
 
   constructor(options: EncryptedTransportOptions) {
     const { current } = options.keys;
@@ -54,7 +60,7 @@ export class EncryptedTransport implements Transport {
   }
 
   open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {
-    return this.inner.open(after, (events) => sink(events.map((event) => this.openEvent(event))), epoch);
+    return this.inner.open(after, (events) => sink(this.openEvents(events)), epoch);
   }
 
   push(events: readonly WireEvent[]): Promise<PushResult[]> {
@@ -78,20 +84,42 @@ export class EncryptedTransport implements Transport {
     if (event.key_id !== null) return event;
     const { id, key } = this.#keys.current;
     const aad = envelopeAad({ motebit_id: this.#motebitId, device_id: event.device_id, event_id: event.event_id, device_seq: event.device_seq, key_id: id });
-    return { ...event, key_id: id, body: toBase64Url(sealBody(key, fromBase64Url(event.body), aad)) };
+    return { ...event, key_id: id, body: toBase64Url(sealBody(this.#imported.key(id, key), fromBase64Url(event.body), aad)) };
+  }
+
+  /** Opens a received page; each key id in it is looked up in the keyring once. */
+  openEvents(events: readonly ReceivedEvent[]): ReceivedEvent[] {
+    const keys = new Map<string, ResolvedKey>();
+    return events.map((event) => this.#open(event, keys));
   }
 
   /** Opens a received event, or returns it untouched with the problem that kept it closed. */
   openEvent(event: ReceivedEvent): ReceivedEvent {
+    return this.#open(event, new Map<string, ResolvedKey>());
+  }
+
+  #open(event: ReceivedEvent, keys: Map<string, ResolvedKey>): ReceivedEvent {
     if (event.problem) return event;
     const keyId = event.key_id;
     if (keyId === null) return { ...event, problem: { code: 'not_encrypted', message: 'the body is plaintext, but this motebit encrypts its events' } };
-    const key = keyId === this.#keys.current.id ? this.#keys.current.key : this.#keys.byId(keyId);
-    if (!key) return { ...event, problem: { code: 'unknown_key', message: `this device does not have key ${keyId}` } };
+    let key = keys.get(keyId);
+    if (key === undefined) {
+      key = this.#keyOf(keyId);
+      keys.set(keyId, key);
+    }
+    if (key === 'missing') return { ...event, problem: { code: 'unknown_key', message: `this device does not have key ${keyId}` } };
     const aad = envelopeAad({ motebit_id: this.#motebitId, device_id: event.device_id, event_id: event.event_id, device_seq: event.device_seq, key_id: keyId });
-    let plaintext: Buffer | null = null;
-    if (key.byteLength === BODY_KEY_BYTES) plaintext = openBody(key, fromBase64Url(event.body), aad);
+    const plaintext = key === 'wrong_size' ? null : openBody(key, fromBase64Url(event.body), aad);
     if (!plaintext) return { ...event, problem: { code: 'decrypt_failed', message: `the body does not open under key ${keyId} for this envelope` } };
     return { ...event, key_id: null, body: toBase64Url(plaintext) };
+  }
+
+  /** The key with this id, imported (once per id and bytes). */
+  #keyOf(keyId: string): ResolvedKey {
+    const bytes = keyId === this.#keys.current.id ? this.#keys.current.key : this.#keys.byId(keyId);
+    if (!bytes) return 'missing';
+    // A key of the wrong size opens nothing: its events fail to decrypt, as under any wrong key.
+    if (bytes.byteLength !== BODY_KEY_BYTES) return 'wrong_size';
+    return this.#imported.key(keyId, bytes);
   }
 }

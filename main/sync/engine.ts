@@ -4,8 +4,8 @@
 // events: the CLI, the tray and the settings window all read this one source.
 //
 // Nothing is lost across a crash at any point: local writes wait in the store (not in memory) until the
-// relay acknowledges them, pushes are idempotent by event id, and the pull cursor advances only after
-// the events it covers are committed.
+// relay acknowledges them, pushes are idempotent by event id, and the pull cursor advances in the same
+// transaction that commits the events it covers.
 //
 // The relay is trusted for nothing (docs/protocol.md §8). Each cycle first reads the relay log's frontier:
 // a new epoch (the relay was replaced) or a head behind this device's cursor (restored from an older copy)
@@ -401,17 +401,19 @@ export class SyncEngine {
   /**
    * Where every received page goes, from a cycle's catch-up or live from the socket. Each device's events
    * are applied on their own, so one device's bad chain cannot block the others; what cannot be applied
-   * is recorded and reported, never applied. The cursor moves only after the page is committed.
+   * is recorded and reported, never applied. The page's events, what was rejected of it and the cursor
+   * past it are committed in one transaction: after a crash either all of it is there or none of it.
    */
   private readonly receive = async (events: readonly ReceivedEvent[]): Promise<void> => {
     if (events.length === 0) return;
     const rejected: RejectedEvent[] = [];
+    const failures: { received: ReceivedEvent; code: string; message: string }[] = [];
     const byDevice = new Map<string, { received: ReceivedEvent; event: unknown; text: string }[]>();
     for (const received of events) {
       const decoded = fromWire(received);
       if (!decoded.ok) {
         rejected.push(rejection(received, decoded.problem.code, decoded.problem.message));
-        this.noteFailure(received, decoded.problem.code, decoded.problem.message);
+        failures.push({ received, code: decoded.problem.code, message: decoded.problem.message });
         continue;
       }
       const group = byDevice.get(received.device_id) ?? [];
@@ -419,35 +421,42 @@ export class SyncEngine {
       byDevice.set(received.device_id, group);
     }
     let newConflicts = 0;
-    for (const group of byDevice.values()) {
-      try {
-        newConflicts += this.store.applyRemote(group.map((g) => g.event), { texts: group.map((g) => g.text) }).newConflicts;
-      } catch (error) {
-        if (!(error instanceof ChainError)) throw error; // a local failure (disk): the cursor stays, nothing is skipped
-        for (const { received } of group) rejected.push(rejection(received, error.code, error.message));
-        const at = group.find((g) => g.received.device_seq === error.deviceSeq)?.received ?? group[0]!.received;
-        this.noteFailure({ ...at, seq: Math.min(...group.map((g) => g.received.seq)) }, error.code, error.message);
-      }
-    }
-    if (rejected.length > 0) {
-      this.store.recordRejected(rejected);
-      this.log.warn({ count: rejected.length, code: rejected[0]!.code }, 'received events were rejected and not applied');
-    }
     const last = events.at(-1)!;
-    if (last.seq > this.store.getCursor(CURSOR)) {
-      this.store.setCursor(CURSOR, last.seq);
-      this.store.ledger.setCursorEvent({ seq: last.seq, eventId: last.event_id });
-    }
+    this.store.atomically(() => {
+      for (const group of byDevice.values()) {
+        try {
+          newConflicts += this.store.applyRemote(group.map((g) => g.event), { texts: group.map((g) => g.text) }).newConflicts;
+        } catch (error) {
+          // A local failure (disk): nothing of the page is committed, the cursor stays, nothing is skipped.
+          if (!(error instanceof ChainError)) throw error;
+          for (const { received } of group) rejected.push(rejection(received, error.code, error.message));
+          const at = group.find((g) => g.received.device_seq === error.deviceSeq)?.received ?? group[0]!.received;
+          failures.push({ received: { ...at, seq: Math.min(...group.map((g) => g.received.seq)) }, code: error.code, message: error.message });
+        }
+      }
+      if (rejected.length > 0) this.store.recordRejected(rejected);
+      for (const { received, code, message } of failures) {
+        this.store.ledger.noteFailure({ deviceId: received.device_id, relaySeq: received.seq, deviceSeq: received.device_seq, code, message }, this.now());
+      }
+      if (last.seq > this.store.getCursor(CURSOR)) {
+        this.store.setCursor(CURSOR, last.seq);
+        this.store.ledger.setCursorEvent({ seq: last.seq, eventId: last.event_id });
+      }
+    });
+    if (rejected.length > 0) this.log.warn({ count: rejected.length, code: rejected[0]!.code }, 'received events were rejected and not applied');
+    for (const { received } of failures) this.noteFailure(received.device_id);
     this.pulledThisCycle += events.length;
     if (this.running) this.setProgress({ phase: 'pull', done: this.pulledThisCycle, total: null });
     else this.emitStatus(); // a live page between cycles: counts changed
     if (newConflicts > 0) this.log.info({ newConflicts }, 'conflicts recorded');
   };
 
-  /** A writer's events from `received` on failed verification: they are fetched again until they verify. */
-  private noteFailure(received: ReceivedEvent, code: string, message: string): void {
-    this.store.ledger.noteFailure({ deviceId: received.device_id, relaySeq: received.seq, deviceSeq: received.device_seq, code, message }, this.now());
-    this.failedThisCycle.add(received.device_id);
+  /**
+   * A writer's events failed verification (the ledger has noted it, with the page): they are fetched again
+   * until they verify, and this cycle fails.
+   */
+  private noteFailure(deviceId: string): void {
+    this.failedThisCycle.add(deviceId);
     if (!this.running && this.lastError === null) {
       // A live page between cycles: say so now, not only at the next cycle.
       this.lastError = describeFailure(new SyncFailure('integrity', describeRepairs(this.store.ledger.activeRepairs()), 'sync fetches those events again'), this.now());
