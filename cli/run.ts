@@ -1,0 +1,350 @@
+// motebit-sync: the device's services from a terminal (the same main/app code as the tray app). The
+// entry is cli/main.ts, which loads this module once Node's compile cache is on.
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { Device, type HomeOptions } from '../main/app/device.ts';
+import { ConfigError } from '../main/config/config.ts';
+import { resolveHome } from '../main/config/home.ts';
+import { RelayUrlError } from '../main/config/relay-url.ts';
+import { IdentityExistsError, IdentityMismatchError, IdentityNotSetUpError } from '../main/identity/local-identity.ts';
+import { PairingCodeError, pairingQrText } from '../main/identity/pairing.ts';
+import { SecretStoreChoiceError } from '../main/keyring/open.ts';
+import { KeyringUnavailableError } from '../main/keyring/secret-store.ts';
+import { InvalidWriteError } from '../main/store/event-store.ts';
+import { StoreOpenError } from '../main/store/database.ts';
+import { QUOTA_EXCEEDED, TransportError, quotaWords } from '../main/sync/transport.ts';
+import { EntitySchema, JsonValueSchema } from '../shared/event.ts';
+import type { SyncProgress } from '../shared/status.ts';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { conflictsJson, conflictsText, devicesText, stateJson, statusJson, statusText } from './format.ts';
+
+const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--json]
+
+  init --relay URL [--name NAME] [--no-encryption]   create a motebit on a relay, enrol this device
+  pair                                               show a pairing code (text and QR) for a new device
+  join CODE [--name NAME]                            join a motebit with a pairing code
+  put ENTITY JSON                                    write a value (queued until the next sync)
+  import FILE|-                                      write JSON lines {"entity": …, "value": …} in one transaction
+  delete ENTITY                                      delete an entity (a tombstone that syncs)
+  get ENTITY                                         print an entity's value
+  state [--json]                                     print every entity
+  sync                                               run one sync cycle and print the status
+  status [--json]                                    print the sync status
+  conflicts [--json] [--all]                         list conflicts (--all: settled ones too)
+  review ID                                          mark a conflict reviewed (the current value stays)
+  resolve ID EVENT_ID                                keep one side of a conflict (written again as a new event)
+  devices [--json]                                   list the motebit's devices
+  revoke DEVICE                                      cut a device off
+  shell                                              interactive: /sync, /status, /conflicts, /help, /quit
+
+  --home DIR      device home instead of ~ (or MOTEBIT_HOME)
+  --keyring file  keep secrets in a 0600 file instead of the OS keyring (or MOTEBIT_KEYRING=file)
+
+exit codes: 0 ok, 1 local failure, 2 usage, 3 relay unreachable, 4 refused by the relay (auth), 5 relay or integrity error`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const options = {
+  home: { type: 'string' },
+  keyring: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  all: { type: 'boolean', default: false },
+  relay: { type: 'string' },
+  name: { type: 'string' },
+  'no-encryption': { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type Flags = { json: boolean; all: boolean; relay?: string | undefined; name?: string | undefined; 'no-encryption': boolean };
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const io: Io = {
+  out: (text) => void process.stdout.write(`${text}\n`),
+  err: (text) => void process.stderr.write(`${text}\n`),
+};
+
+function parseCommandLine(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const [command = parsed.values.help ? 'help' : process.stdin.isTTY ? 'shell' : 'help', ...args] = parsed.positionals;
+  return { command, args, values: parsed.values };
+}
+
+function need(args: string[], count: number, names: string): void {
+  if (args.length !== count) throw new UsageError(`expected ${names}, got ${args.length === 0 ? 'nothing' : args.map((a) => JSON.stringify(a)).join(' ')}`);
+}
+
+function parseJsonArgument(text: string): z.infer<typeof JsonValueSchema> {
+  try {
+    return JsonValueSchema.parse(JSON.parse(text));
+  } catch {
+    throw new UsageError(`the value must be JSON, e.g. '{"text":"hello"}' or '"a string"' (got ${text})`);
+  }
+}
+
+function parseEntity(text: string | undefined): string {
+  const result = EntitySchema.safeParse(text);
+  if (!result.success) throw new UsageError(`invalid entity name ${JSON.stringify(text)}: ${result.error.issues[0]?.message}`);
+  return result.data;
+}
+
+const ImportLineSchema = z.strictObject({ entity: EntitySchema, value: JsonValueSchema });
+
+async function readImport(source: string): Promise<{ entity: string; value: z.infer<typeof JsonValueSchema> }[]> {
+  const text = source === '-' ? await readStdin() : await readFile(source, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read ${source}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+  });
+  const items = [];
+  for (const [index, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new UsageError(`line ${index + 1} of ${source === '-' ? 'stdin' : source} is not JSON; nothing was imported`);
+    }
+    const parsed = ImportLineSchema.safeParse(value);
+    if (!parsed.success) throw new UsageError(`line ${index + 1}: ${z.prettifyError(parsed.error)}; nothing was imported`);
+    items.push(parsed.data);
+  }
+  return items;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Prints progress of long work on stderr: a line per phase change, and at most one per second within one. */
+function showProgress(device: Device, io: Io): () => void {
+  let last: SyncProgress | null = null;
+  let lastAt = 0;
+  return device.engine.onStatus(({ progress }) => {
+    if (!progress) return;
+    const now = Date.now();
+    if (last && last.phase === progress.phase && now - lastAt < 1000) return;
+    if (progress.phase === 'connect' || (progress.done === 0 && progress.phase !== last?.phase && progress.total === 0)) return;
+    last = progress;
+    lastAt = now;
+    io.err(`${progress.phase === 'push' ? 'pushing' : 'pulling'} ${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''} events…`);
+  });
+}
+
+async function syncAndReport(device: Device, flags: Flags, io: Io): Promise<number> {
+  const stop = showProgress(device, io);
+  const result = await device.syncNow();
+  stop();
+  printStatus(device, flags, io);
+  return result.ok ? EXIT.ok : exitCodeFor(result.error!.kind);
+}
+
+function printStatus(device: Device, flags: Flags, io: Io): void {
+  const status = device.status();
+  const who = device.identity;
+  io.out(flags.json ? JSON.stringify(statusJson(status, who)) : statusText(status, who));
+}
+
+async function runDeviceCommand(device: Device, command: string, args: string[], flags: Flags, io: Io): Promise<number> {
+  switch (command) {
+    case 'sync':
+      need(args, 0, 'no arguments');
+      return syncAndReport(device, flags, io);
+    case 'status':
+      need(args, 0, 'no arguments');
+      printStatus(device, flags, io);
+      return EXIT.ok;
+    case 'put': {
+      need(args, 2, 'ENTITY JSON');
+      const event = device.put(parseEntity(args[0]), parseJsonArgument(args[1]!));
+      io.out(flags.json ? JSON.stringify({ event_id: event.event_id, device_seq: event.device_seq }) : `wrote ${event.entity} (event ${event.event_id}); it goes out with the next sync`);
+      return EXIT.ok;
+    }
+    case 'delete': {
+      need(args, 1, 'ENTITY');
+      const event = device.delete(parseEntity(args[0]));
+      io.out(flags.json ? JSON.stringify({ event_id: event.event_id, device_seq: event.device_seq }) : `deleted ${event.entity} (event ${event.event_id})`);
+      return EXIT.ok;
+    }
+    case 'import': {
+      need(args, 1, 'FILE or -');
+      const items = await readImport(args[0]!);
+      const events = device.write(items.map((item) => ({ entity: item.entity, op: 'set' as const, payload: item.value })));
+      io.out(flags.json ? JSON.stringify({ imported: events.length }) : `imported ${events.length} values in one transaction`);
+      return EXIT.ok;
+    }
+    case 'get': {
+      need(args, 1, 'ENTITY');
+      const state = device.get(parseEntity(args[0]));
+      if (!state || state.deleted) {
+        io.err(`${args[0]} is ${state ? 'deleted' : 'not set'}`);
+        return EXIT.failure;
+      }
+      io.out(JSON.stringify(state.value));
+      return EXIT.ok;
+    }
+    case 'state': {
+      need(args, 0, 'no arguments');
+      const state = device.state();
+      if (flags.json) io.out(JSON.stringify(stateJson(state)));
+      else for (const s of state.filter((e) => !e.deleted)) io.out(`${s.entity} = ${JSON.stringify(s.value)}`);
+      return EXIT.ok;
+    }
+    case 'conflicts': {
+      need(args, 0, 'no arguments');
+      const conflicts = device.conflicts({ includeResolved: flags.all });
+      io.out(flags.json ? JSON.stringify(conflictsJson(conflicts)) : conflictsText(conflicts));
+      return EXIT.ok;
+    }
+    case 'review': {
+      need(args, 1, 'ID');
+      device.markReviewed(parseId(args[0]!));
+      io.out(`conflict ${args[0]} marked reviewed`);
+      return EXIT.ok;
+    }
+    case 'resolve': {
+      need(args, 2, 'ID EVENT_ID');
+      const event = device.resolve(parseId(args[0]!), args[1]!);
+      io.out(`kept that value as event ${event.event_id}; it goes out with the next sync`);
+      return EXIT.ok;
+    }
+    case 'pair': {
+      need(args, 0, 'no arguments');
+      const code = await device.pairingCode();
+      if (flags.json) io.out(JSON.stringify({ pairing_code: code }));
+      else {
+        io.out(await pairingQrText(code));
+        io.out(`On the new device run:\n  motebit-sync join ${code}\nThe code carries this motebit's master token: show it only to your own device.`);
+      }
+      return EXIT.ok;
+    }
+    case 'devices': {
+      need(args, 0, 'no arguments');
+      const devices = await device.devices();
+      io.out(flags.json ? JSON.stringify({ devices }) : devicesText(devices, device.identity.deviceId));
+      return EXIT.ok;
+    }
+    case 'revoke': {
+      need(args, 1, 'DEVICE');
+      if (args[0] === device.identity.deviceId) throw new UsageError('this is the device you are on; revoke it from another device');
+      const revoked = await device.revoke(args[0]!);
+      io.out(flags.json ? JSON.stringify({ device: revoked }) : `revoked ${revoked.device_id}: it can no longer sync`);
+      return EXIT.ok;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function parseId(text: string): number {
+  const id = Number(text);
+  if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`a conflict id is a positive number (got ${text})`);
+  return id;
+}
+
+async function shell(device: Device, io: Io): Promise<number> {
+  device.engine.start(); // live sync while the shell is open, like the app
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: 'motebit> ' });
+  let open = true; // piped input ends (and closes readline) while a command may still be running
+  rl.on('close', () => (open = false));
+  io.out('motebit-sync shell: /sync, /status, /conflicts, /help, /quit');
+  rl.prompt();
+  for await (const line of rl) {
+    const command = line.trim();
+    try {
+      if (command === '/quit' || command === '/exit') break;
+      else if (command === '/sync') await syncAndReport(device, { json: false, all: false, 'no-encryption': false }, io);
+      else if (command === '/status') printStatus(device, { json: false, all: false, 'no-encryption': false }, io);
+      else if (command === '/conflicts') io.out(conflictsText(device.conflicts()));
+      else if (command === '/help' || command === '') io.out('/sync  run a cycle and print the status\n/status  print the status\n/conflicts  list open conflicts\n/quit');
+      else io.err(`unknown command ${command}; try /help`);
+    } catch (error) {
+      io.err(describe(error).message);
+    }
+    if (open) rl.prompt();
+  }
+  rl.close();
+  return EXIT.ok;
+}
+
+/** Turns any error into a message and the exit code that names its kind. */
+function describe(error: unknown): { message: string; code: number } {
+  if (error instanceof UsageError) return { message: `${error.message}\nrun "motebit-sync help" for usage`, code: EXIT.usage };
+  if (error instanceof InvalidWriteError || error instanceof PairingCodeError || error instanceof RelayUrlError || error instanceof SecretStoreChoiceError) {
+    return { message: error.message, code: EXIT.usage };
+  }
+  if (error instanceof TransportError) {
+    const code = error.kind === 'network' ? EXIT.network : error.kind === 'auth' ? EXIT.auth : EXIT.relay;
+    const hint =
+      error.kind === 'network'
+        ? ' (is the relay URL right, and is the relay running?)'
+        : error.code === 'revoked_device'
+          ? ' (this device was revoked)'
+          : error.code === QUOTA_EXCEEDED
+            ? `: ${quotaWords(error.quota).nextStep}`
+            : '';
+    return { message: `${error.message}${hint}`, code };
+  }
+  if (
+    error instanceof KeyringUnavailableError ||
+    error instanceof ConfigError ||
+    error instanceof IdentityNotSetUpError ||
+    error instanceof IdentityExistsError ||
+    error instanceof IdentityMismatchError ||
+    error instanceof StoreOpenError
+  ) {
+    return { message: error.message, code: EXIT.failure };
+  }
+  return { message: `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, code: EXIT.failure };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let device: Device | null = null;
+  try {
+    const { command, args, values } = parseCommandLine(argv);
+    if (command === 'help') {
+      io.out(USAGE);
+      return EXIT.ok;
+    }
+    const flags: Flags = { json: values.json, all: values.all, relay: values.relay, name: values.name, 'no-encryption': values['no-encryption'] };
+    const home: HomeOptions = { home: resolveHome({ home: values.home, env }), keyring: values.keyring, env };
+    if (command === 'init') {
+      need(args, 0, 'no arguments (the relay goes in --relay URL)');
+      if (!flags.relay) throw new UsageError('init needs --relay URL, e.g. motebit-sync init --relay https://relay.example.com');
+      device = await Device.create({ ...home, relayUrl: flags.relay, deviceName: flags.name, encryption: !flags['no-encryption'] });
+      if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
+      io.err(`created motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
+      return await syncAndReport(device, flags, io);
+    }
+    if (command === 'join') {
+      need(args, 1, 'CODE');
+      device = await Device.join({ ...home, pairingCode: args[0]!, deviceName: flags.name });
+      if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
+      io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
+      return await syncAndReport(device, flags, io);
+    }
+    device = await Device.open(home);
+    if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
+    if (command === 'shell') return await shell(device, io);
+    return await runDeviceCommand(device, command, args, flags, io);
+  } catch (error) {
+    const { message, code } = describe(error);
+    io.err(`motebit-sync: ${message}`);
+    return code;
+  } finally {
+    await device?.close();
+  }
+}
