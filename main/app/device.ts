@@ -92,7 +92,8 @@ export class Device {
 
   /** Opens an existing device home (config + secrets); errors say to run init or join when there is none. */
   static async open(options: HomeOptions): Promise<Device> {
-    const { store: secrets, warning } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService });
+    // Opening reads the secrets a home already has (a missing keyring fails the read): no write probe.
+    const { store: secrets, warning } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService, probe: false });
     const identity = await loadLocalIdentity({ home: options.home, secrets });
     const config = await loadConfig(options.home);
     return new Device({ home: options.home, identity, config, secrets, secretsWarning: warning, log: options.log, transport: options.transport });

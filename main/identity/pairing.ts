@@ -5,7 +5,6 @@
 //   motebit-pair:1:<base64url of JSON {"relay":…,"token":"mbk1_…","encryption":true}>:<checksum>
 //
 // The code IS the master token: whoever sees it can join as this motebit (docs/security.md).
-import QRCode from 'qrcode';
 import { z } from 'zod';
 import { canonicalJson } from '../../shared/encoding.ts';
 import { RelayUrlError, parseRelayUrl } from '../config/relay-url.ts';
@@ -81,12 +80,14 @@ export const QR_ERROR_CORRECTION = 'M';
  * text colour, so on a dark terminal (the default here) the light modules are the ones drawn; pass
  * lightBackground for dark text on a light background. Scanners need the dark modules to be dark.
  */
-export function pairingQrText(code: string, { lightBackground = false } = {}): Promise<string> {
+export async function pairingQrText(code: string, { lightBackground = false } = {}): Promise<string> {
   const color = lightBackground ? { dark: '#000000', light: '#ffffff' } : { dark: '#ffffff', light: '#000000' };
+  const { default: QRCode } = await import('qrcode'); // loaded only when a QR is drawn
   return QRCode.toString(code, { type: 'utf8', errorCorrectionLevel: QR_ERROR_CORRECTION, color });
 }
 
 /** The code as a QR code in SVG, for the app window. */
-export function pairingQrSvg(code: string): Promise<string> {
+export async function pairingQrSvg(code: string): Promise<string> {
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(code, { type: 'svg', errorCorrectionLevel: QR_ERROR_CORRECTION, margin: 2 });
 }

@@ -1,8 +1,9 @@
-// Chooses the secret store: --keyring (os | file), else MOTEBIT_KEYRING, else the OS keyring. The OS
-// keyring is probed at once (a write and a delete), so a machine without one fails here with a clear KeyringUnavailableError
-// instead of half-way through setting up. The file store is only ever used when asked for by name.
+// Chooses the secret store: --keyring (os | file), else MOTEBIT_KEYRING, else the OS keyring. Before a
+// home writes secrets (init, join) the OS keyring is probed (a write and a delete), so a machine without a
+// usable one fails there with a clear KeyringUnavailableError instead of half-way through setting up;
+// opening an existing home only reads, and a read fails just as clearly. The file store is only ever used
+// when asked for by name. The OS keyring's native module is loaded only when it is the choice.
 import { FileSecretStore } from './file-secret-store.ts';
-import { OsKeyring } from './os-keyring.ts';
 import { SECRET_STORE_KINDS, type SecretStore, type SecretStoreKind } from './secret-store.ts';
 
 export interface OpenSecretStoreOptions {
@@ -13,6 +14,8 @@ export interface OpenSecretStoreOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** The OS keyring service name (tests use their own). */
   readonly service?: string;
+  /** Prove the OS keyring can keep a new secret (default true; false when only reading an existing home). */
+  readonly probe?: boolean;
 }
 
 export interface OpenedSecretStore {
@@ -34,15 +37,18 @@ export function chooseSecretStoreKind(keyring: string | undefined, env: NodeJS.P
   throw new SecretStoreChoiceError(`${source} must be one of ${SECRET_STORE_KINDS.join(', ')}, not "${value}"`);
 }
 
-export async function openSecretStore({ home, keyring, env = process.env, service }: OpenSecretStoreOptions): Promise<OpenedSecretStore> {
+export async function openSecretStore({ home, keyring, env = process.env, service, probe = true }: OpenSecretStoreOptions): Promise<OpenedSecretStore> {
   const kind = chooseSecretStoreKind(keyring, env);
   if (kind === 'file') {
     const store = new FileSecretStore(home);
     return { store, warning: store.warning };
   }
+  const { OsKeyring } = await import('./os-keyring.ts');
   const store = new OsKeyring(service);
-  // A write, not just a read: a locked keyring answers reads but cannot keep a new secret.
-  await store.set(PROBE_ACCOUNT, 'ok'); // throws KeyringUnavailableError when there is no usable keyring
-  await store.delete(PROBE_ACCOUNT);
+  if (probe) {
+    // A write, not just a read: a locked keyring answers reads but cannot keep a new secret.
+    await store.set(PROBE_ACCOUNT, 'ok'); // throws KeyringUnavailableError when there is no usable keyring
+    await store.delete(PROBE_ACCOUNT);
+  }
   return { store, warning: null };
 }

@@ -9,7 +9,8 @@
 // listeners (so the engine can fall back to HTTP) and re-opened with exponential backoff and jitter,
 // resuming after the cursor, so nothing is missed or delivered twice. An auth failure or a revocation is
 // final: reported with kind 'auth' and never retried.
-import WebSocket, { type RawData } from 'ws';
+import { createRequire } from 'node:module';
+import type { RawData, WebSocket } from 'ws';
 import type { SigningKey } from '../../shared/crypto.ts';
 import {
   AUTH_FAILURE_REASONS,
@@ -27,6 +28,11 @@ import { MAX_TOKEN_LIFETIME_SECONDS, mintWsToken, wsPath } from '../../shared/to
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { checkOrder, checkResults } from './http-transport.ts';
 import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded, type EventSink, type Transport } from './transport.ts';
+
+// ws (and the tls and https modules it loads) is required when the first socket opens: a command that
+// never syncs (a CLI put) does not pay for it at start.
+let webSocketClass: typeof WebSocket | undefined;
+const WebSocketClass = (): typeof WebSocket => (webSocketClass ??= createRequire(import.meta.url)('ws') as typeof WebSocket);
 
 export interface BackoffOptions {
   /** First retry after about this long (jittered between half and all of it). */
@@ -164,7 +170,7 @@ class Session {
     });
     this.ready.catch(() => undefined);
     const { connectTimeoutMs } = host.options;
-    this.ws = new WebSocket(host.url, { handshakeTimeout: connectTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, followRedirects: false });
+    this.ws = new (WebSocketClass())(host.url, { handshakeTimeout: connectTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, followRedirects: false });
     this.#connectTimer = setTimeout(() => this.fail(new TransportError('network', `the relay did not accept the socket within ${connectTimeoutMs} ms`)), connectTimeoutMs);
     this.ws.on('unexpected-response', (_request, response) => {
       this.#upgradeStatus = response.statusCode;
@@ -193,9 +199,9 @@ class Session {
   /** Closes cleanly (1000) and resolves once the socket is closed. */
   async close(error: TransportError): Promise<void> {
     this.#end(error);
-    if (this.ws.readyState === WebSocket.CLOSED) return;
+    if (this.ws.readyState === this.ws.CLOSED) return;
     const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000, 'closing');
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'closing');
     else this.ws.terminate();
     const grace = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
     await closed;
@@ -240,7 +246,7 @@ class Session {
   }
 
   #send(message: WsClientMessage, callback?: (error?: Error) => void): void {
-    if (this.ws.readyState !== WebSocket.OPEN) {
+    if (this.ws.readyState !== this.ws.OPEN) {
       callback?.(new Error('the socket is not open'));
       return;
     }
