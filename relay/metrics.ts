@@ -28,6 +28,8 @@ export class RelayMetrics {
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
+  /** eventsOut{transport="ws"}, bound once: it is counted for every socket of every fan-out. */
+  readonly eventsOutWs = this.eventsOut.labels({ transport: 'ws' });
   readonly pushLatency = new Histogram({
     name: 'motebit_relay_push_duration_seconds',
     help: 'Time to store a pushed batch, by transport',

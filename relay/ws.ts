@@ -182,7 +182,7 @@ export class Connection {
     if (!last) return;
     this.#sendData(data ?? eventsMessage(events));
     this.#cursor = last.seq;
-    this.#ctx.metrics.eventsOut.inc({ transport: 'ws' }, events.length);
+    this.#ctx.metrics.eventsOutWs.inc(events.length);
   }
 
   #aboveHighWater(): boolean {
