@@ -22,6 +22,66 @@ export const EntitySchema = z
 export const JsonValueSchema = z.json();
 export type JsonValue = z.infer<typeof JsonValueSchema>;
 
+/**
+ * Whether `value` is a tree z.json() accepts and would return unchanged but for being a copy, checked in
+ * one walk without zod's machinery: strings, finite numbers, booleans, null, arrays (Array.prototype, no
+ * holes) and objects (Object.prototype, no symbol keys, no own "__proto__" key, which z.json() drops) of
+ * them, at most MAX_PAYLOAD_DEPTH deep. Everything JSON.parse produces is such a tree (the events of a
+ * sync arrive that way), so for them this is the whole check; anything else is left to z.json().
+ * (Differences it leaves, invisible to canonical JSON and JSON.stringify: a non-enumerable property or a
+ * non-index array property is kept rather than dropped, and a getter is read again later.)
+ */
+function isPlainJsonTree(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  const depths: number[] = [0];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    const depth = depths.pop()!;
+    switch (typeof item) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (!Number.isFinite(item)) return false;
+        continue;
+      case 'object': {
+        if (item === null) continue;
+        if (depth >= MAX_PAYLOAD_DEPTH) return false;
+        if (Array.isArray(item)) {
+          if (Object.getPrototypeOf(item) !== Array.prototype) return false;
+          for (let i = 0; i < item.length; i++) {
+            if (!(i in item)) return false;
+            stack.push(item[i]);
+            depths.push(depth + 1);
+          }
+          continue;
+        }
+        if (Object.getPrototypeOf(item) !== Object.prototype || Object.hasOwn(item, '__proto__') || Object.getOwnPropertySymbols(item).length > 0) return false;
+        for (const key of Object.keys(item)) {
+          stack.push((item as Record<string, unknown>)[key]);
+          depths.push(depth + 1);
+        }
+        continue;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * An event's payload: JsonValueSchema's answer, issues included, without its re-walk of a value that is
+ * already a plain JSON tree (a received event's payload comes straight out of JSON.parse).
+ */
+const PayloadSchema = z.unknown().transform((value, ctx): JsonValue => {
+  if (isPlainJsonTree(value)) return value as JsonValue;
+  const parsed = JsonValueSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+});
+
 const SeqSchema = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 export const VersionClockSchema = z.strictObject({
@@ -55,7 +115,7 @@ const eventFields = {
   entity: EntitySchema,
   op: OperationSchema,
   /** Opaque to sync: any JSON for set, null for delete. */
-  payload: JsonValueSchema,
+  payload: PayloadSchema,
   /** Wall-clock milliseconds when written: shown to people, never used for ordering. */
   ts: z.int().min(0),
 };

@@ -14,16 +14,20 @@ export const MAX_EVENT_DEPTH = MAX_PAYLOAD_DEPTH + 2;
 export function jsonTextDepth(text: string, limit: number): number {
   let depth = 0;
   let deepest = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+    if (c === 0x22 /* " */) {
+      // Skip the string's contents in one search per quote: a quote ends the string unless an odd number
+      // of backslashes precedes it (an escaped backslash, \\, escapes nothing after it).
+      for (;;) {
+        const close = text.indexOf('"', i + 1);
+        if (close === -1) return deepest; // an unterminated string: nothing after it counts
+        let slashes = 0;
+        while (text.charCodeAt(close - 1 - slashes) === 0x5c /* \ */) slashes++;
+        i = close;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
       depth++;
       if (depth > limit) return Infinity;
       if (depth > deepest) deepest = depth;

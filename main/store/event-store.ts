@@ -200,7 +200,13 @@ export class EventStore {
   applyRemote(input: readonly unknown[], options: { texts?: readonly string[] } = {}): ApplyResult {
     const incoming = parseEvents(input);
     // The JSON text each event arrived as (same order as input), so unsealed ones need no re-encoding.
-    const texts = options.texts && new Map(incoming.map((event, i) => [event, options.texts![i]!] as const).filter(([, text]) => text !== undefined));
+    const texts = new Map<SealedEvent, string>();
+    if (options.texts) {
+      incoming.forEach((event, i) => {
+        const text = options.texts![i];
+        if (text !== undefined) texts.set(event, text);
+      });
+    }
     return this.db
       .transaction(() => {
         const devices = new Set(incoming.map((event) => event.device_id));
@@ -257,34 +263,38 @@ export class EventStore {
    * per batch. Returns how many conflicts the event made.
    */
   private applyEvent({ event, hash, canonical }: HashedEvent): number {
-    const info = this.sql.insertEvent.run({
-      event_id: event.event_id,
-      device_id: event.device_id,
-      device_seq: event.device_seq,
-      lamport: event.clock.l,
-      entity: event.entity,
-      op: event.op,
+    // Positional parameters: binding an object by name costs more than the insert itself on a bulk apply.
+    const info = this.sql.insertEvent.run(
+      event.event_id,
+      event.device_id,
+      event.device_seq,
+      event.clock.l,
+      event.entity,
+      event.op,
       hash,
-      ts: event.ts,
-      received_at: now(),
-      body: event.seal ? canonicalJson(event) : canonical, // unsealed, the body is what was hashed
-    });
+      event.ts,
+      now(),
+      event.seal ? canonicalJson(event) : canonical, // unsealed, the body is what was hashed
+    );
     if (info.changes !== 1) {
       throw new ChainError('fork', `event id ${event.event_id} is already used by another event`, {
         deviceId: event.device_id,
         deviceSeq: event.device_seq,
       });
     }
-    const row = this.sql.stateOf.get(event.entity) as StateRow | undefined;
+    const row = this.sql.stateMetaOf.get(event.entity) as StateMetaRow | undefined;
     const writers: Record<string, number> = row ? (JSON.parse(row.writers) as Record<string, number>) : {};
     // An event can only settle conflicts that existed before it (it is not concurrent with itself).
     if (row && row.conflicts > 0) this.settleConflicts(event);
     const created = this.recordConflicts(event, writers);
     writers[event.device_id] = Math.max(writers[event.device_id] ?? 0, event.device_seq);
-    const meta = { writers: JSON.stringify(writers), conflicts: (row?.conflicts ?? 0) + created };
+    const writersJson = JSON.stringify(writers);
+    const conflicts = (row?.conflicts ?? 0) + created;
     const wins = !row || compareEvents(event, { event_id: row.event_id, device_id: row.device_id, device_seq: 0, clock: { l: row.lamport, v: {} } }) > 0;
-    if (wins) this.sql.upsertState.run({ ...stateRow(event), ...meta });
-    else this.sql.updateStateMeta.run({ entity: event.entity, ...meta });
+    if (wins) {
+      const state = stateRow(event);
+      this.sql.upsertState.run(state.entity, state.event_id, state.lamport, state.device_id, state.deleted, state.payload, writersJson, conflicts);
+    } else this.sql.updateStateMeta.run(writersJson, conflicts, event.entity);
     return created;
   }
 
@@ -448,7 +458,8 @@ export class EventStore {
         const rows = this.sql.winnersByFold.all() as { body: string }[];
         for (const { body } of rows) {
           const event = parseBody(body);
-          this.sql.upsertState.run({ ...stateRow(event), writers: JSON.stringify(writers.get(event.entity) ?? {}), conflicts: conflicts.get(event.entity) ?? 0 });
+          const state = stateRow(event);
+          this.sql.upsertState.run(state.entity, state.event_id, state.lamport, state.device_id, state.deleted, state.payload, JSON.stringify(writers.get(event.entity) ?? {}), conflicts.get(event.entity) ?? 0);
         }
         return rows.length;
       })
@@ -636,6 +647,8 @@ interface StateRow {
   conflicts: number;
 }
 
+type StateMetaRow = Pick<StateRow, 'event_id' | 'device_id' | 'lamport' | 'writers' | 'conflicts'>;
+
 interface RejectedRow {
   relay_seq: number;
   event_id: string;
@@ -737,7 +750,7 @@ function prepareStatements(db: SqliteDatabase) {
   const p = (sql: string) => db.prepare(sql);
   return {
     insertEvent: p(`INSERT OR IGNORE INTO events (event_id, device_id, device_seq, lamport, entity, op, hash, ts, received_at, body)
-                    VALUES (@event_id, @device_id, @device_seq, @lamport, @entity, @op, @hash, @ts, @received_at, @body)`),
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     upsertHead: p(`INSERT INTO heads (device_id, seq, hash, lamport) VALUES (?, ?, ?, ?)
                    ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, lamport = excluded.lamport`),
     headOf: p('SELECT seq, hash, lamport FROM heads WHERE device_id = ?'),
@@ -755,11 +768,13 @@ function prepareStatements(db: SqliteDatabase) {
     setResolvedBy: p('UPDATE conflicts SET resolved_by = ?, resolved_lamport = ? WHERE id = ?'),
     eventById: p('SELECT event_id, device_id, device_seq, lamport, body FROM events WHERE event_id = ?'),
     upsertState: p(`INSERT INTO state (entity, event_id, lamport, device_id, deleted, payload, writers, conflicts)
-                    VALUES (@entity, @event_id, @lamport, @device_id, @deleted, @payload, @writers, @conflicts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (entity) DO UPDATE SET event_id = excluded.event_id, lamport = excluded.lamport,
                       device_id = excluded.device_id, deleted = excluded.deleted, payload = excluded.payload,
                       writers = excluded.writers, conflicts = excluded.conflicts`),
-    updateStateMeta: p('UPDATE state SET writers = @writers, conflicts = @conflicts WHERE entity = @entity'),
+    updateStateMeta: p('UPDATE state SET writers = ?, conflicts = ? WHERE entity = ?'),
+    // What applying an event needs of its entity's state row (not the payload it may replace).
+    stateMetaOf: p('SELECT event_id, device_id, lamport, writers, conflicts FROM state WHERE entity = ?'),
     stateOf: p('SELECT entity, event_id, device_id, lamport, deleted, payload, writers, conflicts FROM state WHERE entity = ?'),
     writersByEntity: p('SELECT entity, device_id, max(device_seq) AS max_seq FROM events GROUP BY entity, device_id'),
     conflictCountByEntity: p('SELECT entity, count(*) AS n FROM conflicts GROUP BY entity'),
