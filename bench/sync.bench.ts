@@ -172,7 +172,7 @@ export async function syncBench(roundCount: number, options: SyncOptions): Promi
         figures.push(
           { key: 'initial_sync_1m_s', label: `initial sync ${name(big.count)} events, device path`, value: bigEngine.seconds, unit: 's', note: `MEASURED (--full), ${rounds}; ${Math.round(big.count / bigEngine.seconds)} events/s` },
           { key: 'initial_sync_1m_ceiling_s', label: `raw decrypt+insert ${name(big.count)} (ceiling)`, value: bigCeiling.seconds, unit: 's', note: rounds },
-          { key: 'initial_sync_ratio_to_ceiling', label: `initial sync / ceiling, ${name(big.count)}`, value: bigEngine.seconds / bigCeiling.seconds, unit: 'ratio', note: 'goal <= 2' },
+          { key: 'initial_sync_ratio_to_ceiling', label: `initial sync / ceiling, ${name(big.count)}`, value: bigEngine.seconds / bigCeiling.seconds, unit: 'ratio', note: 'goal <= 1.3 (the ceiling imports the key once)' },
           { key: 'initial_sync_1m_peak_rss_mb', label: `device peak RSS, initial sync ${name(big.count)}`, value: bigEngine.rss / MB, unit: 'MB', note: `ceiling process: ${(bigCeiling.rss / MB).toFixed(0)} MB` },
         );
       } else {
@@ -180,7 +180,7 @@ export async function syncBench(roundCount: number, options: SyncOptions): Promi
         figures.push(
           { key: 'initial_sync_1m_s', label: `initial sync 1M events, EXTRAPOLATED`, value: smallEngine.seconds * factor, unit: 's', note: `${name(small.count)} x ${factor}, linear (a lower bound); measure with --full` },
           { key: 'initial_sync_1m_ceiling_s', label: 'raw decrypt+insert 1M (ceiling), EXTRAPOLATED', value: smallCeiling.seconds * factor, unit: 's', note: `${name(small.count)} x ${factor}` },
-          { key: 'initial_sync_ratio_to_ceiling', label: `initial sync / ceiling, ${name(small.count)}`, value: smallEngine.seconds / smallCeiling.seconds, unit: 'ratio', note: 'goal <= 2' },
+          { key: 'initial_sync_ratio_to_ceiling', label: `initial sync / ceiling, ${name(small.count)}`, value: smallEngine.seconds / smallCeiling.seconds, unit: 'ratio', note: 'goal <= 1.3 (the ceiling imports the key once)' },
         );
       }
       return figures;
