@@ -426,7 +426,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       if (error.code !== 'not_found') log.info({ method: req.method, path: loggablePath(req.url), code: error.code, ...(error.quota ? { quota: error.quota } : {}) }, 'request refused');
       return;
     }
-    if (req.destroyed && !req.complete) return; // the client went away mid-body: nothing failed here
+    // The client went away mid-body (the body's stream ends with 'aborted', ECONNRESET): nothing failed here.
+    if ((req.destroyed && !req.complete) || (error instanceof Error && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && !req.complete)) return;
     log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
     sendError(res, 'internal', 'the relay could not handle the request');
   }

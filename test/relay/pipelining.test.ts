@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/server.ts';
-import { startTestRelay, tempDir } from './support.ts';
+import { RelayClient, enrolledMotebit, startTestRelay, tempDir } from './support.ts';
 
 let dir: ReturnType<typeof tempDir>;
 let relay: RunningRelay;
@@ -52,6 +52,20 @@ it('an upgrade pipelined behind a request is answered after it, never before', a
 it('a client that hangs up in the middle of a body is not logged as a relay failure', async () => {
   await raw('POST /v1/motebits/mb_AAAAAAAAAAAAAAAAAAAAAA/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{}', 200);
   await new Promise((resolve) => setTimeout(resolve, 100)); // the relay notices the hang-up asynchronously
+  expect(lines.filter((line) => line.level >= 50)).toEqual([]);
+  expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
+});
+
+it('an authenticated client that hangs up in the middle of its body is not logged as a relay failure either', async () => {
+  // Authenticated from the header first, so the relay is already reading the body when the client goes.
+  const client = new RelayClient(relay);
+  const { devices } = await enrolledMotebit(client, 1);
+  const device = devices[0]!;
+  const request = client.pushRequest(device, device.events(1));
+  const token = device.token(relay.audience, request);
+  const partial = (request.body ?? '').slice(0, 20);
+  await raw(`POST ${request.path} HTTP/1.1\r\nHost: x\r\nAuthorization: Motebit ${token}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n${partial}`, 300);
+  await new Promise((resolve) => setTimeout(resolve, 100));
   expect(lines.filter((line) => line.level >= 50)).toEqual([]);
   expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
 });
