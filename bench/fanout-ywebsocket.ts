@@ -13,7 +13,8 @@ import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { Child } from './lib.ts';
-import { RECEIVERS, eventBody, type System } from './fanout-workload.ts';
+import { RECEIVERS, type System } from './fanout-workload.ts';
+import { yjsWriter } from './yjs-writer.ts';
 
 const SYNC = 0;
 const STEP_1 = 0;
@@ -66,25 +67,14 @@ export async function ywebsocketSystem(name: string, options: { dir: string; syn
   const { child, ready } = await Child.start<{ url: string }>('./ywebsocket-child.ts', options);
   const sockets: WebSocket[] = [];
   try {
-    const body = eventBody();
-    const doc = new Y.Doc();
-    const map = doc.getMap<string>('events');
-    let key = 0;
-    let pending: Uint8Array | null = null;
-    doc.on('update', (update: Uint8Array) => {
-      pending = update;
-    });
+    const nextUpdate = yjsWriter();
     const system: System = {
       name,
       onBatch: () => undefined,
       onAck: () => undefined,
       onError: () => undefined,
       push(_index, size) {
-        doc.transact(() => {
-          for (let i = 0; i < size; i++) map.set(`e${++key}`, body);
-        });
-        const update = pending!;
-        pending = null;
+        const update = nextUpdate(size);
         pusher.send(message((e) => (encoding.writeVarUint(e, SYNC), encoding.writeVarUint(e, UPDATE), encoding.writeVarUint8Array(e, update))));
       },
       async close() {

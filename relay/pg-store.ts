@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { newLogEpoch } from '../shared/ids.ts';
-import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/wire.ts';
 import { planBatch } from './append-rule.ts';
 import type { Logger } from './log.ts';
 import { migratePostgres } from './pg-schema.ts';
@@ -28,6 +28,7 @@ import {
   type RevokeOutcome,
   type Usage,
 } from './store.ts';
+import { toDevice, toEvent, type DeviceRow, type EventRow } from './rows.ts';
 import { Subscribers } from './subscribers.ts';
 
 const CHANNEL = 'motebit_relay';
@@ -45,44 +46,6 @@ export interface PgStoreOptions {
 
 /** What a NOTIFY says: who sent it, which motebit, and either a stored seq range or a revoked device. */
 type Heard = { i: string; m: string; k: 'e'; f: number; l: number } | { i: string; m: string; k: 'r'; d: string };
-
-interface DeviceRow {
-  motebit_id: string;
-  device_id: string;
-  key: Buffer;
-  cert: string;
-  name: string | null;
-  enrolled_at: number;
-  revoked_at: number | null;
-}
-
-interface EventRow {
-  seq: number;
-  event_id: string;
-  device_id: string;
-  device_seq: number;
-  key_id: string | null;
-  body: string;
-}
-
-const toDevice = (row: DeviceRow): DeviceRecord => ({
-  motebitId: row.motebit_id,
-  deviceId: row.device_id,
-  key: row.key,
-  cert: row.cert,
-  name: row.name,
-  enrolledAt: row.enrolled_at,
-  revokedAt: row.revoked_at,
-});
-
-const toEvent = (row: EventRow): StoredWireEvent => ({
-  event_id: row.event_id,
-  device_id: row.device_id,
-  device_seq: row.device_seq,
-  key_id: row.key_id,
-  body: row.body,
-  seq: row.seq,
-});
 
 // bigint columns hold seqs, sizes and millisecond times, all far below 2^53: read them as numbers.
 const types = {

@@ -2,7 +2,7 @@
 // subscribers in this process after each commit. Keys are all (motebit_id, ...).
 import Database from 'better-sqlite3';
 import { newLogEpoch } from '../shared/ids.ts';
-import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/wire.ts';
 import { planBatch } from './append-rule.ts';
 import {
   capPage,
@@ -18,6 +18,7 @@ import {
   type RevokeOutcome,
   type Usage,
 } from './store.ts';
+import { toDevice, toEvent, type DeviceRow, type EventRow } from './rows.ts';
 import { Subscribers } from './subscribers.ts';
 
 // Versioned migrations: the database's user_version says which have run; each runs once, in order, in
@@ -109,44 +110,6 @@ export function migrateSqlite(db: Database.Database): number[] {
     })
     .immediate();
 }
-
-interface DeviceRow {
-  motebit_id: string;
-  device_id: string;
-  key: Buffer;
-  cert: string;
-  name: string | null;
-  enrolled_at: number;
-  revoked_at: number | null;
-}
-
-interface EventRow {
-  seq: number;
-  event_id: string;
-  device_id: string;
-  device_seq: number;
-  key_id: string | null;
-  body: string;
-}
-
-const toDevice = (row: DeviceRow): DeviceRecord => ({
-  motebitId: row.motebit_id,
-  deviceId: row.device_id,
-  key: row.key,
-  cert: row.cert,
-  name: row.name,
-  enrolledAt: row.enrolled_at,
-  revokedAt: row.revoked_at,
-});
-
-const toEvent = (row: EventRow): StoredWireEvent => ({
-  event_id: row.event_id,
-  device_id: row.device_id,
-  device_seq: row.device_seq,
-  key_id: row.key_id,
-  body: row.body,
-  seq: row.seq,
-});
 
 /** A write waiting for the next group commit. */
 interface Pending<T> {

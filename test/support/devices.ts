@@ -1,7 +1,6 @@
 // Real device homes against a real relay: each device is the app's own Device (identity, secret store,
 // SQLite store, engine), the relay is the real one on 127.0.0.1. The secret store is the OS keyring when
 // a Secret Service is reachable (npm test runs inside one), else the explicit file opt-in.
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,14 +64,7 @@ export function openAgain(lab: Lab, device: Device, transport?: TransportPrefere
   return Device.open({ home: device.home, keyring: KEYRING, keyringService: KEYRING_SERVICE, env: {}, transport }).then((d) => lab.track(d));
 }
 
-/** A port that was free a moment ago, for a relay that must be started behind a proxy made first. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from './ports.ts';
 
 /** Syncs every device in turn, twice, so everything reaches everyone; fails loudly on a failed cycle. */
 export async function syncAll(devices: readonly Device[]): Promise<void> {

@@ -3,10 +3,10 @@
 // Nothing is faked: where no binaries exist, `findPostgresBin` says so and callers skip, saying why.
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports.ts';
 
 export interface PostgresCluster {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
@@ -28,18 +28,6 @@ export function findPostgresBin(): string | null {
     .filter((name) => /^[0-9]+$/.test(name) && existsSync(join(root, name, 'bin', 'initdb')))
     .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(root, versions[0], 'bin') : null;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function passwd(name: string): { uid: number; gid: number } | null {
@@ -85,17 +73,8 @@ export async function startPostgres(bin: string): Promise<PostgresCluster> {
     port,
     dir,
     async database(name: string): Promise<string> {
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${name}`);
       if (!created.has(name)) {
-        const client = new pg.Client({ connectionString: `${base}/postgres` });
-        await client.connect();
-        try {
-          await client.query(`CREATE DATABASE ${name}`);
-        } catch (error) {
-          if ((error as { code?: string }).code !== '42P04') throw error; // 42P04: it exists already
-        } finally {
-          await client.end();
-        }
+        await createDatabase(`${base}/postgres`, name);
         created.add(name);
       }
       return `${base}/${name}`;
@@ -108,4 +87,18 @@ export async function startPostgres(bin: string): Promise<PostgresCluster> {
       }
     },
   };
+}
+
+/** Creates database `name` through the admin URL, unless it exists already. */
+export async function createDatabase(adminUrl: string, name: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${name}`);
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42P04') throw error; // 42P04: it exists already
+  } finally {
+    await client.end();
+  }
 }

@@ -3,10 +3,10 @@
 // PostgreSQL the same path always maps to the same database, so "restart the relay on the same file"
 // means the same thing on both.
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { openStore } from '../../relay/open-store.ts';
 import type { RelayStore } from '../../relay/store.ts';
+import { createDatabase } from './postgres.ts';
 
 export const TEST_STORE: 'sqlite' | 'postgres' = process.env.MOTEBIT_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 
@@ -24,19 +24,8 @@ export function postgresDatabase(key: string): Promise<string> {
   const name = `t_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
   let url = created.get(name);
   if (!url) {
-    url = (async () => {
-      const admin = postgresAdminUrl();
-      const client = new pg.Client({ connectionString: admin });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } catch (error) {
-        if ((error as { code?: string }).code !== '42P04') throw error; // 42P04: it exists already
-      } finally {
-        await client.end();
-      }
-      return admin.replace(/\/postgres$/, `/${name}`);
-    })();
+    const admin = postgresAdminUrl();
+    url = createDatabase(admin, name).then(() => admin.replace(/\/postgres$/, `/${name}`));
     created.set(name, url);
   }
   return url;
