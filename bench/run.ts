@@ -4,7 +4,7 @@
 // --json, one JSON object of all figures on the last line. Notes a reader needs (the machine, skipped
 // sections) are printed under the table.
 //   --quick  smaller workloads (a smoke run, figures not comparable)
-//   --full   also generates and measures the 1M-event initial sync (otherwise extrapolated from 100k, labelled)
+//   --full   also generates and measures the 1M-event initial sync (without it there is no 1M figure)
 // Sections: fanout = our relay beside Hocuspocus (in memory; with SQLite before ack), y-websocket + y-leveldb
 // (default; sync) and a raw ws broadcast, interleaved; many = 200 devices pushing at once, default limits;
 // cli = scripts/cli-timing.ts's median of `motebit-sync put`, when that script exists.

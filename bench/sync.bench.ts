@@ -18,7 +18,7 @@ import type { TransportPreference } from '../main/sync/engine.ts';
 import { BENCH_LIMITS } from './ingest.bench.ts';
 import { Child, newMotebit, seedRelayDb, type BenchMotebit } from './lib.ts';
 import type { SyncChildInit, SyncChildResult } from './sync-child.ts';
-import { median, progress, scratch, seconds, type Figure } from './support.ts';
+import { median, progress, scratch, seconds, spread, type Figure } from './support.ts';
 
 const KEY_ID = 'k1';
 const MB = 1024 * 1024;
@@ -108,7 +108,7 @@ async function runChild(init: SyncChildInit, expected: number): Promise<SyncChil
 export interface SyncOptions {
   /** Events of the measured initial sync (100k by default). */
   smallCount: number;
-  /** Events of the big one (1M with --full), measured in `bigRounds` rounds; 0: extrapolated from the small one. */
+  /** Events of the big one (1M with --full), measured in `bigRounds` rounds; 0: none (never extrapolated). */
   bigCount: number;
   bigRounds: number;
   transport: TransportPreference;
@@ -148,41 +148,41 @@ export async function syncBench(roundCount: number, options: SyncOptions): Promi
     const target = { url: ready.url, dbPath: relayDbPath };
     let run = 0;
     try {
-      const measure = async (label: string, dataset: Dataset, mode: SyncChildInit['mode'], count: number) => {
-        const results: SyncChildResult[] = [];
-        for (let round = 0; round < count; round++) {
-          const result = await runChild(childInitFor(dataset, mode, `${dir.path}/device-${run++}.db`, target, options.transport), dataset.count);
-          results.push(result);
-          progress(`${label}: round ${round + 1}/${count} ${result.seconds.toFixed(1)} s, peak RSS ${(result.maxRssBytes / MB).toFixed(0)} MB`);
-        }
-        return { seconds: median(results.map((r) => r.seconds)), rss: median(results.map((r) => r.maxRssBytes)) };
-      };
       const name = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1000}k`);
-      const smallEngine = await measure(`initial sync ${name(small.count)}, device path (${options.transport})`, small, 'engine', roundCount);
-      const smallCeiling = await measure(`initial sync ${name(small.count)}, raw decrypt+insert`, small, 'ceiling', roundCount);
-      const figures: Figure[] = [
-        { key: 'initial_sync_100k_s', label: `initial sync ${name(small.count)} events, device path`, value: smallEngine.seconds, unit: 's', note: `${Math.round(small.count / smallEngine.seconds)} events/s over ${options.transport}, E2E encrypted` },
-        { key: 'initial_sync_100k_ceiling_s', label: `raw decrypt+insert ${name(small.count)} (ceiling)`, value: smallCeiling.seconds, unit: 's', note: `${Math.round(small.count / smallCeiling.seconds)} events/s` },
-        { key: 'initial_sync_100k_peak_rss_mb', label: `device peak RSS, initial sync ${name(small.count)}`, value: smallEngine.rss / MB, unit: 'MB', note: `ceiling process: ${(smallCeiling.rss / MB).toFixed(0)} MB` },
+      // The device path and its ceiling in turns (A B A B ...), so a noisy stretch of the machine hits both.
+      const measurePair = async (dataset: Dataset, rounds: number) => {
+        const engine: SyncChildResult[] = [];
+        const ceiling: SyncChildResult[] = [];
+        for (let round = 0; round < rounds; round++) {
+          for (const [mode, results] of [['engine', engine], ['ceiling', ceiling]] as const) {
+            const result = await runChild(childInitFor(dataset, mode, `${dir.path}/device-${run++}.db`, target, options.transport), dataset.count);
+            results.push(result);
+            const label = mode === 'engine' ? `device path (${options.transport})` : 'raw decrypt+insert';
+            progress(`initial sync ${name(dataset.count)}, ${label}: round ${round + 1}/${rounds} ${result.seconds.toFixed(1)} s, peak RSS ${(result.maxRssBytes / MB).toFixed(0)} MB`);
+          }
+        }
+        return {
+          engine: spread(engine.map((r) => r.seconds)),
+          ceiling: spread(ceiling.map((r) => r.seconds)),
+          ratio: spread(engine.map((r, i) => r.seconds / ceiling[i]!.seconds)),
+          engineRss: median(engine.map((r) => r.maxRssBytes)),
+          ceilingRss: median(ceiling.map((r) => r.maxRssBytes)),
+        };
+      };
+      const figuresFor = (dataset: Dataset, m: Awaited<ReturnType<typeof measurePair>>, keys: { s: string; ceiling: string; rss: string; ratio: string }, measured: string): Figure[] => [
+        { key: keys.s, label: `initial sync ${name(dataset.count)} events, device path`, value: m.engine.median, unit: 's', note: `${measured}${Math.round(dataset.count / m.engine.median)} events/s over ${options.transport}, E2E encrypted; ${m.engine.note}` },
+        { key: keys.ceiling, label: `raw decrypt+insert ${name(dataset.count)} (ceiling)`, value: m.ceiling.median, unit: 's', note: `${Math.round(dataset.count / m.ceiling.median)} events/s; ${m.ceiling.note}` },
+        { key: keys.ratio, label: `initial sync / ceiling, ${name(dataset.count)}`, value: m.ratio.median, unit: 'ratio', note: `goal <= 1.3 (the ceiling imports the key once); per-round ratios, ${m.ratio.note}` },
+        { key: keys.rss, label: `device peak RSS, initial sync ${name(dataset.count)}`, value: m.engineRss / MB, unit: 'MB', note: `ceiling process: ${(m.ceilingRss / MB).toFixed(0)} MB` },
       ];
+      const smallKeys = { s: 'initial_sync_100k_s', ceiling: 'initial_sync_100k_ceiling_s', rss: 'initial_sync_100k_peak_rss_mb', ratio: big ? 'initial_sync_100k_ratio_to_ceiling' : 'initial_sync_ratio_to_ceiling' };
+      const figures = figuresFor(small, await measurePair(small, roundCount), smallKeys, '');
       if (big) {
-        const bigEngine = await measure(`initial sync ${name(big.count)}, device path (${options.transport})`, big, 'engine', options.bigRounds);
-        const bigCeiling = await measure(`initial sync ${name(big.count)}, raw decrypt+insert`, big, 'ceiling', options.bigRounds);
-        const rounds = options.bigRounds === 1 ? 'one round' : `median of ${options.bigRounds} rounds`;
-        figures.push(
-          { key: 'initial_sync_1m_s', label: `initial sync ${name(big.count)} events, device path`, value: bigEngine.seconds, unit: 's', note: `MEASURED (--full), ${rounds}; ${Math.round(big.count / bigEngine.seconds)} events/s` },
-          { key: 'initial_sync_1m_ceiling_s', label: `raw decrypt+insert ${name(big.count)} (ceiling)`, value: bigCeiling.seconds, unit: 's', note: rounds },
-          { key: 'initial_sync_ratio_to_ceiling', label: `initial sync / ceiling, ${name(big.count)}`, value: bigEngine.seconds / bigCeiling.seconds, unit: 'ratio', note: 'goal <= 1.3 (the ceiling imports the key once)' },
-          { key: 'initial_sync_1m_peak_rss_mb', label: `device peak RSS, initial sync ${name(big.count)}`, value: bigEngine.rss / MB, unit: 'MB', note: `ceiling process: ${(bigCeiling.rss / MB).toFixed(0)} MB` },
-        );
-      } else {
-        const factor = 1e6 / small.count;
-        figures.push(
-          { key: 'initial_sync_1m_s', label: `initial sync 1M events, EXTRAPOLATED`, value: smallEngine.seconds * factor, unit: 's', note: `${name(small.count)} x ${factor}, linear (a lower bound); measure with --full` },
-          { key: 'initial_sync_1m_ceiling_s', label: 'raw decrypt+insert 1M (ceiling), EXTRAPOLATED', value: smallCeiling.seconds * factor, unit: 's', note: `${name(small.count)} x ${factor}` },
-          { key: 'initial_sync_ratio_to_ceiling', label: `initial sync / ceiling, ${name(small.count)}`, value: smallEngine.seconds / smallCeiling.seconds, unit: 'ratio', note: 'goal <= 1.3 (the ceiling imports the key once)' },
-        );
+        const rounds = options.bigRounds === 1 ? 'one round' : `${options.bigRounds} rounds`;
+        const bigKeys = { s: 'initial_sync_1m_s', ceiling: 'initial_sync_1m_ceiling_s', rss: 'initial_sync_1m_peak_rss_mb', ratio: 'initial_sync_ratio_to_ceiling' };
+        figures.push(...figuresFor(big, await measurePair(big, options.bigRounds), bigKeys, `MEASURED (--full), ${rounds}; `));
       }
+      // Without --full there is no 1M figure: it is measured, never extrapolated.
       return figures;
     } finally {
       await relay.stop(30_000);
