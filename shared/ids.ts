@@ -12,6 +12,10 @@ function idFromKey(prefix: string, publicKey: Uint8Array): string {
 
 export const motebitIdFromIdentityKey = (identityPublicKey: Uint8Array): string => idFromKey('mb_', identityPublicKey);
 export const deviceIdFromDeviceKey = (devicePublicKey: Uint8Array): string => idFromKey('dv_', devicePublicKey);
+/** A recovery key's member id in a membership log (shared/membership). */
+export const recoveryIdFromKey = (recoveryPublicKey: Uint8Array): string => idFromKey('rk_', recoveryPublicKey);
+/** The motebit id a new motebit's genesis entry commits to: derived from the entry's hash like an id from a key. */
+export const motebitIdFromGenesisHash = (genesisHash: Uint8Array): string => idFromKey('mb_', genesisHash);
 
 export const MotebitIdSchema = z.string().regex(/^mb_[A-Za-z0-9_-]{22}$/, 'a motebit id is mb_ followed by 22 base64url characters');
 export const DeviceIdSchema = z.string().regex(/^dv_[A-Za-z0-9_-]{22}$/, 'a device id is dv_ followed by 22 base64url characters');

@@ -8,15 +8,14 @@
 // The key id names the key on the wire (envelope key_id) without revealing it, so a rotation can add new
 // ids next to old ones later (docs/security.md).
 import { hkdfSync } from 'node:crypto';
-import { sha256, signingKeyFromSeed, type SigningKey } from '../../shared/crypto.ts';
+import { signingKeyFromSeed, type SigningKey } from '../../shared/crypto.ts';
+import { keyIdOf } from '../../shared/membership/epoch-keys.ts';
 import { motebitIdFromIdentityKey } from '../../shared/ids.ts';
 import { MASTER_TOKEN_BYTES } from './master-token.ts';
 
 export const HKDF_SALT = 'motebit-sync/hkdf-salt/v1';
 export const IDENTITY_SEED_INFO = 'motebit/identity-seed/v1';
 export const ENCRYPTION_KEY_INFO = 'motebit/encryption-key/v1';
-const KEY_ID_DOMAIN = 'motebit/key-id/v1';
-const KEY_ID_BYTES = 12;
 
 export interface EncryptionKey {
   /** Names the key in wire envelopes (key_id); safe to show to the relay. */
@@ -37,10 +36,8 @@ export function deriveBytes(masterToken: Uint8Array, info: string, length = 32):
   return Buffer.from(hkdfSync('sha256', masterToken, HKDF_SALT, info, length));
 }
 
-export function encryptionKeyId(key: Uint8Array): string {
-  const digest = sha256(Buffer.concat([Buffer.from(`${KEY_ID_DOMAIN}\0`), key]));
-  return 'ek_' + digest.subarray(0, KEY_ID_BYTES).toString('base64url');
-}
+/** The key's id: the same rule as every epoch key's (shared/membership/epoch-keys.ts). */
+export const encryptionKeyId = keyIdOf;
 
 export function deriveIdentityKey(masterToken: Uint8Array): SigningKey {
   return signingKeyFromSeed(deriveBytes(masterToken, IDENTITY_SEED_INFO));
