@@ -6,7 +6,7 @@
 // so it can be recognised (prefix and version), copied whole (base64url: no characters that break
 // double-click selection) and checked (a mistyped character is reported, never silently accepted).
 import { randomBytes } from 'node:crypto';
-import { CHECKSUM_LENGTH, textChecksum } from './checksum.ts';
+import { CHECKSUM_LENGTH, textChecksum } from '../../shared/checksum.ts';
 
 export const MASTER_TOKEN_BYTES = 32;
 export const MASTER_TOKEN_PREFIX = 'mbk1_';

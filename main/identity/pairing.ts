@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { canonicalJson } from '../../shared/encoding.ts';
 import { RelayUrlError, parseRelayUrl } from '../config/relay-url.ts';
-import { CHECKSUM_LENGTH, textChecksum } from './checksum.ts';
+import { CHECKSUM_LENGTH, textChecksum } from '../../shared/checksum.ts';
 import { MasterTokenFormatError, formatMasterToken, parseMasterToken } from './master-token.ts';
 
 export const PAIRING_PREFIX = 'motebit-pair';
