@@ -4,12 +4,11 @@
 // member has committed to the motebit (its genesis hash), so a relay can neither swap the keys nor grind a
 // fake motebit whose string matches.
 //
-// Text form: MBP1-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XX (Crockford base32 of 6 bytes rendezvous id, 10 bytes
-// commitment) + "-" + 4 checksum characters. Case, spaces and the letters I, L, O typed for 1, 1, 0 are forgiven.
+// Text form (shared/code-text.ts): MBP1-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XX-CCCC, the 6-byte rendezvous id and
+// the 10-byte commitment.
 import { timingSafeEqual, randomBytes } from 'node:crypto';
-import { base32crockford } from '@scure/base';
 import { sha256 } from '../crypto.ts';
-import { textChecksum } from '../checksum.ts';
+import { CodeTextError, formatCode, parseCode, type CodeKind } from '../code-text.ts';
 import type { MemberKey } from './entry.ts';
 
 export const PAIRING_CODE_PREFIX = 'MBP1';
@@ -17,14 +16,8 @@ export const RENDEZVOUS_ID_BYTES = 6;
 export const COMMITMENT_BYTES = 10;
 export const PAIRING_NONCE_BYTES = 16;
 const CHECKSUM_DOMAIN = 'motebit/pairing-code/v1';
-const CHECKSUM_CHARS = 4;
 const COMMIT_DOMAIN = 'motebit/pairing-commit/v1\n';
 const SAS_DOMAIN = 'motebit/pairing-sas/v1\n';
-
-/** The pairing code is not valid; the message says what is wrong, in words. */
-export class PairingCodeFormatError extends Error {
-  override readonly name = 'PairingCodeFormatError';
-}
 
 export interface PairingCode {
   readonly rendezvousId: Buffer;
@@ -60,38 +53,16 @@ export function shortAuthString(genesisHash: string, key: Pick<MemberKey, 'id' |
   return `${digits.slice(0, 3)} ${digits.slice(3)}`;
 }
 
+const PAIRING_CODE: CodeKind = { prefix: PAIRING_CODE_PREFIX, bytes: RENDEZVOUS_ID_BYTES + COMMITMENT_BYTES, domain: CHECKSUM_DOMAIN, name: 'pairing code' };
+
 export function formatPairingCode(code: PairingCode): string {
   if (code.rendezvousId.byteLength !== RENDEZVOUS_ID_BYTES || code.commitment.byteLength !== COMMITMENT_BYTES) throw new RangeError('a pairing code holds a 6-byte rendezvous id and a 10-byte commitment');
-  const body = base32crockford.encode(Buffer.concat([code.rendezvousId, code.commitment]));
-  const grouped = `${PAIRING_CODE_PREFIX}-${body.match(/.{1,4}/g)!.join('-')}`;
-  return `${grouped}-${checksum(body)}`;
+  return formatCode(PAIRING_CODE, Buffer.concat([code.rendezvousId, code.commitment]));
 }
 
-function checksum(body: string): string {
-  // textChecksum is base64url; keep only characters a Crockford reader types unambiguously.
-  return Buffer.from(textChecksum(CHECKSUM_DOMAIN, body), 'base64url').reduce((text, byte) => text + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[byte % 32]!, '').slice(0, CHECKSUM_CHARS);
-}
-
+/** The code's parts; throws CodeTextError (in words) for anything else, and says so for an old protocol-2 code. */
 export function parsePairingCode(text: string): PairingCode {
-  if (/^\s*motebit-pair:/i.test(text)) throw new PairingCodeFormatError('this is an old pairing code (it carries the secret of the motebit); ask the other device for a new code with "motebit-sync join"');
-  const cleaned = text
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/[IL]/g, '1')
-    .replace(/O/g, '0');
-  if (!cleaned.startsWith(PAIRING_CODE_PREFIX)) throw new PairingCodeFormatError(`not a pairing code: it starts with ${PAIRING_CODE_PREFIX}`);
-  const rest = cleaned.slice(PAIRING_CODE_PREFIX.length);
-  const bodyLength = Math.ceil(((RENDEZVOUS_ID_BYTES + COMMITMENT_BYTES) * 8) / 5);
-  if (rest.length !== bodyLength + CHECKSUM_CHARS) throw new PairingCodeFormatError(`a pairing code has ${bodyLength + CHECKSUM_CHARS} characters after ${PAIRING_CODE_PREFIX}, this one has ${rest.length}: part of it is missing or extra`);
-  const body = rest.slice(0, bodyLength);
-  if (checksum(body) !== rest.slice(bodyLength)) throw new PairingCodeFormatError('the pairing code does not check out: a character is mistyped');
-  let bytes: Uint8Array;
-  try {
-    bytes = base32crockford.decode(body);
-  } catch {
-    throw new PairingCodeFormatError('the pairing code has characters that are not part of a code');
-  }
-  if (bytes.byteLength !== RENDEZVOUS_ID_BYTES + COMMITMENT_BYTES) throw new PairingCodeFormatError('the pairing code is damaged');
-  const buffer = Buffer.from(bytes);
-  return { rendezvousId: buffer.subarray(0, RENDEZVOUS_ID_BYTES), commitment: buffer.subarray(RENDEZVOUS_ID_BYTES) };
+  if (/^\s*motebit-pair:/i.test(text)) throw new CodeTextError('this is an old pairing code (it carries the secret of the motebit); ask the other device for a new code with "motebit-sync join"');
+  const bytes = parseCode(PAIRING_CODE, text);
+  return { rendezvousId: bytes.subarray(0, RENDEZVOUS_ID_BYTES), commitment: bytes.subarray(RENDEZVOUS_ID_BYTES) };
 }
