@@ -19,6 +19,18 @@ describe('version clocks', () => {
     expect(compareEvents(ev(A, 1, 1, { [A]: 1 }, 'x'), ev(A, 1, 1, { [A]: 1 }, 'y'))).toBeLessThan(0);
   });
 
+  it('a Lamport tie is decided by device id even when the event ids sort the other way', () => {
+    const fromA = ev(A, 3, 9, { [A]: 3 }, 'ffffffff-0000-4000-8000-000000000000');
+    const fromB = ev(B, 2, 9, { [B]: 2 }, '00000000-0000-4000-8000-000000000000');
+    expect(compareEvents(fromA, fromB)).toBeLessThan(0); // A < B although fromB's id sorts first
+    expect(compareEvents(fromB, fromA)).toBeGreaterThan(0);
+    expect([fromB, fromA].sort(compareEvents).at(-1)).toBe(fromB); // so B's write wins the entity
+    // Code-unit order, not locale order: "dv_Z…" sorts before "dv_a…".
+    const upper = ev('dv_ZZZZZZZZZZZZZZZZZZZZZZ', 1, 4, {}, 'b');
+    const lower = ev('dv_aaaaaaaaaaaaaaaaaaaaaa', 1, 4, {}, 'a');
+    expect(compareEvents(upper, lower)).toBeLessThan(0);
+  });
+
   it('a write made after seeing another is not concurrent with it', () => {
     const a1 = ev(A, 1, 1, { [A]: 1 });
     const b1 = ev(B, 1, 2, { [A]: 1, [B]: 1 }); // B had applied A's first event

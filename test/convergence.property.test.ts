@@ -63,7 +63,7 @@ describe('convergence (property)', () => {
           late.store.applyRemote(shuffled(world.log, lateSeed));
 
           const [first, ...rest] = world.devices;
-          const reference = { state: foldedState(world.written), conflicts: expectedConflicts(world.written) };
+          const reference = { state: foldedState(world.written), conflicts: expectedConflicts(world) };
           for (const device of [first!, ...rest]) {
             expect(device.store.eventCount()).toBe(world.written.length);
             expect(device.store.heldCount()).toBe(0);

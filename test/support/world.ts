@@ -2,7 +2,10 @@
 // the relay's log, which keeps each device's events in push order. Devices pull any slice of it, again
 // (duplicates), cut anywhere (unsealed tails) and shuffled within a batch. It is not the relay; the relay
 // is tested for real in test/relay/.
-import { compareEvents, concurrent, happenedBefore } from '../../shared/clock.ts';
+// The reference at the end (expectedConflicts, foldedState) imports nothing from the code it checks: the
+// order is written out again here, and "b was written after seeing a" is what the world recorded when b was
+// written (the writer's held events then), not what b's vector clock claims.
+import Database from 'better-sqlite3';
 import type { SealedEvent } from '../../shared/event.ts';
 import { newMotebit, openDevice, type TestDevice } from './motebit.ts';
 
@@ -27,6 +30,8 @@ export class World {
   readonly log: SealedEvent[] = []; // the delivery model's ordered log
   readonly cursors: number[];
   readonly written: SealedEvent[] = [];
+  /** For each written event, the events its writer held when it wrote it: per device, the highest seq. */
+  readonly heldWhenWritten = new Map<string, ReadonlyMap<string, number>>();
 
   constructor(dir: string, count: number, run: number) {
     this.devices = Array.from({ length: count }, (_, i) => openDevice(this.motebit, dir, `r${run}-d${i}`));
@@ -35,7 +40,23 @@ export class World {
 
   write(d: number, entity: string, value: number | null): void {
     const store = this.devices[d]!.store;
-    this.written.push(value === null ? store.delete(entity) : store.put(entity, { v: value, by: d }));
+    const held = this.#applied(d);
+    const event = value === null ? store.delete(entity) : store.put(entity, { v: value, by: d });
+    this.written.push(event);
+    this.heldWhenWritten.set(event.event_id, held);
+  }
+
+  readonly #readers = new Map<number, Database.Database>();
+
+  /** What device `d` has applied, read from its database file by this test's own query (per device, the highest seq: a device applies each writer's events gap-free). */
+  #applied(d: number): Map<string, number> {
+    let reader = this.#readers.get(d);
+    if (!reader) {
+      reader = new Database(this.devices[d]!.path, { readonly: true });
+      this.#readers.set(d, reader);
+    }
+    const rows = reader.prepare('SELECT device_id, max(device_seq) AS seq FROM events GROUP BY device_id').all() as { device_id: string; seq: number }[];
+    return new Map(rows.map((row) => [row.device_id, row.seq]));
   }
 
   push(d: number, limit: number): void {
@@ -68,6 +89,7 @@ export class World {
   }
 
   close(): void {
+    for (const reader of this.#readers.values()) reader.close();
     for (const device of this.devices) device.store.close();
   }
 }
@@ -79,19 +101,34 @@ export function conflictKeys(device: TestDevice): string[] {
     .sort();
 }
 
+/** The total order, written out again: Lamport time, then device id, then event id, in code-unit order. */
+function referenceOrder(a: SealedEvent, b: SealedEvent): number {
+  if (a.clock.l !== b.clock.l) return a.clock.l < b.clock.l ? -1 : 1;
+  if (a.device_id !== b.device_id) return a.device_id < b.device_id ? -1 : 1;
+  if (a.event_id !== b.event_id) return a.event_id < b.event_id ? -1 : 1;
+  return 0;
+}
+
 /**
  * The reference: all pairs of concurrent writes to one entity, by brute force over the whole log, each with
- * the first event (in the total order) written after seeing both sides, which settles it.
+ * the first event (in the total order) written after seeing both sides, which settles it. "b was written
+ * after seeing a": b's writer held a when it wrote b (World.heldWhenWritten), or a is b's writer's earlier write.
  */
-export function expectedConflicts(events: SealedEvent[]): string[] {
+export function expectedConflicts(world: World): string[] {
+  const events = world.written;
+  const saw = (a: SealedEvent, b: SealedEvent): boolean => {
+    if (a.event_id === b.event_id) return false;
+    if (a.device_id === b.device_id) return a.device_seq < b.device_seq;
+    return (world.heldWhenWritten.get(b.event_id)?.get(a.device_id) ?? 0) >= a.device_seq;
+  };
   const pairs: string[] = [];
-  const ordered = [...events].sort(compareEvents);
+  const ordered = [...events].sort(referenceOrder);
   for (let i = 0; i < events.length; i++) {
     for (let j = i + 1; j < events.length; j++) {
       const [a, b] = [events[i]!, events[j]!];
-      if (a.entity !== b.entity || !concurrent(a, b)) continue;
-      const [first, second] = compareEvents(a, b) < 0 ? [a, b] : [b, a];
-      const settledBy = ordered.find((c) => c.entity === a.entity && happenedBefore(a, c) && happenedBefore(b, c));
+      if (a.entity !== b.entity || a.device_id === b.device_id || saw(a, b) || saw(b, a)) continue;
+      const [first, second] = referenceOrder(a, b) < 0 ? [a, b] : [b, a];
+      const settledBy = ordered.find((c) => c.entity === a.entity && saw(a, c) && saw(b, c));
       pairs.push(`${a.entity}|${first.event_id}|${second.event_id}|${settledBy?.event_id ?? null}`);
     }
   }
@@ -101,7 +138,6 @@ export function expectedConflicts(events: SealedEvent[]): string[] {
 /** The reference state: per entity, the highest event of the log in the total order. */
 export function foldedState(events: SealedEvent[]): Map<string, string> {
   const winners = new Map<string, SealedEvent>();
-  for (const event of [...events].sort(compareEvents)) winners.set(event.entity, event);
+  for (const event of [...events].sort(referenceOrder)) winners.set(event.entity, event);
   return new Map([...winners].map(([entity, event]) => [entity, event.event_id]));
 }
-
