@@ -9,7 +9,7 @@ import { motebitIdFromIdentityKey } from '../../shared/ids.ts';
 import { addEntry, genesisEntry, memberFromSecret, recoveryEntry, removeEntry, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { MAX_MEMBERS, entryHash, signEntry, type Entry } from '../../shared/membership/entry.ts';
 import { keyIdOf, newContentKey, wrapKey } from '../../shared/membership/epoch-keys.ts';
-import { MembershipError, applyEntry, checkExtends, currentMembers, mayWrite, verifyLog, type MembershipFault, type MembershipState } from '../../shared/membership/log.ts';
+import { MembershipError, applyEntry, checkExtends, currentMembers, epochAt, mayWrite, verifyLog, type MembershipFault, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 
 const device = (name: string): MemberSecret => memberFromSecret('device', randomBytes(32), name);
@@ -206,6 +206,76 @@ describe('membership log', () => {
     const otherIdentity = signingKeyFromSeed(randomBytes(32));
     const swapped = signEntry({ ...unsigned, legacy: { identity_key: toBase64Url(otherIdentity.publicKey), sig: genesis.legacy!.sig } }, laptop.signing) as Entry;
     expect(fault(() => verifyLog([swapped]))).toBe('signature');
+  });
+});
+
+describe('membership log: a genesis that breaks a rule', () => {
+  type Genesis = Extract<Entry, { kind: 'genesis' }>;
+  async function genesisAnd(change: (g: Omit<Genesis, 'sig'>) => Omit<Genesis, 'sig'>, signer?: MemberSecret) {
+    const laptop = device('laptop');
+    const recovery = recoveryKey();
+    const { entry } = await genesisEntry(laptop, recovery.key, 1000);
+    const { sig: _sig, ...unsigned } = entry as Genesis;
+    return { laptop, recovery, entry: signEntry(change(structuredClone(unsigned)), (signer ?? laptop).signing) as Entry };
+  }
+
+  it('is refused when anything about its shape, members, signer or first epoch is wrong', async () => {
+    const other = device('other');
+    const cases: [string, (g: Omit<Genesis, 'sig'>) => Omit<Genesis, 'sig'>, MembershipFault][] = [
+      ['not at seq 0', (g) => ({ ...g, seq: 1 }), 'chain'],
+      ['with a previous hash', (g) => ({ ...g, prev: 'a'.repeat(64) }), 'chain'],
+      ['two devices', (g) => ({ ...g, members: [g.members[0]!, other.key, g.members[1]!] }), 'not_allowed'],
+      ['no recovery key', (g) => ({ ...g, members: [g.members[0]!, other.key] }), 'not_allowed'],
+      ['a member listed twice', (g) => ({ ...g, members: [g.members[0]!, g.members[0]!, g.members[1]!] }), 'member_key'],
+      ['a member whose id is not its key', (g) => ({ ...g, members: [{ ...g.members[0]!, sign_key: other.key.sign_key }, g.members[1]!] }), 'member_key'],
+      ['epoch 2 first', (g) => ({ ...g, epoch: { ...g.epoch, n: 2 } }), 'epoch'],
+      ['a chained key without its id', (g) => ({ ...g, epoch: { ...g.epoch, prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) } } }), 'epoch'],
+      ['a previous key in a new motebit', (g) => ({ ...g, epoch: { ...g.epoch, prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) }, prev_key_id: 'ek_AAAAAAAAAAAAAAAA' } }), 'epoch'],
+      ['not wrapped for the recovery key', (g) => ({ ...g, epoch: { ...g.epoch, wraps: { [g.members[0]!.id]: g.epoch.wraps[g.members[0]!.id]! } } }), 'epoch'],
+      ['a legacy genesis that chains no old key', (g) => ({ ...g, legacy: { identity_key: g.members[0]!.sign_key, sig: 'A'.repeat(86) } }), 'signature'],
+    ];
+    for (const [what, change, expected] of cases) {
+      const { entry } = await genesisAnd(change);
+      expect(fault(() => verifyLog([entry])), what).toBe(expected);
+    }
+    const { entry: byRecovery, recovery } = await genesisAnd((g) => ({ ...g, signer: g.members[1]!.id }));
+    expect(fault(() => verifyLog([byRecovery]))).toBe('not_allowed');
+    expect(recovery.key.id).toMatch(/^rk_/);
+    const { entry: notSigned } = await genesisAnd((g) => g, other);
+    expect(fault(() => verifyLog([notSigned]))).toBe('signature');
+    expect(fault(() => verifyLog([]))).toBe('chain');
+  });
+
+  it('later entries: a removal of a non-member, an epoch reusing a key, a served log of another motebit', async () => {
+    const { laptop, log, key, state } = await found();
+    const stranger = device('stranger');
+    const { entry: removeStranger } = await removeEntry(state, laptop, stranger.key.id, 0, key, 2000);
+    expect(fault(() => applyEntry(state, removeStranger))).toBe('not_allowed');
+    const { entry: rotation } = await rotateEntry(state, laptop, key, 2000);
+    const reused = structuredClone(rotation) as Extract<Entry, { kind: 'rotate' }>;
+    reused.epoch.key_id = keyIdOf(key);
+    expect(fault(() => applyEntry(state, signEntry(reused, laptop.signing) as Entry))).toBe('epoch');
+    const numbered = structuredClone(rotation) as Extract<Entry, { kind: 'rotate' }>;
+    numbered.epoch.n = 3;
+    expect(fault(() => applyEntry(state, signEntry(numbered, laptop.signing) as Entry))).toBe('epoch');
+    const elsewhere = await found();
+    expect(fault(() => checkExtends(state, elsewhere.state))).toBe('motebit');
+    expect(fault(() => applyEntry(state, { ...rotation, motebit_id: elsewhere.state.motebitId }))).toBe('motebit');
+    expect(fault(() => applyEntry(state, log[0]))).toBe('chain'); // a second genesis
+  });
+
+  it('epochAt names the epoch in force at each position', async () => {
+    const { laptop, log, key } = await found();
+    let state = verifyLog(log);
+    const phone = device('phone');
+    state = await append(log, state, await addEntry(state, laptop, phone.key, key, 2000)); // 1
+    const r = await rotateEntry(state, laptop, key, 3000); // 2
+    state = await append(log, state, r.entry);
+    state = await append(log, state, await addEntry(state, laptop, device('tablet').key, r.contentKey, 4000)); // 3
+    const rm = await removeEntry(state, laptop, phone.key.id, 0, r.contentKey, 5000); // 4
+    state = await append(log, state, rm.entry);
+    expect([0, 1, 2, 3, 4].map((position) => epochAt(state, position).n)).toEqual([1, 1, 2, 2, 3]);
+    expect(epochAt(state, 4).keyId).toBe(keyIdOf(rm.contentKey));
   });
 });
 
