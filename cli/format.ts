@@ -2,8 +2,28 @@
 // field names and meanings only ever gain fields, never change.
 import type { ConflictRecord, EntityState } from '../main/store/event-store.ts';
 import type { DeviceInfo } from '../shared/relay-api.ts';
-import type { SyncStatus } from '../shared/status.ts';
+import type { SyncProgress, SyncStatus } from '../shared/status.ts';
 import { quarantineText } from '../main/app/status-words.ts';
+
+// Terminal escape sequences: CSI (ESC [ or the C1 byte 0x9b, parameters, a final byte), OSC/DCS/APC/PM/SOS
+// strings (up to BEL or ST), and any other ESC + one character.
+const ESCAPES = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[\s\S]?/g;
+// What is left of C0 and C1 (but newline and tab), DEL, and the bidirectional overrides that reorder text.
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from outside this process (device names, the relay's messages, error text) made safe to print to a
+ * terminal: escape sequences removed, other control characters shown as U+FFFD. The one function the CLI
+ * passes every such text through, so a device name cannot move the cursor, recolour or retitle the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(ESCAPES, '\ufffd').replace(CONTROLS, '\ufffd');
+}
+
+/** printable() for one-line fields: newlines and tabs become spaces too. */
+export function printableLine(text: string): string {
+  return printable(text).replace(/[\n\t\r]/g, ' ');
+}
 
 export function ago(then: number | null, now = Date.now()): string {
   if (then === null) return 'never';
@@ -17,8 +37,8 @@ export function ago(then: number | null, now = Date.now()): string {
 export function statusText(status: SyncStatus, who: { motebitId: string; deviceId: string; deviceName: string | null; relayUrl: string | null }): string {
   const lines = [
     `motebit   ${who.motebitId}`,
-    `device    ${who.deviceId}${who.deviceName ? ` (${who.deviceName})` : ''}`,
-    `relay     ${who.relayUrl ?? 'not set'}`,
+    `device    ${who.deviceId}${who.deviceName ? ` (${printableLine(who.deviceName)})` : ''}`,
+    `relay     ${who.relayUrl === null ? 'not set' : printableLine(who.relayUrl)}`,
     `state     ${status.state}${status.transport ? ` over ${status.transport === 'websocket' ? 'WebSocket' : 'HTTP'}` : ''}`,
     `last sync ${ago(status.lastSuccessAt)}`,
     `pending   ${status.pendingOut} to push`,
@@ -27,9 +47,25 @@ export function statusText(status: SyncStatus, who: { motebitId: string; deviceI
   if (status.rejectedEvents > 0) lines.push(`rejected  ${status.rejectedEvents} received events could not be applied`);
   const quarantined = quarantineText(status.quarantinedEvents);
   if (quarantined) lines.push(`set aside ${quarantined}`);
-  if (status.lastRecovery) lines.push(`recovered ${ago(status.lastRecovery.at)}: ${status.lastRecovery.message}`);
-  if (status.lastError) lines.push(`error     ${status.lastError.message}`, `next      ${status.lastError.nextStep}`);
+  if (status.lastRecovery) lines.push(`recovered ${ago(status.lastRecovery.at)}: ${printableLine(status.lastRecovery.message)}`);
+  if (status.lastError) lines.push(`error     ${printableLine(status.lastError.message)}`, `next      ${printableLine(status.lastError.nextStep)}`);
   return lines.join('\n');
+}
+
+/** About how long is left, in words: "about 20 s left", "about 3 min left" (empty when not known). */
+export function timeLeft(remainingMs: number | null | undefined): string {
+  if (remainingMs === null || remainingMs === undefined) return '';
+  const s = Math.max(1, Math.round(remainingMs / 1000));
+  return s < 60 ? `about ${s} s left` : `about ${Math.round(s / 60)} min left`;
+}
+
+/** One progress line: sending and receiving each count their own direction, never one figure for both. */
+export function progressLine(progress: SyncProgress): string {
+  const of = `${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''}`;
+  if (progress.phase === 'push') return `pushing ${of} events…`;
+  if (progress.phase === 'resend') return `pushing again ${of} events the relay lost…`;
+  const left = timeLeft(progress.remainingMs);
+  return `pulling ${of} events…${left ? ` ${left}` : ''}`;
 }
 
 export function statusJson(status: SyncStatus, who: { motebitId: string; deviceId: string }): object {
@@ -44,7 +80,7 @@ export function statusJson(status: SyncStatus, who: { motebitId: string; deviceI
     rejected_events: status.rejectedEvents,
     quarantined_events: status.quarantinedEvents,
     last_recovery: status.lastRecovery && { at: status.lastRecovery.at, reason: status.lastRecovery.reason, resent: status.lastRecovery.resent, message: status.lastRecovery.message },
-    last_error: status.lastError && { kind: status.lastError.kind, message: status.lastError.message, next_step: status.lastError.nextStep },
+    last_error: status.lastError && { kind: status.lastError.kind, message: status.lastError.message, next_step: status.lastError.nextStep, ...(status.lastError.details ? { details: status.lastError.details } : {}) },
   };
 }
 
@@ -56,7 +92,7 @@ export function conflictsText(conflicts: readonly ConflictRecord[]): string {
     .map((c) => {
       const mark = (side: ConflictRecord['winner']) => (side.eventId === c.currentEventId ? ' (current)' : '');
       return [
-        `#${c.id} ${c.entity}${c.reviewedAt ? ' (reviewed)' : ''}${c.resolvedBy ? ' (resolved)' : ''}`,
+        `#${c.id} ${printableLine(c.entity)}${c.reviewedAt ? ' (reviewed)' : ''}${c.resolvedBy ? ' (resolved)' : ''}`,
         `  ${c.winner.deviceId} at ${new Date(c.winner.writtenAt).toISOString()}: ${c.winner.op === 'delete' ? 'deleted' : show(c.winner.value)}${mark(c.winner)}`,
         `  ${c.loser.deviceId} at ${new Date(c.loser.writtenAt).toISOString()}: ${c.loser.op === 'delete' ? 'deleted' : show(c.loser.value)}${mark(c.loser)}`,
       ].join('\n');
@@ -86,6 +122,6 @@ export function stateJson(state: readonly EntityState[]): object {
 
 export function devicesText(devices: readonly DeviceInfo[], self: string): string {
   return devices
-    .map((d) => `${d.device_id}${d.device_id === self ? ' (this device)' : ''}  ${d.name ?? ''}  enrolled ${new Date(d.enrolled_at).toISOString()}${d.revoked_at ? `  REVOKED ${new Date(d.revoked_at).toISOString()}` : ''}`)
+    .map((d) => `${printableLine(d.device_id)}${d.device_id === self ? ' (this device)' : ''}  ${printableLine(d.name ?? '')}  enrolled ${new Date(d.enrolled_at).toISOString()}${d.revoked_at ? `  REVOKED ${new Date(d.revoked_at).toISOString()}` : ''}`)
     .join('\n');
 }

@@ -5,20 +5,15 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { Device, type HomeOptions } from '../main/app/device.ts';
-import { ConfigError } from '../main/config/config.ts';
 import { resolveHome } from '../main/config/home.ts';
-import { RelayUrlError } from '../main/config/relay-url.ts';
-import { IdentityExistsError, IdentityMismatchError, IdentityNotSetUpError } from '../main/identity/local-identity.ts';
-import { PairingCodeError, pairingQrText } from '../main/identity/pairing.ts';
-import { SecretStoreChoiceError } from '../main/keyring/open.ts';
-import { KeyringUnavailableError } from '../main/keyring/secret-store.ts';
-import { InvalidWriteError } from '../main/store/event-store.ts';
-import { StoreOpenError } from '../main/store/database.ts';
-import { QUOTA_EXCEEDED, TransportError, quotaWords } from '../main/sync/transport.ts';
+import { parseRelayUrl } from '../main/config/relay-url.ts';
+import { pairingQrText } from '../main/identity/pairing.ts';
+import { errorWords, sentence, type WordsKind } from '../main/app/error-words.ts';
 import { EntitySchema, JsonValueSchema } from '../shared/event.ts';
 import type { SyncProgress } from '../shared/status.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
-import { conflictsJson, conflictsText, devicesText, stateJson, statusJson, statusText } from './format.ts';
+import { conflictsJson, conflictsText, devicesText, printable, progressLine, stateJson, statusJson, statusText } from './format.ts';
+import { runConflictCommand } from './conflicts.ts';
 
 const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--json]
 
@@ -34,6 +29,7 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
   status [--json]                                    print the sync status
   conflicts [--json] [--all]                         list conflicts (--all: settled ones too)
   review ID                                          mark a conflict reviewed (the current value stays)
+  conflict list|show|keep-current|keep-other|review  filter, review and resolve conflicts in bulk (conflict help)
   resolve ID EVENT_ID                                keep one side of a conflict (written again as a new event)
   devices [--json]                                   list the motebit's devices
   revoke DEVICE                                      cut a device off
@@ -41,6 +37,7 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
 
   --home DIR      device home instead of ~ (or MOTEBIT_HOME)
   --keyring file  keep secrets in a 0600 file instead of the OS keyring (or MOTEBIT_KEYRING=file)
+  --verbose       with a failure, its technical details too
 
 exit codes: 0 ok, 1 local failure, 2 usage, 3 relay unreachable, 4 refused by the relay (auth), 5 relay or integrity error`;
 
@@ -136,11 +133,12 @@ function showProgress(device: Device, io: Io): () => void {
   return device.engine.onStatus(({ progress }) => {
     if (!progress) return;
     const now = Date.now();
-    if (last && last.phase === progress.phase && now - lastAt < 1000) return;
+    // within a phase at most one line a second, except its last figure (done of total), printed once
+    if (last && last.phase === progress.phase && (last.done === progress.done || (now - lastAt < 1000 && progress.done !== progress.total))) return;
     if (progress.phase === 'connect' || (progress.done === 0 && progress.phase !== last?.phase && progress.total === 0)) return;
     last = progress;
     lastAt = now;
-    io.err(`${progress.phase === 'push' ? 'pushing' : 'pulling'} ${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''} events…`);
+    io.err(progressLine(progress));
   });
 }
 
@@ -244,6 +242,8 @@ async function runDeviceCommand(device: Device, command: string, args: string[],
       io.out(flags.json ? JSON.stringify({ device: revoked }) : `revoked ${revoked.device_id}: it can no longer sync`);
       return EXIT.ok;
     }
+    case 'conflict':
+      return runConflictCommand(device, args, flags.json, io);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -269,7 +269,8 @@ async function shell(device: Device, io: Io): Promise<number> {
       else if (command === '/sync') await syncAndReport(device, { json: false, all: false, 'no-encryption': false }, io);
       else if (command === '/status') printStatus(device, { json: false, all: false, 'no-encryption': false }, io);
       else if (command === '/conflicts') io.out(conflictsText(device.conflicts()));
-      else if (command === '/help' || command === '') io.out('/sync  run a cycle and print the status\n/status  print the status\n/conflicts  list open conflicts\n/quit');
+      else if (/^\/conflict(\s|$)/.test(command)) await runConflictCommand(device, command.split(/\s+/).slice(1), false, io);
+      else if (command === '/help' || command === '') io.out('/sync  run a cycle and print the status\n/status  print the status\n/conflicts  list open conflicts\n/conflict …  review and resolve (/conflict help)\n/quit');
       else io.err(`unknown command ${command}; try /help`);
     } catch (error) {
       io.err(describe(error).message);
@@ -280,41 +281,42 @@ async function shell(device: Device, io: Io): Promise<number> {
   return EXIT.ok;
 }
 
-/** Turns any error into a message and the exit code that names its kind. */
-function describe(error: unknown): { message: string; code: number } {
+/** Exit code of each kind of failure (main/app/error-words.ts classifies, cli/exit-codes.ts numbers). */
+const EXIT_OF_KIND: Record<WordsKind, number> = {
+  input: EXIT.usage,
+  state: EXIT.failure,
+  cancelled: EXIT.failure,
+  network: EXIT.network,
+  auth: EXIT.auth,
+  relay: EXIT.relay,
+  integrity: EXIT.relay,
+  local: EXIT.failure,
+};
+
+/**
+ * Turns any error into what is printed and the exit code that names its kind: what happened and what to
+ * do, in the words of main/app/error-words.ts; the technical details only with --verbose. Never a stack.
+ */
+function describe(error: unknown, verbose = false): { message: string; code: number } {
   if (error instanceof UsageError) return { message: `${error.message}\nrun "motebit-sync help" for usage`, code: EXIT.usage };
-  if (error instanceof InvalidWriteError || error instanceof PairingCodeError || error instanceof RelayUrlError || error instanceof SecretStoreChoiceError) {
-    return { message: error.message, code: EXIT.usage };
-  }
-  if (error instanceof TransportError) {
-    const code = error.kind === 'network' ? EXIT.network : error.kind === 'auth' ? EXIT.auth : EXIT.relay;
-    const hint =
-      error.kind === 'network'
-        ? ' (is the relay URL right, and is the relay running?)'
-        : error.code === 'revoked_device'
-          ? ' (this device was revoked)'
-          : error.code === QUOTA_EXCEEDED
-            ? `: ${quotaWords(error.quota).nextStep}`
-            : '';
-    return { message: `${error.message}${hint}`, code };
-  }
-  if (
-    error instanceof KeyringUnavailableError ||
-    error instanceof ConfigError ||
-    error instanceof IdentityNotSetUpError ||
-    error instanceof IdentityExistsError ||
-    error instanceof IdentityMismatchError ||
-    error instanceof StoreOpenError
-  ) {
-    return { message: error.message, code: EXIT.failure };
-  }
-  return { message: `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, code: EXIT.failure };
+  const words = errorWords(error);
+  const lines = [sentence(words.message), sentence(words.nextStep)].filter(Boolean);
+  if (verbose && words.details) lines.push(`details: ${words.details}`);
+  if (verbose && error instanceof Error && error.stack && words.kind === 'local') lines.push(error.stack);
+  return { message: printable(lines.join('\n')), code: EXIT_OF_KIND[words.kind] };
+}
+
+/** One line, once per run, whenever secrets are in a plain file. */
+function warnAboutSecrets(device: Device, io: Io): void {
+  if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let device: Device | null = null;
+  let verbose = false;
   try {
     const { command, args, values } = parseCommandLine(argv);
+    verbose = values.verbose;
     if (command === 'help') {
       io.out(USAGE);
       return EXIT.ok;
@@ -324,24 +326,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (command === 'init') {
       need(args, 0, 'no arguments (the relay goes in --relay URL)');
       if (!flags.relay) throw new UsageError('init needs --relay URL, e.g. motebit-sync init --relay https://relay.example.com');
-      device = await Device.create({ ...home, relayUrl: flags.relay, deviceName: flags.name, encryption: !flags['no-encryption'] });
-      if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
+      const relayUrl = parseRelayUrl(flags.relay); // a bad URL is a usage error, before anything is tried
+      device = await Device.create({ ...home, relayUrl, deviceName: flags.name, encryption: !flags['no-encryption'] });
+      warnAboutSecrets(device, io);
       io.err(`created motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
       return await syncAndReport(device, flags, io);
     }
     if (command === 'join') {
       need(args, 1, 'CODE');
       device = await Device.join({ ...home, pairingCode: args[0]!, deviceName: flags.name });
-      if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
+      warnAboutSecrets(device, io);
       io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
       return await syncAndReport(device, flags, io);
     }
     device = await Device.open(home);
-    if (device.secretsWarning) io.err(`warning: ${device.secretsWarning}`);
+    warnAboutSecrets(device, io);
     if (command === 'shell') return await shell(device, io);
     return await runDeviceCommand(device, command, args, flags, io);
   } catch (error) {
-    const { message, code } = describe(error);
+    const { message, code } = describe(error, verbose);
     io.err(`motebit-sync: ${message}`);
     return code;
   } finally {

@@ -155,7 +155,7 @@ describe('settings window', () => {
     await page.screenshot({ path: screenshotPath('1-setup-unreachable-relay'), fullPage: true });
 
     await relayField.fill(relay.url);
-    await page.locator('form[data-form="create"]').getByLabel('Name of this device (optional)').fill('harness-laptop');
+    await page.locator('form[data-form="create"]').getByLabel('Name of this device').fill('harness-laptop');
     await page.getByRole('button', { name: 'Create motebit' }).click();
     await page.locator('[data-testid="relay-url"]', { hasText: relay.url }).waitFor({ timeout: WAIT_MS });
     await page.locator('[data-testid="last-sync"]', { hasText: /^Synced \d+ s ago$/ }).waitFor({ timeout: WAIT_MS });
@@ -295,7 +295,7 @@ describe('settings window', () => {
       await zoomed.keyboard.press('Shift+Tab');
       await zoomed.keyboard.press('Enter'); // Settings, by keyboard
       await zoomed.locator('#panel-settings').waitFor({ timeout: WAIT_MS });
-      await zoomed.locator('form[data-form="relay"] input').waitFor({ timeout: WAIT_MS });
+      await zoomed.locator('form[data-form="relay"] input[name="relayUrl"]').waitFor({ timeout: WAIT_MS });
       expect(await overflow()).toBeLessThanOrEqual(0);
       await zoomed.screenshot({ path: screenshotPath('5-zoom-200-settings'), fullPage: true });
     } finally {

@@ -44,5 +44,5 @@ export async function copyCommand(from: string, to: string, out: (line: string) 
     last = line;
   };
   const summary = await copySqliteToPostgres(from, to, progress);
-  out(`copied ${summary.motebits} motebits, ${summary.devices} devices, ${summary.events} events and ${summary.nonces} unexpired nonces to ${describePostgres(to)}`);
+  out(`copied ${summary.motebits} motebits, ${summary.devices} devices, ${summary.membershipEntries} membership entries, ${summary.events} events and ${summary.nonces} unexpired nonces to ${describePostgres(to)}`);
 }

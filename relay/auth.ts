@@ -2,6 +2,7 @@
 // nonce is spent only once the signature holds, so nobody can burn another's nonces. Everything but the
 // body's hash is in the signed claims, so a request is authenticated from its header alone and its body
 // read only then (checkBody compares the hash).
+import { sameAudience } from '../shared/audience.ts';
 import { randomSeed, signingKeyFromSeed } from '../shared/crypto.ts';
 import { motebitIdFromIdentityKey } from '../shared/ids.ts';
 import type { AuthFailureReason } from '../shared/relay-api.ts';
@@ -55,7 +56,7 @@ export async function verifyToken(config: AuthConfig, token: string | undefined,
   const parsed = parseToken(token);
   if (!parsed) throw new AuthError('malformed_token', 'the token is not a well-formed relay token');
   const { claims } = parsed;
-  if (claims.aud !== config.audience) throw new AuthError('wrong_audience', 'the token is meant for another relay');
+  if (!sameAudience(claims.aud, config.audience)) throw new AuthError('wrong_audience', `the token is meant for another relay (${claims.aud.slice(0, 100)}); this relay is ${config.audience}`);
   if (claims.motebit_id !== expected.motebitId) throw new AuthError('wrong_motebit', 'the token is for another motebit');
   const isIdentity = claims.signer === IDENTITY_SIGNER;
   if (isIdentity !== (expected.signer === 'identity')) {

@@ -1,10 +1,11 @@
 // What the HTTP and WebSocket sides of a relay share: the store, auth, limits, metrics, logs.
 import { z } from 'zod';
-import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, type PushResponse, type QuotaName } from '../shared/relay-api.ts';
+import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, PAIRING_LIFETIME_SECONDS, type PushResponse, type QuotaName } from '../shared/relay-api.ts';
 import { DEFAULT_CLOCK_SKEW_SECONDS } from '../shared/token.ts';
 import type { WireEvent } from '../shared/wire.ts';
 import type { AuthConfig } from './auth.ts';
 import type { Logger } from './log.ts';
+import type { Presence } from './presence.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { RelayStore } from './store.ts';
@@ -71,6 +72,10 @@ export const LimitsSchema = z.strictObject({
    * then 2 a minute, keeps one client from filling the relay with identities (1,000 took 6.6 s before). */
   newMotebitCapacity: z.int().min(1).default(10),
   newMotebitsPerMinute: z.number().positive().default(2),
+  /** How long a pairing rendezvous (and so its code) lives (docs/keys.md). */
+  pairingLifetimeSeconds: z.int().min(1).default(PAIRING_LIFETIME_SECONDS),
+  /** A device's last-seen time and read position are written at most this often (kept in memory between). */
+  seenWriteMs: z.int().min(10).default(5_000),
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 export type LimitsInput = z.input<typeof LimitsSchema>;
@@ -86,6 +91,8 @@ export interface RelayContext {
   /** Per client address: WebSocket auths. */
   wsAuthLimiter: RateLimiter;
   sockets: SocketCounts;
+  /** When each device was last seen and how far it has read (written at most once per seenWriteMs per device). */
+  presence: Presence;
   /** Stores a batch pushed by the authenticated device (its own events, or other members' it re-seeds) and counts it. */
   push(motebitId: string, deviceId: string, events: WireEvent[], transport: 'http' | 'ws'): Promise<PushOutcome>;
 }

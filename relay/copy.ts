@@ -1,6 +1,7 @@
 // `motebit-relay copy --from ./relay.db --to postgres://…`: moves a relay from SQLite to PostgreSQL as it
-// is — same logs, seqs, epochs, devices, revocations and unexpired nonces — so devices carry on without
-// noticing (their cursors and epochs still hold, and no token can be replayed across the move).
+// is — same logs, seqs, epochs, devices (last seen included), membership logs, revocations and unexpired
+// nonces — so devices carry on without noticing (their cursors and epochs still hold, and no token can be
+// replayed across the move).
 // The source is read in one read transaction (a consistent snapshot even if a relay still runs on it);
 // the destination is written in one transaction and must be empty, so a failed copy leaves nothing behind.
 import Database from 'better-sqlite3';
@@ -18,6 +19,7 @@ export interface CopyProgress {
 export interface CopySummary {
   motebits: number;
   devices: number;
+  membershipEntries: number;
   events: number;
   nonces: number;
 }
@@ -25,7 +27,8 @@ export interface CopySummary {
 /** Tables in the order their rows may be inserted, with their columns (the same names on both stores). */
 const TABLES = [
   { name: 'motebits', key: 'motebit_id', columns: ['motebit_id', 'identity_key', 'epoch', 'head', 'stored_events', 'stored_bytes', 'created_at'], types: ['text', 'bytea', 'text', 'bigint', 'bigint', 'bigint', 'bigint'] },
-  { name: 'devices', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'key', 'cert', 'name', 'enrolled_at', 'revoked_at'], types: ['text', 'text', 'bytea', 'text', 'text', 'bigint', 'bigint'] },
+  { name: 'devices', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'key', 'cert', 'name', 'enrolled_at', 'revoked_at', 'last_seen_at', 'read_seq'], types: ['text', 'text', 'bytea', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'] },
+  { name: 'membership', key: 'motebit_id, seq', columns: ['motebit_id', 'seq', 'hash', 'entry'], types: ['text', 'bigint', 'text', 'text'] },
   { name: 'device_heads', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'seq'], types: ['text', 'text', 'bigint'] },
   { name: 'events', key: 'motebit_id, seq', columns: ['motebit_id', 'seq', 'event_id', 'device_id', 'device_seq', 'key_id', 'body'], types: ['text', 'bigint', 'text', 'text', 'bigint', 'text', 'text'] },
   { name: 'nonces', key: 'motebit_id, signer, nonce', columns: ['motebit_id', 'signer', 'nonce', 'expires_at'], types: ['text', 'text', 'text', 'bigint'] },
@@ -49,7 +52,7 @@ export async function copySqliteToPostgres(from: string, to: string, onProgress:
     source.close();
     throw new Error(`could not connect to PostgreSQL at ${describePostgres(to)}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const summary: CopySummary = { motebits: 0, devices: 0, events: 0, nonces: 0 };
+  const summary: CopySummary = { motebits: 0, devices: 0, membershipEntries: 0, events: 0, nonces: 0 };
   try {
     await migratePostgres(client);
     source.exec('BEGIN'); // one snapshot of the source for the whole copy
@@ -86,6 +89,7 @@ export async function copySqliteToPostgres(from: string, to: string, onProgress:
       }
       if (table.name === 'motebits') summary.motebits = done;
       if (table.name === 'devices') summary.devices = done;
+      if (table.name === 'membership') summary.membershipEntries = done;
       if (table.name === 'events') summary.events = done;
       if (table.name === 'nonces') summary.nonces = done;
     }

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AUTH_FAILURE_REASONS, QUOTA_NAMES, type AuthFailureReason, type QuotaName } from '../shared/relay-api.ts';
 
 /** Which token bucket refused: per device (or identity), WebSocket auths per address, new motebits per address. */
-export const RATE_LIMITS = ['device', 'ws_auth', 'new_motebit'] as const;
+export const RATE_LIMITS = ['device', 'ws_auth', 'new_motebit', 'pairing'] as const;
 export type RateLimitName = (typeof RATE_LIMITS)[number];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -69,7 +69,7 @@ export class RelayMetrics {
   });
   readonly rateLimited = new Counter({
     name: 'motebit_relay_rate_limited_total',
-    help: 'Requests and sockets refused by a token bucket, by limit (device, ws_auth, new_motebit)',
+    help: 'Requests and sockets refused by a token bucket, by limit (device, ws_auth, new_motebit, pairing)',
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });

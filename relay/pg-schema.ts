@@ -51,6 +51,31 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX nonces_by_expiry ON nonces (expires_at);
   `,
+  // 2: when each device was last seen and how far it has read the log, for the device list.
+  `
+  ALTER TABLE devices ADD COLUMN last_seen_at bigint;
+  ALTER TABLE devices ADD COLUMN read_seq bigint NOT NULL DEFAULT 0;
+  `,
+  // 3: the membership log of each motebit (docs/keys.md), entries as checked JSON text.
+  `
+  CREATE TABLE membership (
+    motebit_id text COLLATE "C" NOT NULL,
+    seq        bigint NOT NULL,
+    hash       text NOT NULL,
+    entry      text NOT NULL,
+    PRIMARY KEY (motebit_id, seq)
+  );
+  `,
+  // 4: pairing rendezvous (docs/keys.md): short-lived, not scoped by motebit (the new device knows none yet).
+  `
+  CREATE TABLE pairings (
+    id         text COLLATE "C" PRIMARY KEY,
+    member     text NOT NULL,
+    offer      text,
+    reveal     text,
+    expires_at bigint NOT NULL
+  );
+  `,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 

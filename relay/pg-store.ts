@@ -22,10 +22,15 @@ import {
   type EnrolInput,
   type EnrolOutcome,
   type LogFrontier,
+  type MembershipAppend,
+  type MembershipAppendOutcome,
   type Notification,
+  type PairingRecord,
   type ReadResult,
   type RelayStore,
   type RevokeOutcome,
+  type StoredEntry,
+  type Sighting,
   type Usage,
 } from './store.ts';
 import { toDevice, toEvent, type DeviceRow, type EventRow } from './rows.ts';
@@ -256,6 +261,66 @@ export class PgStore implements RelayStore {
     });
   }
 
+  async membership(motebitId: string, after: number): Promise<StoredEntry[]> {
+    const { rows } = await this.#pool.query<{ seq: string; hash: string; entry: string }>('SELECT seq, hash, entry FROM membership WHERE motebit_id = $1 AND seq > $2 ORDER BY seq', [motebitId, after]);
+    return rows.map((row) => ({ seq: Number(row.seq), hash: row.hash, text: row.entry }));
+  }
+
+  async appendMembership(motebitId: string, append: MembershipAppend): Promise<MembershipAppendOutcome> {
+    const first = append.entries[0];
+    const outcome = await this.#transaction(async (client): Promise<{ kind: 'appended' | 'conflict'; head: number; revoked: string[] }> => {
+      // A genesis registers a new motebit (no identity key: its members' keys are in the log); an upgraded
+      // protocol-2 motebit keeps its row. The motebit's row lock serialises appends across instances.
+      if (first?.seq === 0) {
+        await client.query('INSERT INTO motebits (motebit_id, identity_key, epoch, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (motebit_id) DO NOTHING', [motebitId, Buffer.alloc(0), newLogEpoch(), append.now]);
+      }
+      const locked = await client.query('SELECT 1 FROM motebits WHERE motebit_id = $1 FOR UPDATE', [motebitId]);
+      const head = Number((await client.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM membership WHERE motebit_id = $1', [motebitId])).rows[0]?.seq ?? -1);
+      if (!first || locked.rowCount === 0 || first.seq !== head + 1) return { kind: 'conflict', head, revoked: [] };
+      for (const entry of append.entries) await client.query('INSERT INTO membership (motebit_id, seq, hash, entry) VALUES ($1, $2, $3, $4)', [motebitId, entry.seq, entry.hash, entry.text]);
+      for (const device of append.added) {
+        await client.query(
+          "INSERT INTO devices (motebit_id, device_id, key, cert, name, enrolled_at, revoked_at) VALUES ($1, $2, $3, '', $4, $5, NULL) ON CONFLICT (motebit_id, device_id) DO NOTHING",
+          [motebitId, device.deviceId, device.key, device.name, append.now],
+        );
+      }
+      const revoked: string[] = [];
+      for (const deviceId of append.removed) {
+        const done = await client.query('UPDATE devices SET revoked_at = $3 WHERE motebit_id = $1 AND device_id = $2 AND revoked_at IS NULL', [motebitId, deviceId, append.now]);
+        if (done.rowCount === 1) {
+          revoked.push(deviceId);
+          await client.query('SELECT pg_notify($1, $2)', [CHANNEL, this.#payload(motebitId, { k: 'r', d: deviceId })]);
+        }
+      }
+      return { kind: 'appended', head: append.entries.at(-1)!.seq, revoked };
+    });
+    for (const deviceId of outcome.revoked) this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId });
+    return { kind: outcome.kind, head: outcome.head };
+  }
+
+  async createPairing(id: string, member: string, expiresAt: number): Promise<boolean> {
+    const done = await this.#pool.query('INSERT INTO pairings (id, member, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING', [id, member, expiresAt]);
+    return done.rowCount === 1;
+  }
+
+  async pairing(id: string, now: number): Promise<PairingRecord | null> {
+    const { rows } = await this.#pool.query<{ id: string; member: string; offer: string | null; reveal: string | null; expires_at: string }>('SELECT * FROM pairings WHERE id = $1 AND expires_at >= $2', [id, now]);
+    const row = rows[0];
+    return row ? { id: row.id, member: row.member, offer: row.offer, reveal: row.reveal, expiresAt: Number(row.expires_at) } : null;
+  }
+
+  async setPairingOffer(id: string, offer: string, now: number): Promise<boolean> {
+    return (await this.#pool.query('UPDATE pairings SET offer = $1 WHERE id = $2 AND expires_at >= $3 AND offer IS NULL', [offer, id, now])).rowCount === 1;
+  }
+
+  async setPairingReveal(id: string, reveal: string, now: number): Promise<boolean> {
+    return (await this.#pool.query('UPDATE pairings SET reveal = $1 WHERE id = $2 AND expires_at >= $3 AND offer IS NOT NULL AND reveal IS NULL', [reveal, id, now])).rowCount === 1;
+  }
+
+  async prunePairings(now: number): Promise<void> {
+    await this.#pool.query('DELETE FROM pairings WHERE expires_at < $1', [now]);
+  }
+
   async device(motebitId: string, deviceId: string): Promise<DeviceRecord | null> {
     const { rows } = await this.#pool.query<DeviceRow>('SELECT * FROM devices WHERE motebit_id = $1 AND device_id = $2', [motebitId, deviceId]);
     return rows[0] ? toDevice(rows[0]) : null;
@@ -277,6 +342,17 @@ export class PgStore implements RelayStore {
     });
     if (outcome.kind === 'revoked') this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId });
     return outcome;
+  }
+
+  async recordSeen(motebitId: string, sightings: readonly Sighting[]): Promise<void> {
+    if (sightings.length === 0) return;
+    // One statement for the whole batch; values only ever move forward, whatever instance wrote last.
+    await this.#pool.query(
+      `UPDATE devices d SET last_seen_at = greatest(coalesce(d.last_seen_at, 0), s.at), read_seq = greatest(d.read_seq, s.read_seq)
+         FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS s (device_id, at, read_seq)
+        WHERE d.motebit_id = $1 AND d.device_id = s.device_id`,
+      [motebitId, sightings.map((s) => s.deviceId), sightings.map((s) => s.at), sightings.map((s) => s.readSeq ?? 0)],
+    );
   }
 
   async useNonce(motebitId: string, signer: string, nonce: string, expiresAt: number): Promise<boolean> {

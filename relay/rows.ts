@@ -10,6 +10,8 @@ export interface DeviceRow {
   name: string | null;
   enrolled_at: number;
   revoked_at: number | null;
+  last_seen_at: number | null;
+  read_seq: number;
 }
 
 export interface EventRow {
@@ -29,6 +31,8 @@ export const toDevice = (row: DeviceRow): DeviceRecord => ({
   name: row.name,
   enrolledAt: row.enrolled_at,
   revokedAt: row.revoked_at,
+  lastSeenAt: row.last_seen_at === null ? null : Number(row.last_seen_at),
+  readSeq: Number(row.read_seq),
 });
 
 export const toEvent = (row: EventRow): StoredWireEvent => ({

@@ -5,14 +5,22 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { z } from 'zod';
+import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../shared/crypto.ts';
-import { fromBase64Url, toBase64Url } from '../shared/encoding.ts';
+import { canonicalJson, fromBase64Url, toBase64Url } from '../shared/encoding.ts';
+import { MemberKeySchema, memberIdOf } from '../shared/membership/entry.ts';
 import { DeviceIdSchema, MotebitIdSchema, deviceIdFromDeviceKey } from '../shared/ids.ts';
 import {
   CLOSE_CODES,
   ERROR_STATUS,
   EnrolRequestSchema,
   FrontierQuerySchema,
+  MembershipOfferSchema,
+  MembershipQuerySchema,
+  PairingCreateSchema,
+  PairingIdSchema,
+  PairingOfferSchema,
+  PairingRevealSchema,
   PullQuerySchema,
   PushRequestSchema,
   RELAY_PROTOCOL,
@@ -32,6 +40,8 @@ import { RelayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { loggablePath, parseRequestTarget } from './request-target.ts';
 import { openStore } from './open-store.ts';
+import { MembershipKeeper } from './membership.ts';
+import { Presence } from './presence.ts';
 import type { DeviceRecord, RelayStore } from './store.ts';
 import { Connection, type ConnectionStats } from './ws.ts';
 
@@ -95,6 +105,8 @@ export const deviceInfo = (device: DeviceRecord): DeviceInfo => ({
   ...(device.name === null ? {} : { name: device.name }),
   enrolled_at: device.enrolledAt,
   revoked_at: device.revokedAt,
+  last_seen_at: device.lastSeenAt,
+  read_seq: device.readSeq,
 });
 
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
@@ -131,8 +143,14 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     rateLimiter: new RateLimiter({ capacity: limits.rateLimitCapacity, refillPerSecond: limits.rateLimitPerSecond }),
     wsAuthLimiter: new RateLimiter({ capacity: limits.wsAuthCapacity, refillPerSecond: limits.wsAuthPerSecond }),
     sockets: new SocketCounts(),
+    presence: new Presence(store, log, limits.seenWriteMs),
     push: (motebitId, deviceId, events, transport) => pushBatch({ store, metrics, limits }, motebitId, deviceId, events, transport),
   };
+  const membership = new MembershipKeeper(store);
+  // Pairing needs no account: the new device knows no motebit yet. Per address: a few new rendezvous a
+  // minute, and polling at about a request a second.
+  const pairingCreateLimiter = new RateLimiter({ capacity: 10, refillPerSecond: 10 / 60 });
+  const pairingLimiter = new RateLimiter({ capacity: 60, refillPerSecond: 2 });
   const newMotebitLimiter = new RateLimiter({ capacity: limits.newMotebitCapacity, refillPerSecond: limits.newMotebitsPerMinute / 60 });
 
   // ---- HTTP ----
@@ -152,6 +170,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
         metrics.rateLimit('device');
         throw new HttpError('rate_limited', 'too many requests; retry later', { 'retry-after': String(wait) });
       }
+      if (verified.deviceId !== null) ctx.presence.seen(expected.motebitId, verified.deviceId);
       return verified;
     } catch (error) {
       throw asHttpError(error);
@@ -300,7 +319,9 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     await drain(req, limits.maxRequestBytes);
     await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
     if ([...search.keys()].length > 0) throw new HttpError('bad_request', 'the device list takes no query parameters');
-    sendJson(res, 200, { devices: (await store.devices(motebitId)).map(deviceInfo) });
+    // With the log's head, so a device can tell how far behind each device is (head - read_seq).
+    const [devices, head] = await Promise.all([store.devices(motebitId), store.head(motebitId)]);
+    sendJson(res, 200, { devices: ctx.presence.overlay(motebitId, devices).map(deviceInfo), head });
   }
 
   async function push(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
@@ -320,19 +341,22 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   async function pull(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
-    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
+    const verified = await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
     const { after, limit } = validate(PullQuerySchema, singleQuery(search));
     const stop = metrics.pullLatency.startTimer();
     const page = await store.readAfter(motebitId, after, Math.min(limit, limits.maxPullLimit), limits.maxPageBytes);
     stop();
     metrics.eventsOut.inc({ transport: 'http' }, page.events.length);
+    if (verified.deviceId !== null) ctx.presence.seen(motebitId, verified.deviceId, page.events.at(-1)?.seq ?? after);
     sendJson(res, 200, { events: page.events, next: page.events.at(-1)?.seq ?? after, more: page.more, head: page.head, epoch: page.epoch });
   }
 
   async function frontier(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
-    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
+    const verified = await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
     const { at } = validate(FrontierQuerySchema, singleQuery(search));
+    // `at` is the device's cursor: it holds the log up to there.
+    if (at !== undefined && verified.deviceId !== null) ctx.presence.seen(motebitId, verified.deviceId, at);
     const log = await store.frontier(motebitId, at);
     sendJson(res, 200, {
       epoch: log.epoch,
@@ -340,6 +364,82 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       devices: log.devices.map((d) => ({ device_id: d.deviceId, seq: d.seq })),
       at: log.at && { seq: log.at.seq, event_id: log.at.eventId },
     });
+  }
+
+  async function readMembership(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
+    await drain(req, limits.maxRequestBytes);
+    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
+    const { after } = validate(MembershipQuerySchema, singleQuery(search));
+    const entries = await membership.entries(motebitId, after);
+    const last = entries.at(-1) as { seq?: number } | undefined;
+    sendJson(res, 200, { entries, head: last?.seq ?? (await membership.state(motebitId))?.head.seq ?? -1 });
+  }
+
+  async function offerMembership(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    await checkBodyHeaders(req);
+    const body = await readBody(req);
+    const { entries } = validate(MembershipOfferSchema, parseJson(body));
+    // A log that exists takes entries from its current members; a new motebit's genesis comes from
+    // anyone (its entries sign themselves; new motebits are limited per address); a protocol-2 motebit
+    // starts its log only through one of its devices not revoked (docs/keys.md, upgrade).
+    const started = (await membership.state(motebitId)) !== null;
+    const identityKey = await store.identityKey(motebitId);
+    if (started || (identityKey !== null && identityKey.byteLength > 0)) await authenticate(req, expect(req, motebitId, 'device', sha256Hex(body)));
+    else limitNewMotebits(req);
+    const outcome = await membership.offer(motebitId, entries, Date.now());
+    if (outcome.kind === 'refused') {
+      log.info({ motebit_id: motebitId, seq: outcome.error.seq, fault: outcome.error.fault }, 'membership entry refused');
+      throw new HttpError('membership_refused', outcome.error.message);
+    }
+    if (outcome.kind === 'conflict') throw new HttpError('membership_conflict', `the membership log has moved on (it ends at entry ${outcome.head}); read it again and offer what follows`);
+    log.info({ motebit_id: motebitId, head: outcome.head, entries: entries.length }, 'membership appended');
+    sendJson(res, 200, { head: outcome.head });
+  }
+
+  function limitPairing(req: IncomingMessage, limiter: RateLimiter): void {
+    const wait = limiter.take(clientAddress(req, trustProxy));
+    if (wait === 0) return;
+    metrics.rateLimit('pairing');
+    throw new HttpError('rate_limited', 'too many pairing requests from this address; retry later', { 'retry-after': String(wait) });
+  }
+
+  /** The pairing rendezvous (docs/keys.md): the relay only carries what the two devices exchange. */
+  async function pairingRoute(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<void> {
+    const method = req.method ?? '';
+    if (parts.length === 2) {
+      if (method !== 'POST') throw new HttpError('method_not_allowed', 'use POST', { allow: 'POST' });
+      limitPairing(req, pairingCreateLimiter);
+      await checkBodyHeaders(req);
+      const { member } = validate(PairingCreateSchema, parseJson(await readBody(req)));
+      const key = validate(MemberKeySchema, member);
+      if (key.role !== 'device' || memberIdOf('device', fromBase64Url(key.sign_key)) !== key.id) throw new HttpError('bad_request', 'a pairing names a new device: role device, its id derived from its signing key');
+      const expiresAt = nowSeconds() + limits.pairingLifetimeSeconds;
+      for (;;) {
+        const id = randomBytes(6).toString('base64url');
+        if (await store.createPairing(id, canonicalJson(key), expiresAt)) return sendJson(res, 201, { id, expires_at: expiresAt });
+      }
+    }
+    const id = validate(PairingIdSchema, parts[2]);
+    limitPairing(req, pairingLimiter);
+    if (parts.length === 3) {
+      if (method !== 'GET') throw new HttpError('method_not_allowed', 'use GET', { allow: 'GET' });
+      await drain(req, limits.maxRequestBytes);
+      const record = await store.pairing(id, nowSeconds());
+      if (!record) throw new HttpError('not_found', 'no such pairing: the code was never made, has expired or has been used');
+      return sendJson(res, 200, { member: JSON.parse(record.member), offer: record.offer && JSON.parse(record.offer), reveal: record.reveal && JSON.parse(record.reveal), expires_at: record.expiresAt });
+    }
+    if (parts.length === 4 && (parts[3] === 'offer' || parts[3] === 'reveal')) {
+      if (method !== 'POST') throw new HttpError('method_not_allowed', 'use POST', { allow: 'POST' });
+      await checkBodyHeaders(req);
+      const json = parseJson(await readBody(req));
+      const done =
+        parts[3] === 'offer'
+          ? await store.setPairingOffer(id, canonicalJson(validate(PairingOfferSchema, json)), nowSeconds())
+          : await store.setPairingReveal(id, canonicalJson(validate(PairingRevealSchema, json)), nowSeconds());
+      if (!done) throw new HttpError('not_found', `no pairing waiting for ${parts[3] === 'offer' ? 'an offer' : 'a reveal'}: the code has expired, was used, or this step was done already`);
+      return sendJson(res, 200, { ok: true });
+    }
+    throw new HttpError('not_found', 'no such endpoint');
   }
 
   function singleQuery(search: URLSearchParams): Record<string, string> {
@@ -366,6 +466,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     }
     // No /metrics here: its counters move whenever any motebit writes, so it is for the operator only,
     // on its own listener (metricsPort).
+    if (parts[0] === 'v1' && parts[1] === 'pairings' && parts.length >= 2 && parts.length <= 4) return pairingRoute(req, res, parts);
     if (parts[0] !== 'v1' || parts[1] !== 'motebits' || !MotebitIdSchema.safeParse(parts[2]).success) throw new HttpError('not_found', 'no such endpoint');
     const motebitId = parts[2] ?? '';
     const rest = parts.slice(3).join('/');
@@ -381,6 +482,11 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     if (rest === 'events') {
       if (method === 'POST') return push(req, res, motebitId);
       if (method === 'GET') return pull(req, res, motebitId, target.searchParams);
+      throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
+    }
+    if (rest === 'membership') {
+      if (method === 'POST') return offerMembership(req, res, motebitId);
+      if (method === 'GET') return readMembership(req, res, motebitId, target.searchParams);
       throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
     }
     if (rest === 'frontier') {
@@ -427,7 +533,10 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       return;
     }
     // The client went away mid-body (the body's stream ends with 'aborted', ECONNRESET): nothing failed here.
-    if ((req.destroyed && !req.complete) || (error instanceof Error && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && !req.complete)) return;
+    if ((req.destroyed && !req.complete) || (error instanceof Error && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && !req.complete)) {
+      log.debug({ method: req.method, path: loggablePath(req.url) }, 'client left before its request body was complete');
+      return;
+    }
     log.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
     sendError(res, 'internal', 'the relay could not handle the request');
   }
@@ -510,7 +619,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   heartbeat.unref();
   const pruner = setInterval(() => {
     store.pruneNonces(nowSeconds()).catch((error: unknown) => log.error({ err: String(error) }, 'nonce pruning failed'));
-    for (const limiter of [ctx.rateLimiter, ctx.wsAuthLimiter, newMotebitLimiter]) limiter.prune();
+    store.prunePairings(nowSeconds()).catch((error: unknown) => log.error({ err: String(error) }, 'pairing pruning failed'));
+    for (const limiter of [ctx.rateLimiter, ctx.wsAuthLimiter, newMotebitLimiter, pairingCreateLimiter, pairingLimiter]) limiter.prune();
   }, NONCE_PRUNE_MS);
   pruner.unref();
   await store.pruneNonces(nowSeconds());
@@ -542,6 +652,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       metricsServer?.closeAllConnections();
       for (const client of wss.clients) client.terminate();
       wss.close();
+      await ctx.presence.flush();
       await store.close();
       log.info({ url }, 'relay closed');
     })();

@@ -15,7 +15,12 @@ import {
   type Notification,
   type ReadResult,
   type RelayStore,
+  type MembershipAppend,
+  type MembershipAppendOutcome,
+  type PairingRecord,
   type RevokeOutcome,
+  type Sighting,
+  type StoredEntry,
   type Usage,
 } from './store.ts';
 import { toDevice, toEvent, type DeviceRow, type EventRow } from './rows.ts';
@@ -91,6 +96,34 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
         stored_events = (SELECT count(*) FROM events e WHERE e.motebit_id = motebits.motebit_id),
         stored_bytes = (SELECT coalesce(sum(length(body)), 0) FROM events e WHERE e.motebit_id = motebits.motebit_id);
     `),
+  // 4: when each device was last seen and how far it has read the log, for the device list.
+  (db) =>
+    db.exec(`
+      ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+      ALTER TABLE devices ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+    `),
+  // 5: the membership log of each motebit (docs/keys.md), entries as checked JSON text.
+  (db) =>
+    db.exec(`
+      CREATE TABLE membership (
+        motebit_id TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        hash       TEXT NOT NULL,
+        entry      TEXT NOT NULL,
+        PRIMARY KEY (motebit_id, seq)
+      ) WITHOUT ROWID;
+    `),
+  // 6: pairing rendezvous (docs/keys.md): short-lived, not scoped by motebit (the new device knows none yet).
+  (db) =>
+    db.exec(`
+      CREATE TABLE pairings (
+        id         TEXT PRIMARY KEY,
+        member     TEXT NOT NULL,
+        offer      TEXT,
+        reveal     TEXT,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `),
 ];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -132,6 +165,7 @@ export class SqliteStore implements RelayStore {
   readonly #append;
   readonly #enrol;
   readonly #revoke;
+  readonly #appendMembership;
   readonly #read;
   readonly #frontier;
 
@@ -160,6 +194,17 @@ export class SqliteStore implements RelayStore {
       activeDevices: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM devices WHERE motebit_id = ? AND revoked_at IS NULL'),
       insertDevice: db.prepare('INSERT INTO devices (motebit_id, device_id, key, cert, name, enrolled_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)'),
       revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE motebit_id = ? AND device_id = ? AND revoked_at IS NULL'),
+      seen: db.prepare(`UPDATE devices SET last_seen_at = max(coalesce(last_seen_at, 0), ?), read_seq = max(read_seq, ?)
+                        WHERE motebit_id = ? AND device_id = ?`),
+      membership: db.prepare<[string, number], { seq: number; hash: string; entry: string }>('SELECT seq, hash, entry FROM membership WHERE motebit_id = ? AND seq > ? ORDER BY seq'),
+      membershipHead: db.prepare<[string], { seq: number | null }>('SELECT max(seq) AS seq FROM membership WHERE motebit_id = ?'),
+      insertEntry: db.prepare('INSERT INTO membership (motebit_id, seq, hash, entry) VALUES (?, ?, ?, ?)'),
+      insertMember: db.prepare("INSERT OR IGNORE INTO devices (motebit_id, device_id, key, cert, name, enrolled_at, revoked_at) VALUES (?, ?, ?, '', ?, ?, NULL)"),
+      createPairing: db.prepare('INSERT OR IGNORE INTO pairings (id, member, offer, reveal, expires_at) VALUES (?, ?, NULL, NULL, ?)'),
+      pairing: db.prepare<[string, number], { id: string; member: string; offer: string | null; reveal: string | null; expires_at: number }>('SELECT * FROM pairings WHERE id = ? AND expires_at >= ?'),
+      setPairingOffer: db.prepare('UPDATE pairings SET offer = ? WHERE id = ? AND expires_at >= ? AND offer IS NULL'),
+      setPairingReveal: db.prepare('UPDATE pairings SET reveal = ? WHERE id = ? AND expires_at >= ? AND offer IS NOT NULL AND reveal IS NULL'),
+      prunePairings: db.prepare('DELETE FROM pairings WHERE expires_at < ?'),
       useNonce: db.prepare('INSERT OR IGNORE INTO nonces (motebit_id, signer, nonce, expires_at) VALUES (?, ?, ?, ?)'),
       pruneNonces: db.prepare('DELETE FROM nonces WHERE expires_at < ?'),
       eventAt: db.prepare<[string, number], { event_id: string }>('SELECT event_id FROM events WHERE motebit_id = ? AND seq = ?'),
@@ -223,6 +268,19 @@ export class SqliteStore implements RelayStore {
       return { kind: 'created', device: toDevice(row) };
     });
 
+    this.#appendMembership = db.transaction((motebitId: string, append: MembershipAppend): { kind: 'appended' | 'conflict'; head: number; revoked: string[] } => {
+      const head = stmt.membershipHead.get(motebitId)?.seq ?? -1;
+      const first = append.entries[0];
+      if (!first || first.seq !== head + 1) return { kind: 'conflict', head, revoked: [] };
+      // A genesis registers a new motebit (no identity key: its members' keys are in the log); an upgraded
+      // protocol-2 motebit keeps its row.
+      if (first.seq === 0 && !stmt.identityKey.get(motebitId)) stmt.insertMotebit.run(motebitId, Buffer.alloc(0), append.now, newLogEpoch());
+      for (const entry of append.entries) stmt.insertEntry.run(motebitId, entry.seq, entry.hash, entry.text);
+      for (const device of append.added) stmt.insertMember.run(motebitId, device.deviceId, device.key, device.name, append.now);
+      const revoked = append.removed.filter((deviceId) => stmt.revokeDevice.run(append.now, motebitId, deviceId).changes === 1);
+      return { kind: 'appended', head: append.entries.at(-1)!.seq, revoked };
+    });
+
     this.#revoke = db.transaction((motebitId: string, deviceId: string, now: number): RevokeOutcome => {
       const existing = stmt.device.get(motebitId, deviceId);
       if (!existing) return { kind: 'unknown' };
@@ -230,6 +288,37 @@ export class SqliteStore implements RelayStore {
       stmt.revokeDevice.run(now, motebitId, deviceId);
       return { kind: 'revoked', device: { ...toDevice(existing), revokedAt: now } };
     });
+  }
+
+  async membership(motebitId: string, after: number): Promise<StoredEntry[]> {
+    return this.#stmt.membership.all(motebitId, after).map((row) => ({ seq: row.seq, hash: row.hash, text: row.entry }));
+  }
+
+  async appendMembership(motebitId: string, append: MembershipAppend): Promise<MembershipAppendOutcome> {
+    const outcome = this.#appendMembership.immediate(motebitId, append);
+    if (outcome.kind === 'appended') for (const deviceId of outcome.revoked) this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId });
+    return { kind: outcome.kind, head: outcome.head };
+  }
+
+  async createPairing(id: string, member: string, expiresAt: number): Promise<boolean> {
+    return this.#stmt.createPairing.run(id, member, expiresAt).changes === 1;
+  }
+
+  async pairing(id: string, now: number): Promise<PairingRecord | null> {
+    const row = this.#stmt.pairing.get(id, now);
+    return row ? { id: row.id, member: row.member, offer: row.offer, reveal: row.reveal, expiresAt: row.expires_at } : null;
+  }
+
+  async setPairingOffer(id: string, offer: string, now: number): Promise<boolean> {
+    return this.#stmt.setPairingOffer.run(offer, id, now).changes === 1;
+  }
+
+  async setPairingReveal(id: string, reveal: string, now: number): Promise<boolean> {
+    return this.#stmt.setPairingReveal.run(reveal, id, now).changes === 1;
+  }
+
+  async prunePairings(now: number): Promise<void> {
+    this.#stmt.prunePairings.run(now);
   }
 
   async identityKey(motebitId: string): Promise<Buffer | null> {
@@ -253,6 +342,14 @@ export class SqliteStore implements RelayStore {
     const outcome = this.#revoke.immediate(motebitId, deviceId, now);
     if (outcome.kind === 'revoked') this.#subscribers.notify(motebitId, { kind: 'revoked', deviceId });
     return outcome;
+  }
+
+  async recordSeen(motebitId: string, sightings: readonly Sighting[]): Promise<void> {
+    if (sightings.length === 0) return;
+    // Joins the next group commit: no fsync of its own.
+    await this.#grouped(() => {
+      for (const s of sightings) this.#stmt.seen.run(s.at, s.readSeq ?? 0, motebitId, s.deviceId);
+    });
   }
 
   async useNonce(motebitId: string, signer: string, nonce: string, expiresAt: number): Promise<boolean> {

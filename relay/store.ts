@@ -14,7 +14,52 @@ export interface DeviceRecord {
   name: string | null;
   enrolledAt: number;
   revokedAt: number | null;
+  /** Unix ms the device was last seen (an authenticated request or socket), or null when never. */
+  lastSeenAt: number | null;
+  /** How far the device has read the log: the highest seq it was sent or said it holds (0 when none). */
+  readSeq: number;
 }
+
+/** A device seen: when, and how far it has read (null when the sighting says nothing about that). */
+export interface Sighting {
+  deviceId: string;
+  at: number;
+  readSeq: number | null;
+}
+
+/** One membership log entry as stored (docs/keys.md): its seq, hash and JSON text, checked before it is stored. */
+export interface StoredEntry {
+  seq: number;
+  hash: string;
+  text: string;
+}
+
+/** Entries to append to a motebit's membership log, and what they change among its devices. */
+export interface MembershipAppend {
+  /** Consecutive, starting right after the stored head (at 0, a genesis, for a log not started yet). */
+  entries: StoredEntry[];
+  /** Devices the entries make members: each gets a device row (no certificate), so tokens, sockets and the device list work as for any device. */
+  added: { deviceId: string; key: Buffer; name: string | null }[];
+  /** Devices the entries remove: revoked at `now` (their sockets are closed, their tokens refused). */
+  removed: string[];
+  now: number;
+}
+
+/** A pairing rendezvous (docs/keys.md): what a new device and a member exchange through the relay, as JSON text. */
+export interface PairingRecord {
+  id: string;
+  /** The new device's public keys and name. */
+  member: string;
+  /** The member's commitment to the motebit (its id and genesis hash), once posted. */
+  offer: string | null;
+  /** The new device's nonce, revealed after the offer. */
+  reveal: string | null;
+  /** Unix s. */
+  expiresAt: number;
+}
+
+/** `conflict`: the log's head is not where the append starts (another append got there first); nothing was stored. */
+export type MembershipAppendOutcome = { kind: 'appended' | 'conflict'; head: number };
 
 export interface EnrolInput {
   motebitId: string;
@@ -102,6 +147,32 @@ export interface RelayStore {
   device(motebitId: string, deviceId: string): Promise<DeviceRecord | null>;
   devices(motebitId: string): Promise<DeviceRecord[]>;
   revokeDevice(motebitId: string, deviceId: string, now: number): Promise<RevokeOutcome>;
+  /**
+   * Records sightings of the motebit's devices: each device's last-seen time and read position only ever
+   * move forward (an older or lower value changes nothing). Callers batch them (relay/presence.ts), so
+   * this is not a write per request.
+   */
+  recordSeen(motebitId: string, sightings: readonly Sighting[]): Promise<void>;
+
+  /** The motebit's membership log entries with seq > after (after = -1: all), in order. */
+  membership(motebitId: string, after: number): Promise<StoredEntry[]>;
+  /**
+   * Appends checked entries in one transaction, with their device rows and revocations; a genesis also
+   * registers the motebit when it is new (an upgraded protocol-2 motebit keeps its row). Subscribers hear
+   * each revocation. Concurrent appends: exactly one wins, the others get `conflict`.
+   */
+  appendMembership(motebitId: string, append: MembershipAppend): Promise<MembershipAppendOutcome>;
+
+  /** Opens a pairing rendezvous until `expiresAt` (Unix s); false when the id is taken. */
+  createPairing(id: string, member: string, expiresAt: number): Promise<boolean>;
+  /** The rendezvous, or null when there is none or it expired before `now` (Unix s). */
+  pairing(id: string, now: number): Promise<PairingRecord | null>;
+  /** Sets the offer once (false: no such rendezvous, expired, or it has one). */
+  setPairingOffer(id: string, offer: string, now: number): Promise<boolean>;
+  /** Sets the reveal once, after the offer (false otherwise). */
+  setPairingReveal(id: string, reveal: string, now: number): Promise<boolean>;
+  /** Forgets rendezvous that expired before `now` (Unix s). */
+  prunePairings(now: number): Promise<void>;
 
   /** Records a token nonce until `expiresAt` (Unix s); false when it was already used. */
   useNonce(motebitId: string, signer: string, nonce: string, expiresAt: number): Promise<boolean>;

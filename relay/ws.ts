@@ -103,6 +103,7 @@ export class Connection {
     ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
     ws.on('pong', () => {
       this.#alive = true;
+      if (this.#deviceId !== null && this.#state === 'open') context.presence.seen(motebitId, this.#deviceId);
     });
     ws.on('error', (error) => context.log.debug({ motebit_id: motebitId, err: error.message }, 'websocket error'));
     ws.on('close', () => this.#closed());
@@ -182,6 +183,7 @@ export class Connection {
     if (!last) return;
     this.#sendData(data ?? eventsMessage(events));
     this.#cursor = last.seq;
+    if (this.#deviceId !== null) this.#ctx.presence.seen(this.motebitId, this.#deviceId, last.seq);
     this.#ctx.metrics.eventsOutWs.inc(events.length);
   }
 
@@ -339,6 +341,7 @@ export class Connection {
     this.#state = 'open';
     this.#deviceId = verified.deviceId;
     this.#cursor = after;
+    this.#ctx.presence.seen(this.motebitId, verified.deviceId, after);
     this.#armExpiry(verified.exp);
     // Subscribe before reading the head, so nothing stored from now on can be missed; until the catch-up
     // starts, news only marks the socket dirty (nothing may go out before ready).
@@ -391,6 +394,7 @@ export class Connection {
       this.#error('rate_limited', 'too many requests from this device', id, { retry_after: wait });
       return;
     }
+    this.#ctx.presence.seen(this.motebitId, deviceId);
     const outcome = await this.#ctx.push(this.motebitId, deviceId, events, 'ws');
     if (!outcome.ok) {
       this.#ctx.log.info({ motebit_id: this.motebitId, device_id: deviceId, quota: outcome.quota }, 'push refused: motebit at its quota');

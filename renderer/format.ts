@@ -36,13 +36,35 @@ export function transportLabel(transport: SyncStatus['transport']): string {
   return 'Not connected';
 }
 
-/** What a sync is doing now, for the progress line. */
+/** "about 20 s left", "about 3 min left"; empty when not known. */
+export function timeLeft(remainingMs: number | null | undefined): string {
+  if (remainingMs === null || remainingMs === undefined) return '';
+  const seconds = Math.max(1, Math.round(remainingMs / 1000));
+  return seconds < 60 ? `about ${seconds} s left` : `about ${Math.round(seconds / 60)} min left`;
+}
+
+/** What a sync is doing now, for the progress line: one direction per line, never sent and received in one figure. */
 export function progressText(progress: NonNullable<SyncStatus['progress']>): string {
-  const count = (noun: string) => `${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''} ${noun}`;
+  const count = (noun: string) => `${progress.done.toLocaleString('en-US')}${progress.total !== null ? ` of ${progress.total.toLocaleString('en-US')}` : ''} ${noun}`;
   if (progress.phase === 'connect') return 'Connecting to the relay…';
   if (progress.phase === 'push') return `Sending ${count('changes')}…`;
   if (progress.phase === 'resend') return `Sending again what the relay lost: ${count('changes')}…`;
-  return `Receiving ${count('changes')}…`;
+  const left = progress.done < (progress.total ?? 0) ? timeLeft(progress.remainingMs) : '';
+  return `Receiving ${count('changes')}…${left ? ` ${left}` : ''}`;
+}
+
+/** "12.3 MB", "840 kB", "512 bytes". */
+export function byteSize(bytes: number): string {
+  if (bytes < 1000) return `${bytes} bytes`;
+  if (bytes < 1_000_000) return `${Math.round(bytes / 1000)} kB`;
+  if (bytes < 1_000_000_000) return `${(bytes / 1_000_000).toFixed(1)} MB`;
+  return `${(bytes / 1_000_000_000).toFixed(2)} GB`;
+}
+
+/** "120 changes received just now", "1 change received 3 min ago". */
+export function arrivalText(arrival: { count: number; at: number }, now: number): string {
+  const when = now - arrival.at < 10_000 ? 'just now' : ago(arrival.at, now);
+  return `${arrival.count.toLocaleString('en-US')} change${arrival.count === 1 ? '' : 's'} received ${when}`;
 }
 
 /** A JSON value as people read it: strings plain, everything else as indented JSON. */
@@ -56,3 +78,18 @@ export function shortId(id: string): string {
   return id.length > 12 ? `${id.slice(0, 10)}…` : id;
 }
 
+
+/** The lists of the Conflicts tab (the contract's filters the window offers). */
+export type ConflictFilter = 'open' | 'reviewed' | 'settled' | 'all';
+
+const FILTER_LABELS: Record<ConflictFilter, string> = { open: 'Open', reviewed: 'Reviewed', settled: 'Settled', all: 'All' };
+
+/** "Open (200)"; the count is left out when unknown. */
+export function conflictFilterLabel(filter: ConflictFilter, count: number | null): string {
+  return count === null ? FILTER_LABELS[filter] : `${FILTER_LABELS[filter]} (${count})`;
+}
+
+/** A device by its name, else by its shortened id. */
+export function deviceLabel(deviceId: string, name: string | null): string {
+  return name ?? shortId(deviceId);
+}

@@ -1,12 +1,14 @@
 // The settings window: the setup screen on first run, then Status, Conflicts and Settings. It reaches main
 // only through a MotebitBridge (window.motebit in Electron, the harness socket in a browser).
-import type { AppState } from '../shared/ipc-contract.ts';
+import type { AppState, EnvironmentView } from '../shared/ipc-contract.ts';
 import type { SyncStatus } from '../shared/status.ts';
 import { connectBridge } from './bridge.ts';
 import { conflictsView } from './conflicts-view.ts';
 import { h, replace } from './dom.ts';
+import { fileSecretsBanner, keyringView } from './keyring-view.ts';
 import { settingsView } from './settings-view.ts';
 import { setupView } from './setup-view.ts';
+import { moveOfferView } from './relay-move-view.ts';
 import { statusView } from './status-view.ts';
 import { caller } from './ui.ts';
 
@@ -16,26 +18,54 @@ const app: HTMLElement = root;
 const { bridge, onDisconnect } = connectBridge();
 const call = caller(bridge);
 
-let phase: 'loading' | 'setup' | 'ready' = 'loading';
+let phase: 'loading' | 'keyring' | 'setup' | 'ready' = 'loading';
+/** Where secrets are kept (or that there is no keyring) and the default device name; fetched at start. */
+let environment: EnvironmentView = {
+  secrets: { store: 'os', filePath: null, why: null, command: null, instead: null, fileMeaning: '', details: null },
+  defaultDeviceName: '',
+};
 let onStatus: ((status: SyncStatus) => void) | null = null;
 let onRelay: ((url: string) => void) | null = null;
 let stopTicking: (() => void) | null = null;
+let onGone: (() => void) | null = null;
 
 const banner = h('div', { className: 'banner', role: 'alert', hidden: true });
 document.body.prepend(banner);
+// While secrets are in a plain file, every screen says so (below the connection banner).
+const secretsSlot = h('div', { 'data-testid': 'secrets-slot' });
+banner.after(secretsSlot);
+
+function setEnvironment(next: EnvironmentView): void {
+  environment = next;
+  replace(secretsSlot, fileSecretsBanner(next));
+}
 onDisconnect(() => {
   banner.textContent = 'Lost the connection to Motebit Sync. Restart it, then reload this page.';
   banner.hidden = false;
+  onGone?.();
 });
 
 function showState(state: AppState): void {
   if (state.phase === 'setup') {
-    if (phase === 'setup') return;
-    phase = 'setup';
+    const wanted = environment.secrets.store === 'unavailable' ? 'keyring' : 'setup';
+    if (phase === wanted) return;
+    phase = wanted;
     stopTicking?.();
     onStatus = null;
     onRelay = null;
-    replace(app, setupView(call, showState));
+    if (wanted === 'keyring') {
+      replace(
+        app,
+        keyringView(call, environment, (next) => {
+          setEnvironment(next);
+          void call('app.state', {}).then((result) => result.ok && showState(result.value));
+        }),
+      );
+      document.title = 'Motebit Sync — no keyring';
+      app.querySelector('h1')?.setAttribute('tabindex', '-1');
+      return;
+    }
+    replace(app, setupView(call, showState, environment));
     document.title = 'Motebit Sync — set up';
     app.querySelector('input')?.focus();
     return;
@@ -55,10 +85,11 @@ function showReady(state: Extract<AppState, { phase: 'ready' }>): void {
   const conflictCount = h('span', { className: 'count', hidden: true, 'data-testid': 'conflict-count' });
   const status = statusView(call, () => select('conflicts'));
   const conflicts = conflictsView(call, (count) => {
-    conflictCount.textContent = String(count);
+    conflictCount.textContent = count === 0 ? '' : String(count); // hidden when 0, and not read as part of the tab name
     conflictCount.hidden = count === 0;
   });
   const settings = settingsView(call);
+  const moveOffer = moveOfferView(call);
   const panels: Record<Tab, HTMLElement> = { status: status.element, conflicts: conflicts.element, settings: settings.element };
   const tabButton = (tab: Tab, label: string, extra?: HTMLElement) =>
     h('button', { type: 'button', className: 'tab', 'aria-controls': `panel-${tab}`, 'data-tab': tab, onclick: () => select(tab) }, label, extra);
@@ -82,6 +113,7 @@ function showReady(state: Extract<AppState, { phase: 'ready' }>): void {
   replace(
     app,
     h('header', { className: 'topbar' }, h('h1', {}, 'Motebit Sync'), who),
+    moveOffer.element,
     h('nav', { className: 'tabs', 'aria-label': 'Sections' }, tabs.status, tabs.conflicts, tabs.settings),
     h('main', { className: 'panels' }, status.element, conflicts.element, settings.element),
   );
@@ -95,10 +127,15 @@ function showReady(state: Extract<AppState, { phase: 'ready' }>): void {
     settings.updateStatus(next);
     // a finished cycle or a live page may have brought or settled conflicts
     if (next.openConflicts !== lastConflicts || next.lastSuccessAt !== lastSuccess) conflicts.refresh();
+    moveOffer.statusChanged(next);
     lastConflicts = next.openConflicts;
     lastSuccess = next.lastSuccessAt;
   };
-  onRelay = (url) => status.setRelayUrl(url);
+  onRelay = (url) => {
+    status.setRelayUrl(url);
+    moveOffer.refresh();
+  };
+  onGone = () => status.disconnected();
   const timer = window.setInterval(() => {
     const now = Date.now();
     status.tick(now);
@@ -120,5 +157,7 @@ void (async () => {
     replace(app, h('main', { className: 'setup' }, h('h1', {}, 'Motebit Sync'), h('p', { className: 'message error', role: 'alert' }, `Could not start: ${result.error.message}`)));
     return;
   }
+  const env = await call('app.environment', {});
+  if (env.ok) setEnvironment(env.value);
   showState(result.value);
 })();

@@ -4,7 +4,7 @@ import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from './limits.ts';
 import type { DeviceView, SettingsView } from '../shared/ipc-contract.ts';
 import type { SyncStatus } from '../shared/status.ts';
 import { h, replace } from './dom.ts';
-import { dateTime } from './format.ts';
+import { ago, dateTime } from './format.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';
 
 export interface SettingsPanel {
@@ -21,18 +21,45 @@ export function settingsView(call: Call): SettingsPanel {
   const relay = field({ label: 'Relay URL', name: 'relayUrl', hint: 'Changing it enrols this device on the new relay and sends it this device’s log.', inputmode: 'url', autocomplete: 'url' });
   const relayButton = h('button', { type: 'submit' }, 'Save relay URL');
   const relayMessage = messageLine();
-  const relayForm = h('form', { className: 'card', 'aria-labelledby': 'relay-heading', novalidate: true, 'data-form': 'relay' }, h('h3', { id: 'relay-heading' }, 'Relay'), relay.wrap, h('div', { className: 'actions' }, relayButton), relayMessage.element);
+  const tellBox = h('input', { type: 'checkbox', id: 'tell-others', name: 'tellOthers', checked: true, 'data-testid': 'tell-others' });
+  // Shown as soon as the field names another relay than this device's: what moving does to the others.
+  const relayWarning = h(
+    'div',
+    { className: 'warning-box', hidden: true, 'data-testid': 'relay-warning' },
+    h('p', {}, h('strong', {}, 'Your other devices stay on the old relay.'), ' Until they move too, they stop seeing this device’s changes, and this device stops seeing theirs.'),
+    h('div', { className: 'check' }, tellBox, h('label', { for: 'tell-others' }, 'Send them the new address through the old relay (each one asks its person before moving)')),
+  );
+  const relayForm = h(
+    'form',
+    { className: 'card', 'aria-labelledby': 'relay-heading', novalidate: true, 'data-form': 'relay' },
+    h('h3', { id: 'relay-heading' }, 'Relay'),
+    relay.wrap,
+    relayWarning,
+    h('div', { className: 'actions' }, relayButton),
+    relayMessage.element,
+  );
+  const relayChanged = () => {
+    relayWarning.hidden = settings === null || relay.input.value.trim() === '' || relay.input.value.trim().replace(/\/+$/, '') === (settings.relayUrl ?? '');
+  };
+  relay.input.addEventListener('input', relayChanged);
   onSubmit(relayForm, relayButton, 'Checking the relay…', async () => {
     relay.setError(null);
     relayMessage.clear();
-    const result = await call('settings.setRelayUrl', { relayUrl: relay.input.value });
+    const result = await call('settings.moveRelay', { relayUrl: relay.input.value, tellOthers: tellBox.checked });
     if (!result.ok) {
       relay.setError(result.error.message);
       relay.input.focus();
       return;
     }
-    show(result.value);
-    relayMessage.ok('Saved. This device now syncs through this relay.');
+    show(result.value.settings);
+    relayWarning.hidden = true;
+    if (result.value.told === 'failed') {
+      relayMessage.error(`Saved: this device now syncs through this relay. But the new address could not be sent through the old relay (${result.value.message ?? 'it did not answer'}), so move your other devices yourself.`);
+    } else if (result.value.told === 'sent') {
+      relayMessage.ok('Saved. This device now syncs through this relay, and your other devices were sent the new address: each will ask whether to move.');
+    } else {
+      relayMessage.ok('Saved. This device now syncs through this relay.');
+    }
   });
 
   // ---- sync ----
@@ -169,6 +196,7 @@ export function settingsView(call: Call): SettingsPanel {
       row('Device id', next.deviceId, true),
       row('Motebit id', next.motebitId, true),
     );
+    relayChanged();
   }
 
   function updateStatus(status: SyncStatus): void {
@@ -183,9 +211,17 @@ export function settingsView(call: Call): SettingsPanel {
     const showRevoke = () => {
       const revoke = h('button', { type: 'button', className: 'danger', 'aria-label': `Revoke ${label}` }, 'Revoke');
       revoke.addEventListener('click', () => {
-        // a second, explicit step: a revoked device is cut off for good
+        // a second, explicit step that says first what revoking does and does not do
         const confirm = h('button', { type: 'button', className: 'danger', 'aria-label': `Confirm: revoke ${label}` }, 'Confirm revoke');
         const cancel = h('button', { type: 'button' }, 'Cancel');
+        const explain = h(
+          'div',
+          { className: 'warning-box', 'data-testid': 'revoke-explanation' },
+          h('p', {}, h('strong', {}, `Revoking ${label}:`)),
+          h('p', {}, 'Does: it can no longer sync through this relay, for good. It stops receiving your changes and cannot send any. It cannot be undone; to use it again, it joins as a new device with a pairing code.'),
+          h('p', {}, 'Does not: erase what it already has. Everything it synced so far stays on it.'),
+          h('p', {}, 'Be aware: today it still knows your motebit’s secret. With it, whoever has that device can still read what it has, could read what you sync later, and could even join your motebit again as a new device. Revoking is enough for a device you retire; for a lost or stolen one it is not a full protection yet (the security notes explain why, under “Revoking a device”).'),
+        );
         cancel.addEventListener('click', () => {
           showRevoke();
           actions.querySelector('button')?.focus();
@@ -205,7 +241,7 @@ export function settingsView(call: Call): SettingsPanel {
             loadDevices();
           })();
         });
-        replace(actions, confirm, cancel);
+        replace(actions, explain, h('div', { className: 'actions' }, confirm, cancel));
         confirm.focus();
       });
       replace(actions, revoke);
@@ -216,9 +252,18 @@ export function settingsView(call: Call): SettingsPanel {
       { className: `device${d.revokedAt !== null ? ' revoked' : ''}`, 'data-device-id': d.deviceId },
       h('div', {}, h('strong', {}, d.name ?? '(no name)'), d.current ? h('span', { className: 'badge' }, 'this device') : null, d.revokedAt !== null ? h('span', { className: 'badge muted' }, `revoked ${dateTime(d.revokedAt)}`) : null),
       h('p', { className: 'meta' }, h('span', { className: 'mono' }, d.deviceId), ` · added ${dateTime(d.enrolledAt)}`),
+      d.revokedAt === null ? h('p', { className: 'meta', 'data-testid': 'device-sync' }, syncWords(d, Date.now())) : null,
       actions,
       status,
     );
+  }
+
+  /** "last seen 12 s ago · up to date", "last seen 3 min ago · 312 changes behind", "never seen". */
+  function syncWords(d: DeviceView, now: number): string {
+    if (d.lastSeenAt === undefined && d.behind === undefined) return 'This relay does not say when devices were last seen';
+    const seen = d.lastSeenAt === null || d.lastSeenAt === undefined ? 'Not seen yet' : `Last seen ${ago(d.lastSeenAt, now)}`;
+    if (d.lastSeenAt === null || d.behind === null || d.behind === undefined) return seen;
+    return `${seen} · ${d.behind === 0 ? 'up to date' : `${d.behind.toLocaleString('en-US')} change${d.behind === 1 ? '' : 's'} behind`}`;
   }
 
   function loadDevices(): void {

@@ -1,7 +1,9 @@
 // Shared pieces of the window: labelled fields with their own error line, buttons that show they are busy,
 // and the bridge call that never throws.
 import type { Channel, ChannelInput, ChannelOutput, IpcError, IpcResult, MotebitBridge } from '../shared/ipc-contract.ts';
-import { h, uid } from './dom.ts';
+import { h, replace, uid } from './dom.ts';
+
+export { sentence } from '../shared/words.ts';
 
 export type Call = <C extends Channel>(channel: C, input: ChannelInput<C>) => Promise<IpcResult<ChannelOutput<C>>>;
 
@@ -19,7 +21,17 @@ export function caller(bridge: MotebitBridge): Call {
 export interface Field {
   readonly wrap: HTMLElement;
   readonly input: HTMLInputElement | HTMLTextAreaElement;
-  setError(message: string | null): void;
+  /** Shows (or, with null, clears) the error under the field; technical details go behind "Details". */
+  setError(message: string | null, details?: string): void;
+}
+
+/**
+ * The technical text behind a message, folded away: a <details> whose summary is "Details". Null when
+ * there is nothing more to say, so a message in words stands alone.
+ */
+export function detailsDisclosure(details: string | null | undefined): HTMLElement | null {
+  if (!details) return null;
+  return h('details', { className: 'details' }, h('summary', {}, 'Details'), h('pre', { className: 'details-text' }, details));
 }
 
 export interface FieldOptions {
@@ -47,7 +59,7 @@ export function field(options: FieldOptions): Field {
     ? h('textarea', { ...common, rows: 3 })
     : h('input', { ...common, type: options.type ?? 'text', inputmode: options.inputmode, min: options.min, max: options.max });
   if (options.value !== undefined) input.value = options.value;
-  const error = h('p', { id: errorId, className: 'field-error', role: 'alert', hidden: true, 'data-error-for': options.name });
+  const error = h('div', { id: errorId, className: 'field-error', role: 'alert', hidden: true, 'data-error-for': options.name });
   const wrap = h(
     'div',
     { className: 'field' },
@@ -59,8 +71,8 @@ export function field(options: FieldOptions): Field {
   return {
     wrap,
     input,
-    setError(message) {
-      error.textContent = message ?? '';
+    setError(message, details) {
+      replace(error, message ?? '', detailsDisclosure(message === null ? null : details));
       error.hidden = message === null;
       if (message === null) input.removeAttribute('aria-invalid');
       else input.setAttribute('aria-invalid', 'true');
@@ -98,15 +110,15 @@ export function onSubmit(form: HTMLFormElement, button: HTMLButtonElement, busyL
   });
 }
 
-/** A message line for a form or a card: errors are alerts, confirmations are polite status. */
-export function messageLine(): { element: HTMLElement; error(message: string): void; ok(message: string): void; clear(): void } {
-  const element = h('p', { className: 'message', role: 'status', 'aria-live': 'polite' });
+/** A message line for a form or a card: errors are alerts (with their details folded away), confirmations are polite status. */
+export function messageLine(): { element: HTMLElement; error(message: string, details?: string): void; ok(message: string): void; clear(): void } {
+  const element = h('div', { className: 'message', role: 'status', 'aria-live': 'polite' });
   return {
     element,
-    error(message) {
+    error(message, details) {
       element.className = 'message error';
       element.setAttribute('role', 'alert');
-      element.textContent = message;
+      replace(element, message, detailsDisclosure(details));
     },
     ok(message) {
       element.className = 'message ok';

@@ -2,13 +2,16 @@
 // Builds the app (npm run build) and launches the tray app with Electron. Where Electron cannot run (its
 // binary was never downloaded, or Linux has no display) it says so in one line and starts the same
 // services headless instead: the AppController (store, keyring, sync engine) with the settings window
-// served by the UI harness on 127.0.0.1, whose URL it prints. Either way something real runs.
+// served by the UI harness on 127.0.0.1, whose URL it prints. Either way something real runs. A machine
+// without an OS keyring starts too: one printed line gives the command that starts one, and the settings
+// window explains and offers to keep the secrets in a file instead.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveHome } from '../main/config/home.ts';
+import { noKeyringLine, npmStartCommand } from '../main/keyring/help.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -57,8 +60,10 @@ async function startHeadless(reason: string): Promise<void> {
   console.log(`Electron cannot run here: ${reason}; starting headless, with the settings window served by the UI harness.`);
   const { startHarness } = await import('../main/harness/server.ts');
   const home = resolveHome({ home: values.home, env: process.env });
-  const harness = await startHarness({ home, keyring: values.keyring, env: process.env, rendererDir: join(ROOT, 'dist', 'renderer') });
+  const harness = await startHarness({ home, keyring: values.keyring, env: process.env, rendererDir: join(ROOT, 'dist', 'renderer'), restartCommand: npmStartCommand(process.argv.slice(2)) });
   console.log(`Motebit Sync (headless) for ${home}: open the settings window at ${harness.url}`);
+  const noKeyring = noKeyringLine(harness.controller.secrets);
+  if (noKeyring) console.log(noKeyring); // one line; the window explains and offers the file instead
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {

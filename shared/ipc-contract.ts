@@ -47,8 +47,16 @@ export const ConflictSchema = z.strictObject({
   detectedAt: z.int(),
   reviewedAt: z.int().nullable(),
   resolvedBy: EventIdSchema.nullable(),
+  /** Why the winner wins, in words, from the one total order. */
+  why: z.string(),
 });
 export type ConflictView = z.infer<typeof ConflictSchema>;
+
+/** open: to review; reviewed: marked reviewed here, not settled; settled: a later write settled it. */
+export const ConflictFilterSchema = z.enum(['open', 'reviewed', 'settled', 'unsettled', 'all']);
+export const ConflictCountsSchema = z.strictObject({ open: z.int().min(0), reviewed: z.int().min(0), settled: z.int().min(0) });
+/** The most conflicts one bulk action takes. */
+export const MAX_BULK_CONFLICTS = 1000;
 
 export const DeviceSchema = z.strictObject({
   deviceId: DeviceIdSchema,
@@ -57,8 +65,43 @@ export const DeviceSchema = z.strictObject({
   revokedAt: z.int().nullable(),
   /** This device. */
   current: z.boolean(),
+  /** Unix ms the relay last saw it; null when never (absent when the relay does not say). */
+  lastSeenAt: z.int().nullable().optional(),
+  /** Changes in the relay's log it has not read yet; null when the relay does not say. */
+  behind: z.int().min(0).nullable().optional(),
 });
 export type DeviceView = z.infer<typeof DeviceSchema>;
+
+/** Another device moved to another relay and left word through this one. */
+export const MoveOfferSchema = z.strictObject({ url: z.string(), deviceId: DeviceIdSchema, deviceName: z.string().nullable(), at: z.int() });
+export type MoveOfferView = z.infer<typeof MoveOfferSchema>;
+
+/** Where this device's secrets are kept, and what to do when there is no OS keyring (first run on a server). */
+export const SecretsSchema = z.strictObject({
+  /** os: the OS keyring; file: a plain file (the person chose it); unavailable: no usable OS keyring here. */
+  store: z.enum(['os', 'file', 'unavailable']),
+  /** file: the secrets file. */
+  filePath: z.string().nullable(),
+  /** unavailable: why, in words. */
+  why: z.string().nullable(),
+  /** unavailable: the exact command that starts a keyring on this machine (null where there is none). */
+  command: z.string().nullable(),
+  /** unavailable: what to do instead of, or before, the command. */
+  instead: z.string().nullable(),
+  /** What keeping secrets in a file means, in words. */
+  fileMeaning: z.string(),
+  /** unavailable: what the platform said. */
+  details: z.string().nullable(),
+});
+export type SecretsView = z.infer<typeof SecretsSchema>;
+
+/** What the window needs before a motebit exists: the secrets, and the name this device gets by default. */
+export const EnvironmentSchema = z.strictObject({
+  secrets: SecretsSchema,
+  /** The host name, the device name a setup uses when none is typed. */
+  defaultDeviceName: z.string(),
+});
+export type EnvironmentView = z.infer<typeof EnvironmentSchema>;
 
 export const SettingsSchema = z.strictObject({
   relayUrl: z.string().nullable(),
@@ -88,16 +131,49 @@ export const IPC_CONTRACT = {
   'app.state': { input: Empty, output: AppStateSchema },
   'setup.create': { input: z.strictObject({ relayUrl: RelayUrlInput, deviceName: DeviceName.optional() }), output: AppStateSchema },
   'setup.join': { input: z.strictObject({ pairingCode: z.string().trim().min(1, 'paste the pairing code').max(4096), deviceName: DeviceName.optional() }), output: AppStateSchema },
+  /** Cancels a setup still waiting for its relay: it fails with "cancelled" and nothing is written. */
+  'setup.cancel': { input: Empty, output: z.strictObject({ cancelled: z.boolean() }) },
+  'app.environment': { input: Empty, output: EnvironmentSchema },
+  /** No keyring: look again (after the person started one); opens the device when it is set up. */
+  'secrets.retry': { input: Empty, output: EnvironmentSchema },
+  /** No keyring: keep this home's secrets in a plain file from now on (remembered in its config). */
+  'secrets.useFile': { input: Empty, output: EnvironmentSchema },
   'status.get': { input: Empty, output: SyncStatusSchema },
   'sync.now': { input: Empty, output: CycleSchema },
   'sync.pause': { input: Empty, output: SyncStatusSchema },
   'sync.resume': { input: Empty, output: SyncStatusSchema },
-  'conflicts.list': { input: z.strictObject({ includeResolved: z.boolean().optional() }), output: z.array(ConflictSchema) },
+  'conflicts.list': {
+    input: z.strictObject({
+      includeResolved: z.boolean().optional(),
+      filter: ConflictFilterSchema.optional(),
+      entityPrefix: z.string().max(512, 'an entity prefix is at most 512 characters').optional(),
+      /** Only conflicts whose entity's current value this device wrote. */
+      deviceId: DeviceIdSchema.optional(),
+    }),
+    output: z.array(ConflictSchema),
+  },
+  'conflicts.counts': { input: Empty, output: ConflictCountsSchema },
+  /** Bulk: keep the current value, or the other side, of each conflict (one event per entity), then sync. */
+  'conflicts.keepMany': {
+    input: z.strictObject({ ids: z.array(z.int().min(1)).min(1, 'select at least one conflict').max(MAX_BULK_CONFLICTS, `at most ${MAX_BULK_CONFLICTS} conflicts at once`), keep: z.enum(['current', 'other']) }),
+    output: z.strictObject({ settled: z.int().min(0) }),
+  },
   'conflicts.markReviewed': { input: z.strictObject({ id: z.int().min(1) }), output: ConflictSchema },
   /** Resolve by choosing a side: appends a new event with that side's value (no merge), then syncs. */
   'conflicts.keep': { input: z.strictObject({ id: z.int().min(1), eventId: EventIdSchema }), output: ConflictSchema },
   'settings.get': { input: Empty, output: SettingsSchema },
   'settings.setRelayUrl': { input: z.strictObject({ relayUrl: RelayUrlInput }), output: SettingsSchema },
+  /**
+   * Moves this device to another relay; with tellOthers, first leaves word of the new address through the
+   * old relay (told: sent, or failed with why). The other devices only ever move when their person says so.
+   */
+  'settings.moveRelay': {
+    input: z.strictObject({ relayUrl: RelayUrlInput, tellOthers: z.boolean() }),
+    output: z.strictObject({ settings: SettingsSchema, told: z.enum(['sent', 'not_asked', 'failed']), message: z.string().nullable() }),
+  },
+  /** A move another device announced, not dismissed here, to a relay other than this device's; else null. */
+  'relay.moveOffer': { input: Empty, output: MoveOfferSchema.nullable() },
+  'relay.dismissMove': { input: z.strictObject({ at: z.int().min(0) }), output: Empty },
   'settings.setInterval': { input: z.strictObject({ seconds: z.int().min(MIN_INTERVAL_SECONDS).max(MAX_INTERVAL_SECONDS) }), output: SettingsSchema },
   'settings.setStartAtLogin': { input: z.strictObject({ enabled: z.boolean() }), output: SettingsSchema },
   'devices.list': { input: Empty, output: z.array(DeviceSchema) },
@@ -133,6 +209,8 @@ export const IPC_ERROR_CODES = [
   'auth',
   /** The relay answered unexpectedly. */
   'relay',
+  /** The person cancelled (a setup waiting on a relay that does not answer); nothing was written. */
+  'cancelled',
   /** Something failed in main; the message says what. */
   'internal',
 ] as const;
@@ -140,7 +218,10 @@ export type IpcErrorCode = (typeof IPC_ERROR_CODES)[number];
 
 export const IpcErrorSchema = z.strictObject({
   code: z.enum(IPC_ERROR_CODES),
+  /** What happened and what to do, in words (main/app/error-words.ts). */
   message: z.string(),
+  /** The technical text behind the words (codes, the relay's own message), for a "Details" disclosure. */
+  details: z.string().optional(),
   /** For invalid_argument: the path of the bad field, e.g. "relayUrl". */
   field: z.string().optional(),
 });

@@ -2,7 +2,7 @@
 // message, as zod schemas shared by the relay and the devices, plus the error codes and close codes.
 import { z } from 'zod';
 import { base64UrlPattern } from './encoding.ts';
-import { DeviceIdSchema, EventIdSchema, LogEpochSchema } from './ids.ts';
+import { DeviceIdSchema, EventIdSchema, LogEpochSchema, MotebitIdSchema } from './ids.ts';
 import { StoredWireEventSchema, WireEventSchema } from './wire.ts';
 
 export const RELAY_PROTOCOL = 'v1';
@@ -50,6 +50,8 @@ export const ERROR_CODES = [
   'device_revoked',
   'device_key_mismatch',
   'quota_exceeded',
+  'membership_refused',
+  'membership_conflict',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -79,6 +81,8 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   device_revoked: 409,
   device_key_mismatch: 409,
   quota_exceeded: 403,
+  membership_refused: 400,
+  membership_conflict: 409,
   internal: 500,
 };
 
@@ -122,6 +126,10 @@ export const DeviceInfoSchema = z.strictObject({
   /** Unix milliseconds. */
   enrolled_at: z.int().min(0),
   revoked_at: z.int().min(0).nullable(),
+  /** Unix milliseconds the relay last saw the device (an authenticated request or socket); null when never. Absent from older relays. */
+  last_seen_at: z.int().min(0).nullable().optional(),
+  /** How far the device has read the log: the highest seq it was sent or holds. Absent from older relays. */
+  read_seq: z.int().min(0).optional(),
 });
 export type DeviceInfo = z.infer<typeof DeviceInfoSchema>;
 
@@ -129,7 +137,8 @@ export type DeviceInfo = z.infer<typeof DeviceInfoSchema>;
 export const EnrolResponseSchema = z.strictObject({ device: DeviceInfoSchema, created: z.boolean() });
 export type EnrolResponse = z.infer<typeof EnrolResponseSchema>;
 
-export const DeviceListResponseSchema = z.strictObject({ devices: z.array(DeviceInfoSchema) });
+/** `head`: the log's highest seq, so head - read_seq is how far behind a device is (absent from older relays). */
+export const DeviceListResponseSchema = z.strictObject({ devices: z.array(DeviceInfoSchema), head: z.int().min(0).optional() });
 export type DeviceListResponse = z.infer<typeof DeviceListResponseSchema>;
 
 /** POST /v1/motebits/:motebitId/devices/:deviceId/revoke, signed by the identity key. Body: {}. */
@@ -201,6 +210,52 @@ export const PullResponseSchema = z.object({
   epoch: LogEpochSchema,
 });
 export type PullResponse = z.infer<typeof PullResponseSchema>;
+
+/** GET /v1/motebits/:motebitId/membership?after=SEQ (after optional: -1, the whole log). */
+export const MembershipQuerySchema = z.strictObject({
+  after: z
+    .string()
+    .regex(/^(-1|0|[1-9][0-9]{0,15})$/, 'after is an entry number or -1')
+    .transform(Number)
+    .pipe(z.int().min(-1).max(Number.MAX_SAFE_INTEGER))
+    .default(-1),
+});
+
+/** At most this many membership entries in one offer. */
+export const MAX_MEMBERSHIP_ENTRIES = 64;
+
+/** POST /v1/motebits/:motebitId/membership: entries to append (each is checked against the log; docs/keys.md). */
+export const MembershipOfferSchema = z.strictObject({ entries: z.array(z.unknown()).min(1).max(MAX_MEMBERSHIP_ENTRIES) });
+
+/** The membership entries after `after`, and the log's last entry number (-1: no log). */
+export const MembershipResponseSchema = z.object({ entries: z.array(z.unknown()), head: z.int().min(-1) });
+export type MembershipResponse = z.infer<typeof MembershipResponseSchema>;
+export const MembershipOfferResponseSchema = z.object({ head: z.int().min(0) });
+
+/** How long a pairing rendezvous lives (docs/keys.md): a code is worthless after it. */
+export const PAIRING_LIFETIME_SECONDS = 600;
+
+/** A rendezvous id: 6 random bytes, base64url (what the pairing code carries). */
+export const PairingIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8}$/, 'a pairing id is 8 base64url characters');
+
+/** POST /v1/pairings: the new device's public keys and name (a membership MemberKey, role device). */
+export const PairingCreateSchema = z.strictObject({ member: z.unknown() });
+export const PairingCreatedSchema = z.object({ id: PairingIdSchema, expires_at: z.int() });
+
+/** POST /v1/pairings/:id/offer: the member's commitment to the motebit the new device is joining. */
+export const PairingOfferSchema = z.strictObject({ motebit_id: MotebitIdSchema, genesis_hash: z.string().regex(/^[0-9a-f]{64}$/, 'a genesis hash is 64 lowercase hex characters') });
+
+/** POST /v1/pairings/:id/reveal: the new device's nonce, once it has the offer. */
+export const PairingRevealSchema = z.strictObject({ nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url') });
+
+/** GET /v1/pairings/:id: what has been exchanged so far. */
+export const PairingStateSchema = z.object({
+  member: z.unknown(),
+  offer: PairingOfferSchema.nullable(),
+  reveal: PairingRevealSchema.nullable(),
+  expires_at: z.int(),
+});
+export type PairingState = z.infer<typeof PairingStateSchema>;
 
 /** GET /v1/motebits/:motebitId/frontier?at=SEQ (at optional): what the log holds, per writer. */
 export const FrontierQuerySchema = z.strictObject({

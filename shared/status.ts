@@ -16,6 +16,8 @@ export const SyncErrorSchema = z.strictObject({
   message: z.string(),
   /** What the person can do about it. */
   nextStep: z.string(),
+  /** The technical text (the relay's codes and own message), shown only behind "Details". */
+  details: z.string().optional(),
   at: z.int(),
 });
 export type SyncError = z.infer<typeof SyncErrorSchema>;
@@ -24,8 +26,13 @@ export const SyncProgressSchema = z.strictObject({
   /** resend: events the relay lost, sent to it again (this device's own and other devices' it holds). */
   phase: z.enum(['connect', 'resend', 'push', 'pull']),
   done: z.int().min(0),
-  /** null when the total is not known yet. */
+  /**
+   * null when the total is not known yet. Each phase counts one direction only: push and resend count
+   * what this device sends, pull what it receives from other devices (never its own events echoed back).
+   */
   total: z.int().min(0).nullable(),
+  /** About how long the phase still takes, from its pace so far; null when not known yet. */
+  remainingMs: z.int().min(0).nullable().optional(),
 });
 export type SyncProgress = z.infer<typeof SyncProgressSchema>;
 
@@ -42,6 +49,15 @@ export const RecoverySchema = z.strictObject({
   message: z.string(),
 });
 export type Recovery = z.infer<typeof RecoverySchema>;
+
+export const ArrivalSchema = z.strictObject({
+  /** Changes received in the burst (arrivals less than ARRIVAL_BURST_MS apart add up). */
+  count: z.int().min(1),
+  /** Unix ms of the latest arrival. */
+  at: z.int(),
+});
+export type Arrival = z.infer<typeof ArrivalSchema>;
+export const ARRIVAL_BURST_MS = 10_000;
 
 export const SyncStatusSchema = z.strictObject({
   state: SyncStateSchema,
@@ -62,5 +78,13 @@ export const SyncStatusSchema = z.strictObject({
   lastRecovery: RecoverySchema.nullable(),
   lastError: SyncErrorSchema.nullable(),
   progress: SyncProgressSchema.nullable(),
+  /** Entities this device holds (deleted ones not counted). */
+  entities: z.int().min(0).optional(),
+  /** Size of this device's local database, in bytes. */
+  databaseBytes: z.int().min(0).optional(),
+  /** Other devices' changes that arrived live (over WebSocket, outside a cycle) in the latest burst. */
+  lastArrival: ArrivalSchema.nullable().optional(),
+  /** The relay refused this device because it was revoked: it can no longer sync through this relay. */
+  revoked: z.boolean().optional(),
 });
 export type SyncStatus = z.infer<typeof SyncStatusSchema>;

@@ -69,6 +69,10 @@ beforeAll(async () => {
   const a = controller('a');
   await a.app.start();
   await a.dispatch('app.state', {});
+  await a.dispatch('app.environment', {});
+  await a.dispatch('setup.cancel', {}); // nothing to cancel: { cancelled: false }
+  await a.dispatch('secrets.retry', {});
+  await controller('f').dispatch('secrets.useFile', {});
   await a.dispatch('setup.create', { relayUrl: relay.url, deviceName: 'laptop' });
   await a.dispatch('app.state', {});
   const b = await lab.join(a.app.current, { name: 'phone' });
@@ -89,12 +93,18 @@ beforeAll(async () => {
   const keep = first!.currentEventId === first!.winner.eventId ? first!.loser.eventId : first!.winner.eventId;
   await a.dispatch('conflicts.keep', { id: first!.id, eventId: keep });
   await a.dispatch('conflicts.list', { includeResolved: true });
+  await a.dispatch('conflicts.counts', {});
+  await a.dispatch('conflicts.keepMany', { ids: [second!.id], keep: 'current' });
+  await a.dispatch('conflicts.list', { filter: 'settled', entityPrefix: 'memory/', deviceId: a.app.current.identity.deviceId });
 
   await a.dispatch('status.get', {});
   await a.dispatch('sync.pause', {});
   await a.dispatch('sync.resume', {});
   await a.dispatch('settings.get', {});
   await a.dispatch('settings.setRelayUrl', { relayUrl: `${relay.url}/` });
+  await a.dispatch('settings.moveRelay', { relayUrl: relay.url, tellOthers: false });
+  await a.dispatch('relay.moveOffer', {});
+  await a.dispatch('relay.dismissMove', { at: 1 });
   await a.dispatch('settings.setInterval', { seconds: 45 });
   await a.dispatch('settings.setStartAtLogin', { enabled: true });
   await a.dispatch('pairing.create', {});
@@ -109,6 +119,11 @@ beforeAll(async () => {
 
   // the values a healthy lab rarely produces
   record(outputs, 'app.state', { phase: 'setup' });
+  record(outputs, 'setup.cancel', { cancelled: true });
+  record(outputs, 'app.environment', {
+    secrets: { store: 'unavailable', filePath: null, why: 'No keyring service answers.', command: "dbus-run-session -- sh -c 'printf %s \"$pw\" | gnome-keyring-daemon --unlock && npm start'", instead: null, fileMeaning: 'plain file', details: 'Platform secure storage failure' },
+    defaultDeviceName: 'laptop',
+  });
   record(outputs, 'status.get', STATUS_WITH_EVERYTHING);
   record(outputs, 'sync.now', { ok: false, pushed: 0, pulled: 0, error: { kind: 'network', message: 'connect ECONNREFUSED', nextStep: 'check the relay', at: 1 } });
   record(outputs, 'conflicts.list', [
@@ -121,9 +136,11 @@ beforeAll(async () => {
       detectedAt: 3,
       reviewedAt: null,
       resolvedBy: null,
+      why: 'Same clock: device order decides (every device picks the same one).',
     },
   ]);
   record(outputs, 'devices.list', [{ deviceId: ID.dv, name: null, enrolledAt: 1, revokedAt: 2, current: false }]);
+  record(outputs, 'relay.moveOffer', { url: 'https://relay.example.com', deviceId: ID.dv2, deviceName: 'laptop', at: 1 });
   record(events, 'status.changed', STATUS_WITH_EVERYTHING);
   record(events, 'app.changed', { phase: 'setup' });
 }, 120_000);
@@ -220,7 +237,7 @@ describe('the dispatcher', () => {
     handlers['settings.setRelayUrl'].mockImplementation(() => {
       throw new RelayUrlError('a relay URL is http:// or https://');
     });
-    expect(await dispatch('settings.setRelayUrl', { relayUrl: 'ftp://x' })).toEqual({ ok: false, error: { code: 'invalid_argument', message: 'a relay URL is http:// or https://', field: 'relayUrl' } });
+    expect(await dispatch('settings.setRelayUrl', { relayUrl: 'ftp://x' })).toEqual({ ok: false, error: { code: 'invalid_argument', message: expect.stringMatching(/^A relay URL is http:\/\/ or https:\/\/: enter the relay address/), field: 'relayUrl' } });
   });
 
   it('with the real controller: a bad call before setup writes nothing, and a bad relay URL changes nothing', async () => {

@@ -2,14 +2,25 @@
 // device and its engine, conflict notifications, settings, and the handlers of the IPC contract. The
 // Electron adapter (main/electron/) and the UI harness both drive this one object; only the platform hooks
 // (notifications, start at login) differ between them.
-import type { ConflictView, DeviceView, SettingsView, AppState } from '../../shared/ipc-contract.ts';
+import { join } from 'node:path';
+import type { ConflictView, DeviceView, EnvironmentView, SecretsView, SettingsView, AppState } from '../../shared/ipc-contract.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
 import { updateConfig } from '../config/config.ts';
 import { pairingQrSvg } from '../identity/pairing.ts';
-import { IdentityNotSetUpError } from '../identity/local-identity.ts';
-import type { ConflictRecord } from '../store/event-store.ts';
+import { IdentityNotSetUpError, defaultDeviceName } from '../identity/local-identity.ts';
+import { decodePairingCode } from '../identity/pairing.ts';
+import { SECRETS_FILE } from '../keyring/file-secret-store.ts';
+import { FILE_STORE_MEANING, keyringHelp } from '../keyring/help.ts';
+import { openSecretStore } from '../keyring/open.ts';
+import { KeyringUnavailableError } from '../keyring/secret-store.ts';
+import { motebitDir } from '../config/home.ts';
+import { checkRelay } from '../sync/relay-client.ts';
+import { CancelledError } from './error-words.ts';
+import type { ConflictQuery, ConflictRecord, KeepChoice } from '../store/event-store.ts';
+import { winReasonWords } from './conflict-words.ts';
 import { RelayClient } from '../sync/relay-client.ts';
+import { announceMove, dismissMove, moveOffer, type MoveOffer } from './relay-move.ts';
 import { Device, type HomeOptions } from './device.ts';
 import { InvalidStateError, type Handlers } from './ipc-dispatch.ts';
 
@@ -23,6 +34,8 @@ export interface PlatformHooks {
 
 export interface AppControllerOptions extends HomeOptions {
   readonly platform: PlatformHooks;
+  /** What the person runs to start this app again (npm start …): the no-keyring command ends with it. */
+  readonly restartCommand?: string;
 }
 
 type Listener<T> = (value: T) => void;
@@ -38,19 +51,79 @@ export class AppController {
   private lastNotifiedConflict = 0;
   private deviceNames = new Map<string, string | null>();
   private deviceNamesAt = 0;
+  private secretsState: SecretsView;
+  /** The relay check of a setup in progress, which Cancel aborts. */
+  private attempt: AbortController | null = null;
 
   constructor(options: AppControllerOptions) {
     this.options = options;
+    this.secretsState = this.secretsView('os');
   }
 
-  /** Opens the home's device if one is set up (and starts syncing); otherwise stays on setup. */
+  /**
+   * Opens the home's device if one is set up (and starts syncing); otherwise stays on setup. A machine
+   * without a usable OS keyring is no failure: secrets() says so, and the window offers the way out.
+   */
   async start(): Promise<AppState> {
+    await this.openHome();
+    return this.state();
+  }
+
+  /** Opens the device when the home is set up; else finds out whether a new device could keep its secrets here. */
+  private async openHome(): Promise<void> {
+    if (this.device) return;
     try {
-      await this.attach(await Device.open(this.options));
+      const device = await Device.open(this.options);
+      this.secretsState = this.secretsView(device.secretsWarning === null ? 'os' : 'file');
+      await this.attach(device);
+      return;
     } catch (error) {
+      if (error instanceof KeyringUnavailableError) return void (this.secretsState = this.secretsView('unavailable', error));
       if (!(error instanceof IdentityNotSetUpError)) throw error;
     }
-    return this.state();
+    try {
+      const { store } = await openSecretStore({ home: this.options.home, keyring: this.options.keyring, env: this.options.env, service: this.options.keyringService });
+      this.secretsState = this.secretsView(store.kind);
+    } catch (error) {
+      if (!(error instanceof KeyringUnavailableError)) throw error;
+      this.secretsState = this.secretsView('unavailable', error);
+    }
+  }
+
+  private secretsView(store: SecretsView['store'], error?: KeyringUnavailableError): SecretsView {
+    const help = store === 'unavailable' ? keyringHelp({ env: this.options.env ?? process.env, ...(this.options.restartCommand ? { then: this.options.restartCommand } : {}) }) : null;
+    return {
+      store,
+      filePath: store === 'file' ? join(motebitDir(this.options.home), SECRETS_FILE) : null,
+      why: help?.why ?? null,
+      command: help?.command ?? null,
+      instead: help?.instead ?? null,
+      fileMeaning: FILE_STORE_MEANING,
+      details: error?.detail ?? null,
+    };
+  }
+
+  /** Where secrets are kept (or that they cannot be kept: no keyring), and the default device name. */
+  environment(): EnvironmentView {
+    return { secrets: this.secretsState, defaultDeviceName: defaultDeviceName() };
+  }
+
+  get secrets(): SecretsView {
+    return this.secretsState;
+  }
+
+  /** No keyring: look again, once the person has started one. */
+  async retrySecrets(): Promise<EnvironmentView> {
+    await this.openHome();
+    return this.environment();
+  }
+
+  /** No keyring: this home keeps its secrets in a plain file from now on (the person chose it, knowing what it means). */
+  async useFileStore(): Promise<EnvironmentView> {
+    if (this.device) throw new InvalidStateError('this device is set up already; its secrets stay where they are');
+    await updateConfig(this.options.home, { secret_store: 'file' });
+    await this.openHome();
+    return this.environment();
   }
 
   state(): AppState {
@@ -89,14 +162,52 @@ export class AppController {
   async create(relayUrl: string, deviceName?: string): Promise<AppState> {
     if (this.device) throw new InvalidStateError('this device already belongs to a motebit');
     const url = parseRelayUrl(relayUrl); // a bad URL fails here, before anything is written
-    await this.attach(await Device.create({ ...this.options, relayUrl: url, deviceName }));
+    await this.checkRelayCancellably(url);
+    await this.attach(await this.noticingKeyring(Device.create({ ...this.options, relayUrl: url, deviceName })));
     return this.state();
   }
 
   async join(pairingCode: string, deviceName?: string): Promise<AppState> {
     if (this.device) throw new InvalidStateError('this device already belongs to a motebit');
-    await this.attach(await Device.join({ ...this.options, pairingCode, deviceName }));
+    await this.checkRelayCancellably(decodePairingCode(pairingCode).relayUrl); // a bad code fails here
+    await this.attach(await this.noticingKeyring(Device.join({ ...this.options, pairingCode, deviceName })));
     return this.state();
+  }
+
+  /**
+   * Whether the relay answers, before anything is written; setup.cancel aborts the wait (a relay that
+   * accepts the connection but never answers), and the setup then fails as cancelled.
+   */
+  private async checkRelayCancellably(url: string): Promise<void> {
+    if (this.attempt) throw new InvalidStateError('a setup is already in progress');
+    const attempt = new AbortController();
+    this.attempt = attempt;
+    const cancellable: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, attempt.signal]) : attempt.signal });
+    try {
+      await checkRelay(url, { fetch: cancellable });
+    } catch (error) {
+      if (attempt.signal.aborted) throw new CancelledError('setup was cancelled before the relay answered');
+      throw error;
+    } finally {
+      this.attempt = null;
+    }
+  }
+
+  /** Cancels a setup still waiting for its relay; false when there is none (or it is past that point). */
+  cancelSetup(): { cancelled: boolean } {
+    if (!this.attempt) return { cancelled: false };
+    this.attempt.abort();
+    return { cancelled: true };
+  }
+
+  /** A setup that finds no keyring says so to the window too (secrets() turns 'unavailable'). */
+  private async noticingKeyring(setup: Promise<Device>): Promise<Device> {
+    try {
+      return await setup;
+    } catch (error) {
+      if (error instanceof KeyringUnavailableError) this.secretsState = this.secretsView('unavailable', error);
+      throw error;
+    }
   }
 
   private async attach(device: Device): Promise<void> {
@@ -128,9 +239,17 @@ export class AppController {
 
   // ---- conflicts ----------------------------------------------------------------------------------
 
-  async conflicts(includeResolved = false): Promise<ConflictView[]> {
+  async conflicts(query: ConflictQuery = {}): Promise<ConflictView[]> {
     const names = await this.namesOfDevices();
-    return this.current.conflicts({ includeResolved }).map((c) => conflictView(c, names));
+    return this.current.store.conflicts(query).map((c) => conflictView(c, names));
+  }
+
+  /** Keeps the current value or the other side of each conflict (all or none), then syncs; how many settled. */
+  keepMany(ids: readonly number[], keep: KeepChoice): { settled: number } {
+    const store = this.current.store;
+    store.resolveConflicts(ids, keep);
+    void this.current.syncNow();
+    return { settled: ids.filter((id) => store.conflict(id)?.resolvedBy !== null).length };
   }
 
   private async conflictById(id: number): Promise<ConflictView> {
@@ -174,13 +293,31 @@ export class AppController {
    * enrolled there and its whole log is pushed to it on the next cycle. A bad URL changes nothing.
    */
   async setRelayUrl(relayUrl: string): Promise<SettingsView> {
+    return (await this.moveRelay(relayUrl, false)).settings;
+  }
+
+  /**
+   * setRelayUrl that can first leave word of the new address through the old relay (relay-move.ts), once
+   * the new relay has answered and enrolled this device, so nobody is sent to a relay that does not work.
+   */
+  async moveRelay(relayUrl: string, tellOthers: boolean): Promise<{ settings: SettingsView; told: 'sent' | 'not_asked' | 'failed'; message: string | null }> {
     const device = this.current;
     const url = parseRelayUrl(relayUrl);
-    if (url === device.identity.relayUrl) return this.settings();
+    if (url === device.identity.relayUrl) return { settings: this.settings(), told: 'not_asked', message: null };
     const { identity } = device;
     const relay = new RelayClient({ relayUrl: url, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
     await relay.health();
     await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
+    let told: 'sent' | 'not_asked' | 'failed' = 'not_asked';
+    let message: string | null = null;
+    if (tellOthers) {
+      announceMove(device.store, { url, deviceName: identity.deviceName, at: Date.now() });
+      let sent = await device.syncNow();
+      // A cycle already running when the word was written may have sent its batch before it: once more.
+      if (sent.ok && device.store.pendingOutCount() > 0) sent = await device.syncNow();
+      told = sent.ok ? 'sent' : 'failed';
+      message = sent.error ? `${sent.error.message}; ${sent.error.nextStep}` : null;
+    }
     await this.detach();
     // A new relay: pull its log from the start; the first cycle sends it whatever it lacks of ours.
     device.store.ledger.forgetRelay();
@@ -188,7 +325,13 @@ export class AppController {
     await updateConfig(this.options.home, { sync_url: url });
     this.deviceNamesAt = 0;
     await this.attach(await Device.open(this.options));
-    return this.settings();
+    return { settings: this.settings(), told, message };
+  }
+
+  /** A move another device announced through this relay, for this device's person to accept or dismiss. */
+  moveOffer(): MoveOffer | null {
+    const device = this.current;
+    return moveOffer(device.store, device.identity.relayUrl);
   }
 
   async setInterval(seconds: number): Promise<SettingsView> {
@@ -208,7 +351,16 @@ export class AppController {
 
   async devices(): Promise<DeviceView[]> {
     const self = this.current.identity.deviceId;
-    return (await this.current.devices()).map((d) => ({ deviceId: d.device_id, name: d.name ?? null, enrolledAt: d.enrolled_at, revokedAt: d.revoked_at, current: d.device_id === self }));
+    const { devices, head } = await this.current.relay.deviceList();
+    return devices.map((d) => ({
+      deviceId: d.device_id,
+      name: d.name ?? null,
+      enrolledAt: d.enrolled_at,
+      revokedAt: d.revoked_at,
+      current: d.device_id === self,
+      lastSeenAt: d.last_seen_at ?? null,
+      behind: head === undefined || d.read_seq === undefined ? null : Math.max(0, head - d.read_seq),
+    }));
   }
 
   async revoke(deviceId: string): Promise<DeviceView> {
@@ -241,6 +393,10 @@ export class AppController {
       'app.state': () => this.state(),
       'setup.create': ({ relayUrl, deviceName }) => this.create(relayUrl, deviceName),
       'setup.join': ({ pairingCode, deviceName }) => this.join(pairingCode, deviceName),
+      'setup.cancel': () => this.cancelSetup(),
+      'app.environment': () => this.environment(),
+      'secrets.retry': () => this.retrySecrets(),
+      'secrets.useFile': () => this.useFileStore(),
       'status.get': () => this.status(),
       'sync.now': async () => {
         const { ok, pushed, pulled, error } = await this.current.syncNow();
@@ -254,7 +410,9 @@ export class AppController {
         void this.current.engine.resume();
         return this.status();
       },
-      'conflicts.list': ({ includeResolved }) => this.conflicts(includeResolved ?? false),
+      'conflicts.list': ({ includeResolved, filter, entityPrefix, deviceId }) => this.conflicts({ includeResolved, filter, entityPrefix, currentDevice: deviceId }),
+      'conflicts.counts': () => this.current.store.conflictCounts(),
+      'conflicts.keepMany': ({ ids, keep }) => this.keepMany(ids, keep),
       'conflicts.markReviewed': async ({ id }) => {
         this.current.markReviewed(id);
         return this.conflictById(id);
@@ -266,6 +424,12 @@ export class AppController {
       },
       'settings.get': () => this.settings(),
       'settings.setRelayUrl': ({ relayUrl }) => this.setRelayUrl(relayUrl),
+      'settings.moveRelay': ({ relayUrl, tellOthers }) => this.moveRelay(relayUrl, tellOthers),
+      'relay.moveOffer': () => this.moveOffer(),
+      'relay.dismissMove': ({ at }) => {
+        dismissMove(this.current.store, at);
+        return {};
+      },
       'settings.setInterval': ({ seconds }) => this.setInterval(seconds),
       'settings.setStartAtLogin': ({ enabled }) => this.setStartAtLogin(enabled),
       'devices.list': () => this.devices(),
@@ -300,5 +464,6 @@ function conflictView(c: ConflictRecord, names: Map<string, string | null>): Con
     detectedAt: c.detectedAt,
     reviewedAt: c.reviewedAt,
     resolvedBy: c.resolvedBy,
+    why: winReasonWords(c.winReason),
   };
 }

@@ -6,7 +6,7 @@ import type { DeviceInfo } from '../../shared/relay-api.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { motebitDir } from '../config/home.ts';
-import { createMotebit, createPairingCode, forgetLocalIdentity, joinMotebit, loadLocalIdentity, type LocalIdentity } from '../identity/local-identity.ts';
+import { createMotebit, createPairingCode, joinMotebit, loadLocalIdentity, undoSetup, type LocalIdentity } from '../identity/local-identity.ts';
 import { openSecretStore } from '../keyring/open.ts';
 import type { SecretStore } from '../keyring/secret-store.ts';
 import { EventStore, type ConflictRecord, type EntityState, type LocalWrite } from '../store/event-store.ts';
@@ -122,7 +122,7 @@ export class Device {
       const relay = new RelayClient({ relayUrl: identity.relayUrl!, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
       await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
     } catch (error) {
-      await forgetLocalIdentity({ home: options.home, secrets });
+      await undoSetup({ home: options.home, secrets }); // the home as it was: no half-written config
       throw error;
     }
     return Device.open(options);

@@ -2,22 +2,14 @@
 // call it. It validates each input against the contract (an invalid call does nothing and gets a typed
 // error), runs the handler, checks the output against the contract, and turns any failure into an IpcError.
 import type { z } from 'zod';
-import { IPC_CONTRACT, type Channel, type ChannelOutput, type IpcError, type IpcResult } from '../../shared/ipc-contract.ts';
-import { ConfigError } from '../config/config.ts';
-import { RelayUrlError } from '../config/relay-url.ts';
-import { IdentityExistsError, IdentityNotSetUpError } from '../identity/local-identity.ts';
-import { PairingCodeError } from '../identity/pairing.ts';
-import { InvalidWriteError } from '../store/event-store.ts';
-import { QUOTA_EXCEEDED, TransportError, quotaWords } from '../sync/transport.ts';
+import { IPC_CONTRACT, type Channel, type ChannelOutput, type IpcError, type IpcErrorCode, type IpcResult } from '../../shared/ipc-contract.ts';
+import { InvalidStateError, errorWords, oneLine, validationWords, type Words, type WordsKind } from './error-words.ts';
+
+export { InvalidStateError };
 
 export type Handlers = {
   [C in Channel]: (input: z.output<(typeof IPC_CONTRACT)[C]['input']>) => Promise<ChannelOutput<C>> | ChannelOutput<C>;
 };
-
-/** A request that does not fit the app's state (e.g. sync before setup, setup twice). */
-export class InvalidStateError extends Error {
-  override name = 'InvalidStateError';
-}
 
 export type Dispatch = (channel: string, input: unknown) => Promise<IpcResult<unknown>>;
 
@@ -40,24 +32,30 @@ export function createDispatcher(handlers: Handlers, onInternalError: (error: un
 }
 
 function invalidArgument(error: z.ZodError): IpcError {
-  const issue = error.issues[0];
-  const field = issue?.path.join('.') || undefined;
-  return { code: 'invalid_argument', message: issue ? `${field ? `${field}: ` : ''}${issue.message}` : 'invalid input', ...(field ? { field } : {}) };
+  return fromWords(validationWords(error));
 }
 
-/** What the window is told about a failure: a code it can act on and a message a person can read. */
+const CODES: Record<WordsKind, IpcErrorCode> = {
+  input: 'invalid_argument',
+  state: 'invalid_state',
+  cancelled: 'cancelled',
+  network: 'network',
+  auth: 'auth',
+  relay: 'relay',
+  integrity: 'relay',
+  local: 'internal',
+};
+
+function fromWords(words: Words): IpcError {
+  return {
+    code: CODES[words.kind],
+    message: oneLine(words),
+    ...(words.details ? { details: words.details } : {}),
+    ...(words.field ? { field: words.field } : {}),
+  };
+}
+
+/** What the window is told about a failure: a code it can act on, words a person can read (error-words.ts), the technical text apart. */
 export function toIpcError(error: unknown): IpcError {
-  if (error instanceof RelayUrlError) return { code: 'invalid_argument', message: error.message, field: 'relayUrl' };
-  if (error instanceof PairingCodeError) return { code: 'invalid_argument', message: error.message, field: 'pairingCode' };
-  if (error instanceof InvalidWriteError || error instanceof ConfigError) return { code: 'invalid_argument', message: error.message };
-  if (error instanceof InvalidStateError || error instanceof IdentityExistsError || error instanceof IdentityNotSetUpError) {
-    return { code: 'invalid_state', message: error.message };
-  }
-  if (error instanceof TransportError) {
-    const code = error.kind === 'network' ? 'network' : error.kind === 'auth' ? 'auth' : 'relay';
-    if (error.code === QUOTA_EXCEEDED) return { code, message: `${error.message}; ${quotaWords(error.quota).nextStep}.` };
-    const hint = error.kind === 'network' ? ' Check the URL and that the relay is running.' : '';
-    return { code, message: `${error.message}.${hint}`.replace('..', '.') };
-  }
-  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+  return fromWords(errorWords(error));
 }

@@ -63,6 +63,7 @@ const PHASES = { connect: 'connecting', resend: 'sending again what the relay lo
 /** The one-line summary of the sync state. */
 export function statusLine(status: SyncStatus | null, state: AppState, now: number): string {
   if (state.phase === 'setup' || status === null) return 'Not set up — open Settings to start';
+  if (status.revoked) return 'This device was revoked — open Settings';
   switch (status.state) {
     case 'syncing': {
       const p = status.progress;
@@ -120,7 +121,7 @@ export function menuTemplate(status: SyncStatus | null, state: AppState, now: nu
   if (conflicts) items.push({ type: 'normal', id: 'conflicts', label: `${conflicts}…`, enabled: true, action: 'open-settings' });
   items.push(
     { type: 'separator' },
-    { type: 'normal', id: 'sync-now', label: 'Sync now', enabled: ready && !paused && status.state !== 'syncing', action: 'sync-now' },
+    { type: 'normal', id: 'sync-now', label: 'Sync now', enabled: ready && !paused && !status.revoked && status.state !== 'syncing', action: 'sync-now' },
     paused
       ? { type: 'normal', id: 'pause-resume', label: 'Resume sync', enabled: ready, action: 'resume' }
       : { type: 'normal', id: 'pause-resume', label: 'Pause sync', enabled: ready, action: 'pause' },

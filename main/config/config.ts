@@ -37,6 +37,11 @@ export const ConfigSchema = z
     motebit_id: MotebitIdSchema.optional(),
     device_id: DeviceIdSchema.optional(),
     device_name: DeviceNameSchema.optional(),
+    /**
+     * Where this home keeps its secrets when neither --keyring nor MOTEBIT_KEYRING says: set to "file" when
+     * the person chose the plain file in the window (no OS keyring on the machine); absent means the OS keyring.
+     */
+    secret_store: z.enum(['os', 'file']).optional(),
   })
   .superRefine((config, ctx) => {
     if ((config.motebit_id === undefined) !== (config.device_id === undefined)) {
@@ -60,6 +65,9 @@ export class ConfigError extends Error {
     this.fields = fields;
   }
 }
+
+/** A device name given for a new device is not valid (the config is not touched). */
+export class DeviceNameError extends ConfigError {}
 
 function describeIssues(error: z.ZodError): { text: string; fields: string[] } {
   const fields: string[] = [];

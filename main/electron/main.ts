@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BrowserWindow, Menu, Notification, Tray, app, dialog, ipcMain, nativeImage, powerMonitor, protocol, session, shell } from 'electron';
 import type { MenuItemConstructorOptions } from 'electron';
 import { AppController, type PlatformHooks } from '../app/app-controller.ts';
+import { errorWords, oneLine } from '../app/error-words.ts';
 import { createDispatcher } from '../app/ipc-dispatch.ts';
 import { trayIconFile, trayIconKind, type TrayIconKind } from '../app/tray-icon.ts';
 import { MENU_REFRESH_MS, menuKey, menuTemplate, tooltip, type TrayAction, type TrayMenu } from '../app/tray-menu.ts';
@@ -21,6 +22,7 @@ import {
   windowOptions,
 } from '../app/window-options.ts';
 import { motebitDir, resolveHome } from '../config/home.ts';
+import { noKeyringLine, npmStartCommand } from '../keyring/help.ts';
 import { parseAppArgs } from './args.ts';
 import { forwardEvents, wireIpc } from './ipc.ts';
 import { linuxLoginItem, type LoginItem } from './login-item.ts';
@@ -222,7 +224,7 @@ function run(): void {
       closeThenQuit();
     });
 
-    const ctl = new AppController({ home, keyring: args.keyring, env: process.env, platform });
+    const ctl = new AppController({ home, keyring: args.keyring, env: process.env, platform, restartCommand: npmStartCommand(forwardedArgs()) });
     controller = ctl;
     dispatch = createDispatcher(ctl.handlers(), (error, channel) => console.error(`motebit: ${channel} failed:`, error));
     wireIpc(ipcMain, (channel, input) => dispatch(channel, input));
@@ -241,13 +243,16 @@ function run(): void {
     try {
       state = await ctl.start();
     } catch (error) {
-      dialog.showErrorBox('Motebit Sync could not start', error instanceof Error ? error.message : String(error));
+      dialog.showErrorBox('Motebit Sync could not start', oneLine(errorWords(error)));
       closed = true;
       app.exit(1);
       return;
     }
     started = true;
     refreshTray();
+    // No keyring: one line for the terminal; the window (setup phase) explains and offers the file instead.
+    const noKeyring = noKeyringLine(ctl.secrets);
+    if (noKeyring) console.log(noKeyring);
     if (state.phase === 'setup') openSettings(); // first run: the renderer shows the setup screen
   });
 }

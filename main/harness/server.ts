@@ -35,6 +35,8 @@ export interface HarnessOptions {
   readonly rendererDir?: string;
   /** Where notifications and internal errors are logged as JSON lines (default stderr). */
   readonly log?: (line: string) => void;
+  /** What starts this app again (npm start …): the no-keyring command ends with it. */
+  readonly restartCommand?: string;
 }
 
 export interface HarnessNotification {
@@ -88,6 +90,7 @@ export async function startHarness(options: HarnessOptions): Promise<RunningHarn
     keyring: options.keyring,
     env: options.env ?? process.env,
     ...(options.keyringService ? { keyringService: options.keyringService } : {}),
+    ...(options.restartCommand ? { restartCommand: options.restartCommand } : {}),
     platform: {
       notify(title, body) {
         const notification = { title, body, at: Date.now() };

@@ -1,12 +1,17 @@
 // This device's identity, as the app and the CLI use it: set up a new motebit (init), join one with a
 // pairing code (join), load it at start, and make a pairing code for the next device. Secrets go to the
 // SecretStore (the OS keyring unless the file store was opted into); the config holds only public ids.
+import { existsSync } from 'node:fs';
+import { readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { SigningKey } from '../../shared/crypto.ts';
 import type { DeviceCredentials } from '../../shared/event.ts';
-import { configPath } from '../config/home.ts';
+import { writeFileAtomic } from '../config/atomic-write.ts';
+import { configPath, motebitDir } from '../config/home.ts';
+import { FileSecretStore, SECRETS_FILE } from '../keyring/file-secret-store.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
-import { ConfigError, DeviceNameSchema, parseConfig, readConfig, saveConfig, type Config } from '../config/config.ts';
+import { ConfigError, DeviceNameError, DeviceNameSchema, parseConfig, readConfig, saveConfig, type Config } from '../config/config.ts';
 import { deviceKeyAccount, masterTokenAccount, type SecretStore } from '../keyring/secret-store.ts';
 import { deriveIdentity, type EncryptionKey } from './derive.ts';
 import { createDeviceKey, deviceCredentials, deviceKeyFromSeed, formatDeviceSeed, parseDeviceSeed, type DeviceKey } from './device-key.ts';
@@ -77,8 +82,17 @@ async function configWithoutIdentity(home: string): Promise<Config | null> {
   return config;
 }
 
+/**
+ * What each home's config was before this process installed an identity in it (null: there was none), so
+ * that forgetting that identity (a setup whose enrolment failed) leaves the home exactly as it was, not a
+ * config.json half-written with the relay and name of a setup that never happened.
+ */
+const beforeInstall = new Map<string, { text: string | null; dirExisted: boolean }>();
+
 /** Stores the secrets, then writes the config; if anything fails, the secrets written are removed again. */
 async function install(home: string, secrets: SecretStore, masterToken: Buffer, config: Config): Promise<LocalIdentity> {
+  const dirExisted = existsSync(motebitDir(home));
+  const previous = await readFile(configPath(home), 'utf8').catch(() => null); // the file as it was, byte for byte
   const device = createDeviceKey();
   const { motebitId } = deriveIdentity(masterToken);
   const accounts = [masterTokenAccount(motebitId, device.deviceId), deviceKeyAccount(motebitId, device.deviceId)] as const;
@@ -89,6 +103,7 @@ async function install(home: string, secrets: SecretStore, masterToken: Buffer, 
     await secrets.set(accounts[1], formatDeviceSeed(device.seed));
     written.push(accounts[1]);
     const saved = await saveConfig(home, { ...config, motebit_id: motebitId, device_id: device.deviceId });
+    beforeInstall.set(configPath(home), { text: previous, dirExisted });
     return assemble({ masterToken, device, config: saved });
   } catch (error) {
     for (const account of written) await secrets.delete(account).catch(() => false);
@@ -100,12 +115,18 @@ function defaultConfig(home: string): Config {
   return parseConfig({}, configPath(home));
 }
 
-/** The given name, validated, else the host name (else "device" when the host name is not usable). */
+/** The name a device gets when none is given: the host name, else "device" when that is not usable. */
+export function defaultDeviceName(): string {
+  const result = DeviceNameSchema.safeParse(hostname());
+  return result.success ? result.data : 'device';
+}
+
+/** The given name, validated, else defaultDeviceName(). */
 function deviceNameOrDefault(home: string, name: string | undefined): string {
-  const result = DeviceNameSchema.safeParse(name ?? hostname());
+  if (name === undefined) return defaultDeviceName();
+  const result = DeviceNameSchema.safeParse(name);
   if (result.success) return result.data;
-  if (name === undefined) return 'device';
-  throw new ConfigError(configPath(home), `invalid device name "${name}": ${result.error.issues[0]?.message ?? 'not valid'}`, ['device_name']);
+  throw new DeviceNameError(configPath(home), `invalid device name "${name}": ${result.error.issues[0]?.message ?? 'not valid'}`, ['device_name']);
 }
 
 export interface CreateMotebitOptions {
@@ -224,5 +245,33 @@ export async function forgetLocalIdentity({ home, secrets }: LocalIdentityOption
   }
   const { motebit_id: _m, device_id: _d, ...rest } = config;
   await saveConfig(home, rest);
+  return deleted;
+}
+
+/**
+ * Undoes a setup (create or join) this process made, whose next step failed (enrolment): the secrets go,
+ * and the config goes back to what it was before — removed when there was none — so a failed setup leaves
+ * no half-written config.json. For a home this process did not set up, it is forgetLocalIdentity.
+ */
+export async function undoSetup(options: LocalIdentityOptions): Promise<string[]> {
+  const path = configPath(options.home);
+  if (!beforeInstall.has(path)) return forgetLocalIdentity(options);
+  const previous = beforeInstall.get(path)!;
+  const deleted = await forgetLocalIdentity(options);
+  beforeInstall.delete(path);
+  if (previous.text !== null) {
+    await writeFileAtomic(path, previous.text);
+    return deleted;
+  }
+  await rm(path, { force: true });
+  if (!previous.dirExisted) {
+    // The folder was made by this setup: what it leaves there is an emptied secrets file at most.
+    const dir = motebitDir(options.home);
+    const left = await readdir(dir).catch(() => []);
+    if (left.every((name) => name === SECRETS_FILE)) {
+      if (options.secrets instanceof FileSecretStore && (await options.secrets.isEmpty())) await rm(join(dir, SECRETS_FILE), { force: true });
+      await rmdir(dir).catch(() => undefined);
+    }
+  }
   return deleted;
 }

@@ -15,8 +15,9 @@ const SecretsFileSchema = z.strictObject({
   secrets: z.record(z.string(), z.string()),
 });
 
+/** One line, said on every run that uses the file (the CLI prefixes "warning: "). */
 export function fileStoreWarning(path: string): string {
-  return `WARNING: secrets are kept in a plain file (${path}, mode 0600), not in the OS keyring, because --keyring file / MOTEBIT_KEYRING=file was chosen. Anyone who can read this file can read and write everything this motebit syncs.`;
+  return `secrets are kept in a plain file (${path}, mode 0600), not in the OS keyring: anyone who can read this file can read and change everything this motebit syncs.`;
 }
 
 export class FileSecretStore implements SecretStore {
@@ -71,6 +72,11 @@ export class FileSecretStore implements SecretStore {
     const run = this.queue.then(task, task);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** True when the file holds no secret (or does not exist). */
+  isEmpty(): Promise<boolean> {
+    return this.serial(async () => (await this.readAll()).size === 0);
   }
 
   get(account: string): Promise<string | null> {

@@ -27,6 +27,7 @@ import {
 import { newEventId } from '../../shared/ids.ts';
 import { MAX_PAYLOAD_DEPTH, jsonValueDepth } from '../../shared/json-bounds.ts';
 import { openDatabase, StoreOpenError, type SqliteDatabase } from './database.ts';
+import { MembershipLedger } from './membership-ledger.ts';
 import { RelayLedger } from './relay-ledger.ts';
 
 export interface StoreIdentity {
@@ -71,7 +72,29 @@ export interface ConflictRecord {
   readonly reviewedAt: number | null;
   /** The first event written after seeing both sides, if any: the conflict is settled. */
   readonly resolvedBy: string | null;
+  /** Which key of the one total order (compareEvents) made the winner sort last: see winReason. */
+  readonly winReason: WinReason;
 }
+
+/** Why a pair's winner wins: its clock is later, or the clocks are equal and the device order decides. */
+export type WinReason = 'clock' | 'device';
+
+/** Which conflicts to list: open (neither settled nor reviewed here), reviewed here but not settled, settled. */
+export const CONFLICT_FILTERS = ['open', 'reviewed', 'settled', 'unsettled', 'all'] as const;
+export type ConflictFilter = (typeof CONFLICT_FILTERS)[number];
+
+export interface ConflictQuery {
+  /** Default 'unsettled' (open and reviewed); includeResolved is the older spelling of 'all'. */
+  readonly filter?: ConflictFilter;
+  readonly includeResolved?: boolean;
+  /** Only entities whose name starts with this. */
+  readonly entityPrefix?: string;
+  /** Only conflicts whose entity's current value was written by this device. */
+  readonly currentDevice?: string;
+}
+
+/** What a person keeps for a conflict: the value the entity holds now, or the pair's other side. */
+export type KeepChoice = 'current' | 'other';
 
 export interface RejectedEvent {
   readonly relaySeq: number;
@@ -109,6 +132,8 @@ export class EventStore {
   readonly identity: StoreIdentity;
   /** What this device knows about its relay: epoch, writers being repaired, recoveries. */
   readonly ledger: RelayLedger;
+  /** The membership log this device verified (docs/keys.md). */
+  readonly membership: MembershipLedger;
   private readonly db: SqliteDatabase;
   private readonly sql;
 
@@ -117,6 +142,7 @@ export class EventStore {
     this.identity = identity;
     this.sql = prepareStatements(db);
     this.ledger = new RelayLedger(db);
+    this.membership = new MembershipLedger(db);
   }
 
   /** Opens (creating if needed) the store at `path` for one device of one motebit. */
@@ -375,11 +401,15 @@ export class EventStore {
     return (this.sql.allState.all() as StateRow[]).map(stateFromRow);
   }
 
-  conflicts(options: { includeResolved?: boolean } = {}): ConflictRecord[] {
-    const rows = this.sql.allConflicts.all() as ConflictRow[];
-    return rows
-      .filter((row) => options.includeResolved || row.resolved_by === null)
-      .map((row) => this.conflictFromRow(row));
+  conflicts(options: ConflictQuery = {}): ConflictRecord[] {
+    const filter = options.filter ?? (options.includeResolved ? 'all' : 'unsettled');
+    const rows = this.sql.queryConflicts.all({ filter, prefix: options.entityPrefix ?? '', device: options.currentDevice ?? null }) as ConflictRow[];
+    return rows.map((row) => this.conflictFromRow(row));
+  }
+
+  /** How many conflicts each list holds. */
+  conflictCounts(): { open: number; reviewed: number; settled: number } {
+    return this.sql.conflictCounts.get() as { open: number; reviewed: number; settled: number };
   }
 
   conflict(id: number): ConflictRecord | undefined {
@@ -393,6 +423,50 @@ export class EventStore {
     if (info.changes !== 1) throw new InvalidWriteError(`there is no conflict ${id}`);
   }
 
+  /** Marks several conflicts reviewed, all or none (an unknown id changes nothing). */
+  markReviewedMany(ids: readonly number[]): void {
+    this.db
+      .transaction(() => {
+        for (const id of new Set(ids)) this.markReviewed(id);
+      })
+      .immediate();
+  }
+
+  /**
+   * What keeping `choice` of a conflict writes: the entity's current value (which need not be either side,
+   * if a third write superseded both without settling), or the side that is not current.
+   */
+  keptValue(conflict: ConflictRecord, choice: KeepChoice): LocalWrite {
+    if (choice === 'other') {
+      const side = otherSide(conflict);
+      return { entity: conflict.entity, op: side.op, payload: side.op === 'delete' ? null : side.value };
+    }
+    const current = this.get(conflict.entity);
+    if (!current || current.deleted) return { entity: conflict.entity, op: 'delete', payload: null };
+    return { entity: conflict.entity, op: 'set', payload: current.value };
+  }
+
+  /**
+   * Resolves several conflicts in one transaction (all or none): per entity one ordinary event carrying the
+   * kept value, written after seeing every side, so it settles the entity's conflicts on every device. When
+   * several chosen conflicts share an entity, the first one (lowest id) decides what is kept.
+   */
+  resolveConflicts(ids: readonly number[], choice: KeepChoice): SealedEvent[] {
+    return this.db
+      .transaction(() => {
+        const writes = new Map<string, LocalWrite>();
+        const missing: number[] = [];
+        for (const id of [...new Set(ids)].sort((a, b) => a - b)) {
+          const conflict = this.conflict(id);
+          if (!conflict) missing.push(id);
+          else if (!writes.has(conflict.entity)) writes.set(conflict.entity, this.keptValue(conflict, choice));
+        }
+        if (missing.length > 0) throw new InvalidWriteError(`there is no conflict ${missing.join(', ')}; nothing was changed`);
+        return this.appendMany([...writes.values()]);
+      })
+      .immediate();
+  }
+
   /**
    * Resolves a conflict by choosing a side: appends a new ordinary event carrying the chosen side's value
    * (or delete). Written after seeing both sides, it wins and settles the conflict on every device. There
@@ -401,6 +475,7 @@ export class EventStore {
   resolveConflict(id: number, keepEventId: string): SealedEvent {
     const conflict = this.conflict(id);
     if (!conflict) throw new InvalidWriteError(`there is no conflict ${id}`);
+    if (keepEventId === conflict.currentEventId) return this.append(this.keptValue(conflict, 'current'));
     const side = [conflict.loser, conflict.winner].find((s) => s.eventId === keepEventId);
     if (!side) throw new InvalidWriteError(`event ${keepEventId} is not a side of conflict ${id}`);
     return this.append({ entity: conflict.entity, op: side.op, payload: side.op === 'delete' ? null : side.value });
@@ -584,6 +659,18 @@ export class EventStore {
     return (this.sql.countStaged.get() as { n: number }).n;
   }
 
+  /** Entities that hold a value (deleted ones not counted). */
+  entityCount(): number {
+    return (this.sql.countEntities.get() as { n: number }).n;
+  }
+
+  /** The local database's size in bytes (its pages, the write-ahead log's included). */
+  databaseBytes(): number {
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const size = this.db.pragma('page_size', { simple: true }) as number;
+    return pages * size;
+  }
+
   getCursor(name: string): number {
     return (this.sql.getCursor.get(name) as { value: number } | undefined)?.value ?? 0;
   }
@@ -616,25 +703,45 @@ export class EventStore {
   }
 
   private conflictFromRow(row: ConflictRow): ConflictRecord {
-    const side = (eventId: string): ConflictSide => {
-      const event = parseBody((this.sql.eventById.get(eventId) as EventRow).body);
-      return { eventId, deviceId: event.device_id, op: event.op, value: event.payload, writtenAt: event.ts };
-    };
+    const loser = parseBody((this.sql.eventById.get(row.event_a) as EventRow).body);
+    const winner = parseBody((this.sql.eventById.get(row.event_b) as EventRow).body);
+    const side = (event: SealedEvent): ConflictSide => ({ eventId: event.event_id, deviceId: event.device_id, op: event.op, value: event.payload, writtenAt: event.ts });
     const current = this.sql.stateOf.get(row.entity) as StateRow;
     return {
       id: row.id,
       entity: row.entity,
-      loser: side(row.event_a),
-      winner: side(row.event_b),
+      loser: side(loser),
+      winner: side(winner),
       currentEventId: current.event_id,
       detectedAt: row.detected_at,
       reviewedAt: row.reviewed_at,
       resolvedBy: row.resolved_by,
+      winReason: winReason(winner, loser),
     };
   }
 }
 
 // ---- helpers ----------------------------------------------------------------------------------------
+
+/**
+ * Why `winner` sorts after `loser`, asked of compareEvents itself (no second copy of the order): if the two
+ * differed only in their clocks, would the winner still sort last? Then its clock decided; otherwise the
+ * clocks are equal and the device order did (the sides of a conflict are always from two devices).
+ */
+export function winReason(winner: Clocked, loser: Clocked): WinReason {
+  const clockOnly = compareEvents(winner, { ...loser, device_id: winner.device_id, event_id: winner.event_id });
+  return clockOnly > 0 ? 'clock' : 'device';
+}
+
+/** The side of a conflict that the entity does not hold now (the loser when a third write holds it). */
+export function otherSide(conflict: ConflictRecord): ConflictSide {
+  return conflict.currentEventId === conflict.loser.eventId ? conflict.winner : conflict.loser;
+}
+
+/** The side the entity holds now, or null when a later write superseded both. */
+export function currentSide(conflict: ConflictRecord): ConflictSide | null {
+  return [conflict.winner, conflict.loser].find((s) => s.eventId === conflict.currentEventId) ?? null;
+}
 
 interface StateRow {
   entity: string;
@@ -784,7 +891,21 @@ function prepareStatements(db: SqliteDatabase) {
     winnersByFold: p(`SELECT body FROM (
                         SELECT body, row_number() OVER (PARTITION BY entity ORDER BY lamport DESC, device_id DESC, event_id DESC) AS rank
                         FROM events) WHERE rank = 1`),
-    allConflicts: p('SELECT id, entity, event_a, event_b, detected_at, reviewed_at, resolved_by FROM conflicts ORDER BY id'),
+    // Open: neither settled nor reviewed here. The prefix test is exact (no LIKE wildcards or case folding).
+    queryConflicts: p(`SELECT c.id, c.entity, c.event_a, c.event_b, c.detected_at, c.reviewed_at, c.resolved_by
+                       FROM conflicts c JOIN state s ON s.entity = c.entity
+                       WHERE CASE @filter
+                               WHEN 'open' THEN c.resolved_by IS NULL AND c.reviewed_at IS NULL
+                               WHEN 'reviewed' THEN c.resolved_by IS NULL AND c.reviewed_at IS NOT NULL
+                               WHEN 'settled' THEN c.resolved_by IS NOT NULL
+                               WHEN 'unsettled' THEN c.resolved_by IS NULL
+                               ELSE 1 END
+                         AND substr(c.entity, 1, length(@prefix)) = @prefix
+                         AND (@device IS NULL OR s.device_id = @device)
+                       ORDER BY c.id`),
+    conflictCounts: p(`SELECT coalesce(sum(resolved_by IS NULL AND reviewed_at IS NULL), 0) AS open,
+                              coalesce(sum(resolved_by IS NULL AND reviewed_at IS NOT NULL), 0) AS reviewed,
+                              coalesce(sum(resolved_by IS NOT NULL), 0) AS settled FROM conflicts`),
     conflictById: p('SELECT id, entity, event_a, event_b, detected_at, reviewed_at, resolved_by FROM conflicts WHERE id = ?'),
     markReviewed: p('UPDATE conflicts SET reviewed_at = ? WHERE id = ?'),
     allEvents: p('SELECT body FROM events ORDER BY id'),
@@ -808,6 +929,7 @@ function prepareStatements(db: SqliteDatabase) {
                     SELECT device_id, seq FROM heads UNION ALL SELECT device_id, max(device_seq) FROM staged GROUP BY device_id
                   ) GROUP BY device_id`),
     countOpenConflicts: p('SELECT count(*) AS n FROM conflicts WHERE resolved_by IS NULL'),
+    countEntities: p('SELECT count(*) AS n FROM state WHERE deleted = 0'),
     getCursor: p('SELECT value FROM cursors WHERE name = ?'),
     setCursor: p(`INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
   };

@@ -129,4 +129,11 @@ export const MIGRATIONS: readonly string[] = [
     epoch   TEXT NOT NULL
   ) STRICT;
   `,
+  /* 4: the motebit's membership log as this device verified it (docs/keys.md) */ `
+  CREATE TABLE membership (
+    seq   INTEGER PRIMARY KEY,
+    hash  TEXT NOT NULL,
+    entry TEXT NOT NULL
+  ) STRICT;
+  `,
 ];

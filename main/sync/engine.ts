@@ -17,12 +17,13 @@
 import { ChainError } from '../../shared/chain.ts';
 import type { DeviceCredentials } from '../../shared/event.ts';
 import { MAX_BATCH_EVENTS, type FrontierResponse, type PushResult } from '../../shared/relay-api.ts';
-import type { SyncError, SyncErrorKind, SyncProgress, SyncState, SyncStatus } from '../../shared/status.ts';
+import { ARRIVAL_BURST_MS, type Arrival, type SyncError, type SyncErrorKind, type SyncProgress, type SyncState, type SyncStatus } from '../../shared/status.ts';
 import type { EventStore, RejectedEvent } from '../store/event-store.ts';
 import { DEFAULT_REPAIR_POLICY, PULL_CURSOR, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
+import { errorWords } from '../app/error-words.ts';
 import { describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
-import { EPOCH_CHANGED, QUOTA_EXCEEDED, TransportError, quotaWords, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
+import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
 
 export type TransportPreference = 'auto' | TransportKind;
 
@@ -105,7 +106,16 @@ export class SyncEngine {
   private stopped = false;
   private wsRetryAt = 0;
   private wsRetryDelay: number;
+  /** Other devices' events received in the running cycle (this device's own, echoed back, are not counted). */
   private pulledThisCycle = 0;
+  /** The running cycle's receiving: the relay's head when it started, where this device's cursor was, and since when. */
+  private pull: { head: number; base: number; ownInRange: number; startedAt: number | null } | null = null;
+  /** Other devices' changes that arrived live (outside a cycle), the latest burst. */
+  private arrival: Arrival | null = null;
+  /** The relay refused this device as revoked. */
+  private revoked = false;
+  /** What this device holds (entities, database size), counted at most once a second while a cycle runs. */
+  private holdings: { at: number; entities: number; databaseBytes: number } | null = null;
   private intervalMs: number;
   /** Writers whose events failed verification during the running cycle. */
   private failedThisCycle = new Set<string>();
@@ -155,6 +165,8 @@ export class SyncEngine {
 
   resume(): Promise<CycleResult> {
     this.paused = false;
+    // "sync is paused" was true until now: its cause is gone, so is the error (before anyone sees 'idle').
+    if (this.lastError?.message === PAUSED_MESSAGE) this.lastError = null;
     this.setState('idle');
     return this.syncNow();
   }
@@ -197,7 +209,19 @@ export class SyncEngine {
       lastRecovery: recoveryStatus(this.store.ledger.lastRecovery()),
       lastError: this.lastError,
       progress: this.progress,
+      ...this.countHoldings(),
+      lastArrival: this.arrival,
+      revoked: this.revoked,
     };
+  }
+
+  /** Entities and database size: counted afresh, except within a second of the last count during a cycle (every page emits a status). */
+  private countHoldings(): { entities: number; databaseBytes: number } {
+    const now = this.now();
+    if (!this.holdings || this.state !== 'syncing' || now - this.holdings.at >= 1000) {
+      this.holdings = { at: now, entities: this.store.entityCount(), databaseBytes: this.store.databaseBytes() };
+    }
+    return { entities: this.holdings.entities, databaseBytes: this.holdings.databaseBytes };
   }
 
   /** Hears every status change (state, progress, transport, counts). Returns the way to stop hearing. */
@@ -215,22 +239,29 @@ export class SyncEngine {
   // ---- the cycle ----------------------------------------------------------------------------------
 
   private async cycle(): Promise<CycleResult> {
-    if (this.paused) return this.failed(new SyncFailure('local', 'sync is paused', 'resume sync to continue'));
+    if (this.paused) return this.failed(new SyncFailure('local', PAUSED_MESSAGE, 'resume sync to continue'));
     this.pulledThisCycle = 0;
+    this.pull = null;
     this.failedThisCycle = new Set();
     this.recovery = null;
     this.setState('syncing', { phase: 'connect', done: 0, total: null });
     let pushed = 0;
     try {
       const log = await this.inspectRelay();
+      // The relay's head is known now: what there is to receive is what lies between this device's cursor and it.
+      this.pull = { head: log.head, base: this.store.getCursor(CURSOR), ownInRange: 0, startedAt: null };
       let transport = await this.ensureTransport(log.epoch);
       await this.resend(transport, log);
       pushed = await this.pushAll(transport);
-      this.setProgress({ phase: 'pull', done: this.pulledThisCycle, total: null });
+      this.pull.startedAt = this.now();
+      this.setProgress(this.pullProgress());
       await transport.catchUp();
       if (undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing()).length > 0) {
         // The relay holds events this device never received, before its cursor: fetch the whole log again.
         await this.restart('relay_skipped_events', log.epoch);
+        this.pull = { head: log.head, base: 0, ownInRange: 0, startedAt: this.now() };
+        this.pulledThisCycle = 0;
+        this.setProgress(this.pullProgress());
         transport = await this.ensureTransport(log.epoch);
         await transport.catchUp();
         const still = undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing());
@@ -243,6 +274,7 @@ export class SyncEngine {
       this.store.setCursor(LAST_SUCCESS, this.now());
       this.noteRecovery(log.epoch);
       this.lastError = null;
+      this.revoked = false;
       const result: CycleResult = { ok: true, pushed, pulled: this.pulledThisCycle, error: null };
       this.log.info({ pushed, pulled: result.pulled, transport: transport.kind }, 'sync cycle done');
       this.setState('idle');
@@ -377,6 +409,7 @@ export class SyncEngine {
   private failed(error: unknown): CycleResult {
     const syncError = describeFailure(error, this.now());
     this.lastError = syncError;
+    if (isRevocation(error)) this.revoked = true;
     this.log.warn({ kind: syncError.kind, error: syncError.message }, 'sync cycle failed');
     this.setState(this.paused ? 'paused' : syncError.kind === 'network' ? 'offline' : 'error');
     return { ok: false, pushed: 0, pulled: this.pulledThisCycle, error: syncError };
@@ -445,11 +478,46 @@ export class SyncEngine {
     });
     if (rejected.length > 0) this.log.warn({ count: rejected.length, code: rejected[0]!.code }, 'received events were rejected and not applied');
     for (const { received } of failures) this.noteFailure(received.device_id);
-    this.pulledThisCycle += events.length;
-    if (this.running) this.setProgress({ phase: 'pull', done: this.pulledThisCycle, total: null });
-    else this.emitStatus(); // a live page between cycles: counts changed
+    this.countReceived(events);
     if (newConflicts > 0) this.log.info({ newConflicts }, 'conflicts recorded');
   };
+
+  /**
+   * Counts a received page: only other devices' events are received changes; this device's own, echoed
+   * back by the relay, are not (those within the expected range shrink the total instead). Within a cycle
+   * the page moves the progress; between cycles it is a live arrival.
+   */
+  private countReceived(events: readonly ReceivedEvent[]): void {
+    const me = this.store.identity.deviceId;
+    let others = 0;
+    for (const event of events) {
+      if (event.device_id !== me) others++;
+      else if (this.pull && event.seq > this.pull.base && event.seq <= this.pull.head) this.pull.ownInRange++;
+    }
+    if (this.running) {
+      this.pulledThisCycle += others;
+      if (this.pull?.startedAt != null) this.setProgress(this.pullProgress());
+      else this.emitStatus();
+      return;
+    }
+    if (others > 0) {
+      const at = this.now();
+      const previous = this.arrival;
+      this.arrival = { count: previous && at - previous.at < ARRIVAL_BURST_MS ? previous.count + others : others, at };
+    }
+    this.emitStatus(); // a live page between cycles: counts changed
+  }
+
+  /** Receiving: how many of how many, and about how long is left at the pace so far. */
+  private pullProgress(): SyncProgress {
+    const pull = this.pull;
+    const done = this.pulledThisCycle;
+    if (!pull) return { phase: 'pull', done, total: null, remainingMs: null };
+    const total = Math.max(done, pull.head - pull.base - pull.ownInRange);
+    const elapsed = pull.startedAt === null ? 0 : this.now() - pull.startedAt;
+    const remainingMs = done > 0 && elapsed > 0 ? Math.round((elapsed / done) * (total - done)) : null;
+    return { phase: 'pull', done, total, remainingMs };
+  }
 
   /**
    * A writer's events failed verification (the ledger has noted it, with the page): they are fetched again
@@ -535,7 +603,8 @@ export class SyncEngine {
   // ---- timer and events ---------------------------------------------------------------------------
 
   private scheduleNext(): void {
-    if (!this.started || this.paused || this.stopped) {
+    // A revoked device is refused for good: no more timed cycles (a manual one may still ask again).
+    if (!this.started || this.paused || this.stopped || this.revoked) {
       this.nextCycleAt = null;
       this.emitStatus();
       return;
@@ -576,6 +645,11 @@ export class SyncEngine {
   }
 }
 
+/** Whether a failure is the relay refusing this device because it was revoked. */
+function isRevocation(error: unknown): boolean {
+  return error instanceof TransportError && error.kind === 'auth' && (error.code === 'revoked_device' || error.code === 'device_revoked');
+}
+
 function recoveryStatus(recovery: Recovery | null): SyncStatus['lastRecovery'] {
   return recovery && { at: recovery.at, reason: recovery.reason, resent: recovery.resent, message: recoveryText(recovery) };
 }
@@ -592,33 +666,14 @@ function rejection(received: ReceivedEvent, code: string, message: string): Reje
   return { relaySeq: received.seq, eventId: received.event_id, deviceId: received.device_id, deviceSeq: received.device_seq, code, message };
 }
 
+const PAUSED_MESSAGE = 'sync is paused';
+
 /** Turns any failure into what the person sees: a kind, a message and the next step. */
 export function describeFailure(error: unknown, at: number): SyncError {
   if (error instanceof SyncFailure) return { kind: error.kind, message: error.message, nextStep: error.nextStep, at };
-  if (error instanceof TransportError) {
-    // The relay is up and knows this device, but the motebit is at one of its limits there: a failure of
-    // the cycle, with what the person can do (pending events stay pending).
-    if (error.code === QUOTA_EXCEEDED) return { kind: 'relay', message: error.message, nextStep: quotaWords(error.quota).nextStep, at };
-    switch (error.kind) {
-      case 'network':
-        return { kind: 'network', message: error.message, nextStep: 'check the network and the relay URL; sync retries by itself', at };
-      case 'auth':
-        return {
-          kind: 'auth',
-          message: error.message,
-          nextStep:
-            error.code === 'revoked_device'
-              ? 'this device was revoked; join the motebit again with a pairing code from another device'
-              : error.code === 'token_not_yet_valid' || error.code === 'token_expired'
-                ? "check this computer's clock, then sync again"
-                : 'the relay does not accept this device; check the relay URL or join again',
-          at,
-        };
-      default:
-        return { kind: 'relay', message: error.message, nextStep: 'the relay answered unexpectedly; check that the relay URL points at a motebit relay', at };
-    }
-  }
-  if (error instanceof ChainError) return { kind: 'integrity', message: error.message, nextStep: 'the relay served events that fail verification; they were not applied', at };
-  const message = error instanceof Error ? error.message : String(error);
-  return { kind: 'local', message, nextStep: 'check the disk and the device home folder, then sync again', at };
+  // Everything else in the words of main/app/error-words.ts (the relay's codes only in details).
+  const words = errorWords(error);
+  const kind: SyncErrorKind = words.kind === 'network' || words.kind === 'auth' || words.kind === 'relay' || words.kind === 'integrity' ? words.kind : 'local';
+  const nextStep = kind === 'network' && !/retries by itself/.test(words.nextStep) ? `${words.nextStep} Sync retries by itself.` : words.nextStep;
+  return { kind, message: words.message, nextStep, ...(words.details ? { details: words.details } : {}), at };
 }

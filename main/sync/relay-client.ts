@@ -1,5 +1,6 @@
 // A small typed HTTP client for the relay (docs/protocol-relay.md): one fresh single-use token per request,
 // every response validated against the shared schemas, every failure a classified TransportError.
+import { canonicalAudience } from '../../shared/audience.ts';
 import type { z } from 'zod';
 import type { SigningKey } from '../../shared/crypto.ts';
 import { toBase64Url } from '../../shared/encoding.ts';
@@ -10,17 +11,21 @@ import {
   ErrorBodySchema,
   FrontierResponseSchema,
   HealthResponseSchema,
+  MembershipOfferResponseSchema,
+  MembershipResponseSchema,
   MAX_PULL_LIMIT,
   PullResponseSchema,
   PushResponseSchema,
   RevokeResponseSchema,
   type DeviceInfo,
+  type DeviceListResponse,
   type EnrolRequest,
   type EnrolResponse,
   type FrontierResponse,
   type PullResponse,
   type PushResponse,
   type RevokeResponse,
+  type MembershipResponse,
 } from '../../shared/relay-api.ts';
 import { IDENTITY_SIGNER, mintToken } from '../../shared/token.ts';
 import type { WireEvent } from '../../shared/wire.ts';
@@ -34,7 +39,7 @@ export interface RelayClientOptions {
   motebitId: string;
   deviceId: string;
   deviceKey: SigningKey;
-  /** The audience tokens name; defaults to the relay URL's origin (what a relay uses unless told otherwise). */
+  /** The audience tokens name; defaults to the relay URL's origin (what a relay uses unless told otherwise), loopback names as 127.0.0.1 (shared/audience.ts). */
   audience?: string;
   /** Per request, including reading the response body. */
   timeoutMs?: number;
@@ -96,7 +101,7 @@ export class RelayClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('the relay URL is http: or https:');
     if (url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new TypeError('the relay URL is an origin, without a path');
     this.relayUrl = url.origin;
-    this.audience = options.audience ?? url.origin;
+    this.audience = options.audience ?? canonicalAudience(url.origin);
     this.motebitId = options.motebitId;
     this.deviceId = options.deviceId;
     this.#deviceKey = options.deviceKey;
@@ -130,7 +135,22 @@ export class RelayClient {
   }
 
   async listDevices(): Promise<DeviceInfo[]> {
-    return (await this.#request('GET', `${this.#base}/devices`, undefined, this.#device, DeviceListResponseSchema)).devices;
+    return (await this.deviceList()).devices;
+  }
+
+  /** The device list with the log's head (when the relay says it), to tell how far behind each device is. */
+  async deviceList(): Promise<DeviceListResponse> {
+    return this.#request('GET', `${this.#base}/devices`, undefined, this.#device, DeviceListResponseSchema);
+  }
+
+  /** The motebit's membership entries after `after` (-1: all) and the relay's last entry number (docs/keys.md). */
+  async membership(after: number): Promise<MembershipResponse> {
+    return this.#request('GET', `${this.#base}/membership${after === -1 ? '' : `?after=${after}`}`, undefined, this.#device, MembershipResponseSchema);
+  }
+
+  /** Offers entries for the relay to check and append; answers the relay's new last entry number. */
+  async offerMembership(entries: readonly unknown[]): Promise<number> {
+    return (await this.#request('POST', `${this.#base}/membership`, { entries }, this.#device, MembershipOfferResponseSchema)).head;
   }
 
   async enrolDevice(options: EnrolDeviceOptions): Promise<EnrolResponse> {

@@ -9,6 +9,7 @@
 // listeners (so the engine can fall back to HTTP) and re-opened with exponential backoff and jitter,
 // resuming after the cursor, so nothing is missed or delivered twice. An auth failure or a revocation is
 // final: reported with kind 'auth' and never retried.
+import { canonicalAudience } from '../../shared/audience.ts';
 import { createRequire } from 'node:module';
 import type { RawData, WebSocket } from 'ws';
 import type { SigningKey } from '../../shared/crypto.ts';
@@ -47,7 +48,7 @@ export interface WsTransportOptions {
   motebitId: string;
   deviceId: string;
   deviceKey: SigningKey;
-  /** The audience tokens name; defaults to the relay URL's origin. */
+  /** The audience tokens name; defaults to the relay URL's origin, loopback names as 127.0.0.1 (shared/audience.ts). */
   audience?: string;
   /** Upgrade plus auth must be done (relay said 'ready') within this. Default 10 s. */
   connectTimeoutMs?: number;
@@ -469,7 +470,7 @@ export class WsTransport implements Transport {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('the relay URL is http: or https:');
     if (url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new TypeError('the relay URL is an origin, without a path');
     this.url = `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}${wsPath(options.motebitId)}`;
-    this.audience = options.audience ?? url.origin;
+    this.audience = options.audience ?? canonicalAudience(url.origin);
     this.#motebitId = options.motebitId;
     this.#deviceId = options.deviceId;
     this.#deviceKey = options.deviceKey;

@@ -196,8 +196,8 @@ describe('enrolment', () => {
     const answer = (await client.devices(a)) as Answer<{ devices: Array<Record<string, unknown>> }>;
     expect(answer.status).toBe(200);
     expect(answer.body.devices).toEqual([
-      { device_id: a.deviceId, key: toBase64Url(a.key.publicKey), cert: a.cert, name: a.name, enrolled_at: expect.any(Number), revoked_at: null },
-      { device_id: b.deviceId, key: toBase64Url(b.key.publicKey), cert: b.cert, name: b.name, enrolled_at: expect.any(Number), revoked_at: null },
+      { device_id: a.deviceId, key: toBase64Url(a.key.publicKey), cert: a.cert, name: a.name, enrolled_at: expect.any(Number), revoked_at: null, last_seen_at: expect.any(Number), read_seq: 0 },
+      { device_id: b.deviceId, key: toBase64Url(b.key.publicKey), cert: b.cert, name: b.name, enrolled_at: expect.any(Number), revoked_at: null, last_seen_at: null, read_seq: 0 },
     ]);
   });
 

@@ -14,7 +14,7 @@ const lines: { level: number; msg: string }[] = [];
 beforeEach(async () => {
   dir = tempDir();
   lines.length = 0;
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
   relay = await startTestRelay(join(dir.dir, 'relay.db'), { logger });
 });
 afterEach(async () => {
@@ -39,6 +39,15 @@ function raw(bytes: string, hangUpMs?: number): Promise<string[]> {
   });
 }
 
+/** Resolves once the relay has logged `msg` (10 s at most). */
+async function logged(msg: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!lines.some((line) => line.msg === msg)) {
+    if (Date.now() > deadline) throw new Error(`the relay never logged "${msg}"`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const WS = '/v1/motebits/mb_AAAAAAAAAAAAAAAAAAAAAA/ws';
 
 it('an upgrade pipelined behind a request is answered after it, never before', async () => {
@@ -51,7 +60,7 @@ it('an upgrade pipelined behind a request is answered after it, never before', a
 
 it('a client that hangs up in the middle of a body is not logged as a relay failure', async () => {
   await raw('POST /v1/motebits/mb_AAAAAAAAAAAAAAAAAAAAAA/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{}', 200);
-  await new Promise((resolve) => setTimeout(resolve, 100)); // the relay notices the hang-up asynchronously
+  await logged('request refused'); // refused from its header (no token) before the hang-up
   expect(lines.filter((line) => line.level >= 50)).toEqual([]);
   expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
 });
@@ -65,7 +74,7 @@ it('an authenticated client that hangs up in the middle of its body is not logge
   const token = device.token(relay.audience, request);
   const partial = (request.body ?? '').slice(0, 20);
   await raw(`POST ${request.path} HTTP/1.1\r\nHost: x\r\nAuthorization: Motebit ${token}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n${partial}`, 300);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await logged('client left before its request body was complete'); // the relay saw the hang-up
   expect(lines.filter((line) => line.level >= 50)).toEqual([]);
   expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
 });

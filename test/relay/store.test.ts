@@ -189,3 +189,86 @@ describe(`several ${TEST_STORE} stores on one database (as several relay instanc
     }
   });
 });
+
+describe(`last seen and read position per device on ${TEST_STORE}`, () => {
+  it('starts unseen, only ever moves forward, is scoped by motebit, and ignores devices it does not know', async () => {
+    const motebit = new TestMotebit();
+    const [a, b] = [motebit.device('a'), motebit.device('b')];
+    await store.enrolDevice(enrolInput(motebit, a));
+    await store.enrolDevice(enrolInput(motebit, b));
+    const other = new TestMotebit();
+    const stranger = other.device();
+    await store.enrolDevice(enrolInput(other, stranger));
+    const seen = async (m: TestMotebit) => Object.fromEntries((await store.devices(m.motebitId)).map((d) => [d.deviceId, { at: d.lastSeenAt, read: d.readSeq }]));
+
+    expect(await seen(motebit)).toEqual({ [a.deviceId]: { at: null, read: 0 }, [b.deviceId]: { at: null, read: 0 } });
+    await store.recordSeen(motebit.motebitId, [
+      { deviceId: a.deviceId, at: 1_000, readSeq: 5 },
+      { deviceId: b.deviceId, at: 500, readSeq: null },
+    ]);
+    expect(await seen(motebit)).toEqual({ [a.deviceId]: { at: 1_000, read: 5 }, [b.deviceId]: { at: 500, read: 0 } });
+    // An older sighting (another relay instance writing late) moves nothing back.
+    await store.recordSeen(motebit.motebitId, [{ deviceId: a.deviceId, at: 900, readSeq: 3 }]);
+    expect(await seen(motebit)).toEqual({ [a.deviceId]: { at: 1_000, read: 5 }, [b.deviceId]: { at: 500, read: 0 } });
+    // A sighting that says nothing of the read position keeps it.
+    await store.recordSeen(motebit.motebitId, [{ deviceId: a.deviceId, at: 2_000, readSeq: null }]);
+    expect((await store.device(motebit.motebitId, a.deviceId))).toMatchObject({ lastSeenAt: 2_000, readSeq: 5 });
+    // Another motebit's device of the same id is another row; an unknown device changes nothing and does not fail.
+    await store.recordSeen(other.motebitId, [{ deviceId: a.deviceId, at: 3_000, readSeq: 9 }]);
+    expect(await seen(other)).toEqual({ [stranger.deviceId]: { at: null, read: 0 } });
+    expect((await store.device(motebit.motebitId, a.deviceId))).toMatchObject({ lastSeenAt: 2_000, readSeq: 5 });
+    await store.recordSeen(motebit.motebitId, []);
+    // A revoked device keeps what was last known of it.
+    await store.revokeDevice(motebit.motebitId, b.deviceId, 4_000);
+    expect(await store.device(motebit.motebitId, b.deviceId)).toMatchObject({ lastSeenAt: 500, readSeq: 0, revokedAt: 4_000 });
+  });
+});
+
+describe(`membership logs on ${TEST_STORE}`, () => {
+  const entry = (seq: number) => ({ seq, hash: String(seq).padStart(64, '0'), text: JSON.stringify({ seq }) });
+  const member = (name: string) => ({ deviceId: `dv_${name.padEnd(22, 'x')}`, key: Buffer.alloc(32, name.charCodeAt(0)), name });
+
+  it('a genesis registers a new motebit; entries follow one by one; device rows come and go with them', async () => {
+    const motebitId = new TestMotebit().motebitId;
+    const heard: Notification[] = [];
+    store.subscribe(motebitId, (n) => heard.push(n));
+    expect(await store.membership(motebitId, -1)).toEqual([]);
+    expect(await store.appendMembership(motebitId, { entries: [entry(1)], added: [], removed: [], now: 1 })).toEqual({ kind: 'conflict', head: -1 });
+    expect(await store.appendMembership(motebitId, { entries: [entry(0)], added: [member('laptop')], removed: [], now: 10 })).toEqual({ kind: 'appended', head: 0 });
+    expect((await store.identityKey(motebitId))?.byteLength).toBe(0); // registered, with its members' keys in the log
+    expect(await store.appendMembership(motebitId, { entries: [entry(1), entry(2)], added: [member('phone')], removed: [], now: 20 })).toEqual({ kind: 'appended', head: 2 });
+    expect(await store.appendMembership(motebitId, { entries: [entry(2)], added: [], removed: [], now: 21 })).toEqual({ kind: 'conflict', head: 2 });
+    expect(await store.membership(motebitId, -1)).toEqual([entry(0), entry(1), entry(2)]);
+    expect(await store.membership(motebitId, 1)).toEqual([entry(2)]);
+    const phone = await store.device(motebitId, member('phone').deviceId);
+    expect(phone).toMatchObject({ key: member('phone').key, cert: '', name: 'phone', enrolledAt: 20, revokedAt: null });
+    expect(await store.appendMembership(motebitId, { entries: [entry(3)], added: [], removed: [member('phone').deviceId], now: 30 })).toEqual({ kind: 'appended', head: 3 });
+    expect((await store.device(motebitId, member('phone').deviceId))?.revokedAt).toBe(30);
+    expect(heard).toEqual([{ kind: 'revoked', deviceId: member('phone').deviceId }]);
+    // A removed member's row stays revoked: an enrolment cannot bring it back either.
+    expect((await store.enrolDevice({ motebitId, identityKey: Buffer.alloc(32), deviceId: member('phone').deviceId, deviceKey: member('phone').key, cert: 'x', name: null, now: 40 })).kind).toBe('wrong_identity');
+  });
+
+  it('an upgraded protocol-2 motebit keeps its identity key and devices when its log starts', async () => {
+    const motebit = new TestMotebit();
+    const device = motebit.device();
+    await store.enrolDevice(enrolInput(motebit, device));
+    expect((await store.appendMembership(motebit.motebitId, { entries: [entry(0)], added: [member('new')], removed: [], now: 5 })).kind).toBe('appended');
+    expect((await store.identityKey(motebit.motebitId))?.equals(motebit.identity.publicKey)).toBe(true);
+    expect((await store.devices(motebit.motebitId)).map((d) => d.deviceId).sort()).toEqual([device.deviceId, member('new').deviceId].sort());
+  });
+
+  it('of concurrent appends at the same position, exactly one wins', async () => {
+    const motebitId = new TestMotebit().motebitId;
+    const other = await openTestStore(join(dir.dir, 'store.db'));
+    try {
+      await store.appendMembership(motebitId, { entries: [entry(0)], added: [], removed: [], now: 1 });
+      const outcomes = await Promise.all([store, other, store, other].map((s, i) => s.appendMembership(motebitId, { entries: [{ ...entry(1), text: `{"by":${i}}` }], added: [], removed: [], now: 2 })));
+      expect(outcomes.filter((o) => o.kind === 'appended')).toHaveLength(1);
+      expect(outcomes.filter((o) => o.kind === 'conflict')).toHaveLength(3);
+      expect(await other.membership(motebitId, -1)).toHaveLength(2);
+    } finally {
+      await other.close();
+    }
+  });
+});

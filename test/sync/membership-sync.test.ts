@@ -1,0 +1,116 @@
+// A device keeping its motebit's membership log (main/sync/membership-sync.ts) against a real relay and
+// its own SQLite file: it keeps what verifies and nothing else, survives a restart, re-seeds a relay that
+// lost the log, and refuses a relay whose stored log was altered (a fork written into the relay's database).
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startRelay, type RunningRelay } from '../../relay/server.ts';
+import { signingKeyFromSeed } from '../../shared/crypto.ts';
+import { addEntry, genesisEntry, memberFromSecret, type MemberSecret } from '../../shared/membership/author.ts';
+import type { Entry } from '../../shared/membership/entry.ts';
+import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
+import { EventStore } from '../../main/store/event-store.ts';
+import { MembershipRelayError, MembershipSync } from '../../main/sync/membership-sync.ts';
+import { RelayClient } from '../../main/sync/relay-client.ts';
+import { tempDir } from '../support/motebit.ts';
+
+let dir: ReturnType<typeof tempDir>;
+const relays: RunningRelay[] = [];
+const stores: EventStore[] = [];
+
+beforeEach(() => {
+  dir = tempDir('membership-sync');
+});
+
+afterEach(async () => {
+  for (const store of stores.splice(0)) store.close();
+  for (const relay of relays.splice(0)) await relay.close();
+  dir.remove();
+});
+
+async function relayOn(file: string, audience?: string): Promise<RunningRelay> {
+  const relay = await startRelay({ host: '127.0.0.1', port: 0, db: join(dir.path, file), logLevel: 'silent', ...(audience ? { audience } : {}) });
+  relays.push(relay);
+  return relay;
+}
+
+/** The device's own store (its protocol-2 identity is not used here: a placeholder key). */
+function storeOf(name: string, motebitId: string, member: MemberSecret): EventStore {
+  const store = EventStore.open(join(dir.path, `${name}.db`), { motebitId, deviceId: member.key.id, identityPublicKey: signingKeyFromSeed(randomBytes(32)).publicKey });
+  stores.push(store);
+  return store;
+}
+
+const clientFor = (relay: RunningRelay, motebitId: string, member: MemberSecret, audience = relay.audience) =>
+  new RelayClient({ relayUrl: relay.url, audience, motebitId, deviceId: member.key.id, deviceKey: member.signing });
+
+async function founded(relay: RunningRelay) {
+  const laptop = memberFromSecret('device', randomBytes(32), 'laptop');
+  const recovery = memberFromSecret('recovery', randomBytes(32), null);
+  const { entry, contentKey } = await genesisEntry(laptop, recovery.key, Date.now());
+  const state = verifyLog([entry]);
+  await clientFor(relay, state.motebitId, laptop).offerMembership([entry]);
+  return { laptop, recovery, entry, key: contentKey, state };
+}
+
+describe('membership sync on a device', () => {
+  it('keeps what the relay serves once it verifies, and holds it across a restart', async () => {
+    const relay = await relayOn('relay.db');
+    const { laptop, key, state } = await founded(relay);
+    const client = clientFor(relay, state.motebitId, laptop);
+    const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, client, state.motebitId);
+    expect(sync.state).toBeNull();
+    expect(await sync.refresh()).toMatchObject({ kind: 'current', added: 1 });
+    const phone = memberFromSecret('device', randomBytes(32), 'phone');
+    await client.offerMembership([await addEntry(state, laptop, phone.key, key, Date.now())]);
+    expect(await sync.refresh()).toMatchObject({ kind: 'current', added: 1 });
+    expect(await sync.refresh()).toMatchObject({ kind: 'current', added: 0 });
+    expect(sync.state?.members.has(phone.key.id)).toBe(true);
+
+    stores.pop()!.close();
+    const reopened = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, client, state.motebitId);
+    expect(reopened.state?.head.seq).toBe(1);
+    expect(reopened.state?.head.hash).toBe(sync.state?.head.hash);
+  });
+
+  it('re-seeds a relay that lost the log (a new, empty database at the same address)', async () => {
+    const first = await relayOn('first.db', 'http://relay.test');
+    const { laptop, key, state } = await founded(first);
+    const phone = memberFromSecret('device', randomBytes(32), 'phone');
+    await clientFor(first, state.motebitId, laptop).offerMembership([await addEntry(state, laptop, phone.key, key, Date.now())]);
+    const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, clientFor(first, state.motebitId, laptop), state.motebitId);
+    await sync.refresh();
+
+    const replaced = await relayOn('replaced.db', 'http://relay.test');
+    const later = new MembershipSync(stores[0]!.membership, clientFor(replaced, state.motebitId, laptop), state.motebitId);
+    expect(await later.refresh()).toMatchObject({ kind: 'reseeded', resent: 2 });
+    // The replaced relay holds the whole log again, and the phone can authenticate there.
+    const byPhone = await clientFor(replaced, state.motebitId, phone).membership(-1);
+    expect(verifyLog(byPhone.entries, state.motebitId).head.hash).toBe(sync.state?.head.hash);
+  });
+
+  it('refuses a relay whose stored log was altered, and keeps nothing it served', async () => {
+    const relay = await relayOn('relay.db');
+    const { laptop, key, state, entry: genesis } = await founded(relay);
+    const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
+    await sync.refresh();
+    const phone = memberFromSecret('device', randomBytes(32), 'phone');
+    const tablet = memberFromSecret('device', randomBytes(32), 'tablet');
+    const add = await addEntry(state, laptop, phone.key, key, Date.now());
+    await clientFor(relay, state.motebitId, laptop).offerMembership([add]);
+    const s1: MembershipState = applyEntry(state, add);
+    await clientFor(relay, state.motebitId, laptop).offerMembership([await addEntry(s1, laptop, tablet.key, key, Date.now())]);
+
+    // Someone with the relay's database swaps entry 1 for another (validly signed, a fork) and keeps entry 2.
+    const fork = await addEntry(state, laptop, memberFromSecret('device', randomBytes(32), 'intruder').key, key, Date.now());
+    const db = new Database(join(dir.path, 'relay.db'));
+    db.prepare('UPDATE membership SET entry = ? WHERE motebit_id = ? AND seq = 1').run(JSON.stringify(fork), state.motebitId);
+    db.close();
+    const refused = await sync.refresh().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(MembershipRelayError);
+    expect(String(refused)).toMatch(/does not follow|fork/);
+    expect(sync.state?.head.seq).toBe(0); // nothing of what it served was kept
+    expect(stores[0]!.membership.entries().map((e) => JSON.parse(e.text) as Entry)).toEqual([genesis]);
+  });
+});
