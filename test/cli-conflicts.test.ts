@@ -2,23 +2,15 @@
 // homes against a real relay on 127.0.0.1. Filters, show, keep current / keep other (one or in bulk),
 // review, the confirmation a delete needs, the shell, plain errors, terminal control characters made
 // harmless, and a bulk resolution reaching the other device, whose conflicts settle too.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYRING, Lab, eventually } from './support/devices.ts';
+import { Lab, eventually } from './support/devices.ts';
+import { runCli, type CliRun } from './support/cli.ts';
 
-const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
-function cli(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MOTEBIT_KEYRING: KEYRING }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  child.stdin.end(stdin);
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function cli(args: string[], stdin = ''): Promise<CliRun> {
+  return runCli(args, { stdin });
 }
 
 interface Listed {

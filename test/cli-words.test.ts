@@ -2,30 +2,23 @@
 // said once with the exact command, the file keyring warns in one line, text from outside (device names,
 // relay messages) reaches the terminal without control characters, a loopback alias is the same relay,
 // and a failed init leaves the home as it was.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configPath, motebitDir } from '../main/config/home.ts';
 import { createDeviceKey } from '../main/identity/device-key.ts';
 import { RELAY_PROTOCOL, RELAY_REVISION } from '../shared/relay-api.ts';
 import type { RunningRelay } from '../relay/server.ts';
 import { KEYRING, Lab } from './support/devices.ts';
+import { runCli, type CliRun } from './support/cli.ts';
 
-const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-function cli(args: string[], env: NodeJS.ProcessEnv = { MOTEBIT_KEYRING: KEYRING }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MOTEBIT_KEYRING: undefined, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function cli(args: string[], env: NodeJS.ProcessEnv = { MOTEBIT_KEYRING: KEYRING }): Promise<CliRun> {
+  return runCli(args, { env: { MOTEBIT_KEYRING: undefined, ...env } });
 }
 
 let lab: Lab;

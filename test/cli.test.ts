@@ -1,21 +1,13 @@
 // The CLI as a person or a script uses it: the real motebit-sync in child processes against a real relay.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYRING, Lab, freePort } from './support/devices.ts';
+import { Lab, freePort } from './support/devices.ts';
 import { startRewritingProxy } from './support/rewriting-proxy.ts';
+import { runCli, type CliRun } from './support/cli.ts';
 
-const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
-function cli(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MOTEBIT_KEYRING: KEYRING }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  child.stdin.end(stdin);
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function cli(args: string[], stdin = ''): Promise<CliRun> {
+  return runCli(args, { stdin });
 }
 
 let lab: Lab;

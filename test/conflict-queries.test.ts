@@ -1,30 +1,13 @@
 // The store's conflict queries and bulk resolution (real SQLite files, events exchanged between stores as
 // sync would): the open / reviewed / settled lists, exact entity prefixes, the device that wrote the current
 // value, why a winner wins (from the clocks), and keeping the current or the other value, all or none.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidWriteError, winReason } from '../main/store/event-store.ts';
 import { compareEvents, type Clocked } from '../shared/clock.ts';
-import { newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from './support/motebit.ts';
+import { deviceLab, pushAll, type TestDevice } from './support/motebit.ts';
 
-let dir: ReturnType<typeof tempDir>;
-let motebit: TestMotebit;
-let devices: TestDevice[];
-
-beforeEach(() => {
-  dir = tempDir('conflict-queries');
-  motebit = newMotebit();
-  devices = [];
-});
-afterEach(() => {
-  for (const device of devices) device.store.close();
-  dir.remove();
-});
-
-function device(name: string): TestDevice {
-  const d = openDevice(motebit, dir.path, name);
-  devices.push(d);
-  return d;
-}
+const lab = deviceLab('conflict-queries');
+const device = (name: string): TestDevice => lab.device(name);
 
 /** Two devices that wrote `entities` without seeing each other, then exchanged everything. */
 let pairs = 0;

@@ -1,29 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { EventStore, InvalidWriteError } from '../main/store/event-store.ts';
 import { StoreOpenError } from '../main/store/database.ts';
 import { MIGRATIONS } from '../main/store/migrations.ts';
-import { newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from './support/motebit.ts';
+import { deviceLab, pushAll, type TestDevice } from './support/motebit.ts';
 
-let dir: ReturnType<typeof tempDir>;
-let motebit: TestMotebit;
-let devices: TestDevice[];
-
-beforeEach(() => {
-  dir = tempDir('store');
-  motebit = newMotebit();
-  devices = [];
-});
-afterEach(() => {
-  for (const device of devices) device.store.close();
-  dir.remove();
-});
-
-function device(name: string): TestDevice {
-  const d = openDevice(motebit, dir.path, name);
-  devices.push(d);
-  return d;
-}
+const lab = deviceLab('store');
+const device = (name: string): TestDevice => lab.device(name);
 
 describe('the local store', () => {
   it('is SQLite in WAL mode at the latest schema version', () => {
@@ -61,7 +44,7 @@ describe('the local store', () => {
     const digest = a.store.stateDigest();
     a.store.close();
     const reopened = EventStore.open(a.path, a.store.identity);
-    devices.push({ ...a, store: reopened });
+    lab.keep({ ...a, store: reopened });
     expect(reopened.eventCount()).toBe(2);
     expect(reopened.stateDigest()).toBe(digest);
     expect(reopened.get('y')?.value).toEqual([1, 2]);
@@ -185,7 +168,7 @@ describe('the local store', () => {
     expect(b.store.heldCount()).toBe(3);
     b.store.close();
     const reopened = EventStore.open(b.path, b.store.identity);
-    devices.push({ ...b, store: reopened });
+    lab.keep({ ...b, store: reopened });
     expect(reopened.applyRemote(batch.slice(3))).toMatchObject({ applied: 5, held: 0 });
     expect(reopened.heldCount()).toBe(0);
     expect(reopened.stateDigest()).toBe(a.store.stateDigest());

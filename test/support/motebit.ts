@@ -7,6 +7,7 @@ import { randomSeed, signingKeyFromSeed, type SigningKey } from '../../shared/cr
 import { certifyDevice, type DeviceCredentials } from '../../shared/event.ts';
 import { deviceIdFromDeviceKey, motebitIdFromIdentityKey } from '../../shared/ids.ts';
 import { EventStore } from '../../main/store/event-store.ts';
+import { afterEach, beforeEach } from 'vitest';
 
 export interface TestMotebit {
   readonly motebitId: string;
@@ -53,4 +54,33 @@ export function pushAll(device: TestDevice): ReturnType<EventStore['outboxBatch'
   const last = batch.at(-1);
   if (last) device.store.markPushed(last.device_seq);
   return batch;
+}
+
+/**
+ * One motebit and the devices a test opens, in a fresh temp folder for each test of the calling file
+ * (registers beforeEach/afterEach: every store opened through it, or handed to `keep`, is closed after).
+ */
+export function deviceLab(prefix: string): { device(name: string): TestDevice; keep(device: TestDevice): void } {
+  let dir: ReturnType<typeof tempDir>;
+  let motebit: TestMotebit;
+  let devices: TestDevice[] = [];
+  beforeEach(() => {
+    dir = tempDir(prefix);
+    motebit = newMotebit();
+    devices = [];
+  });
+  afterEach(() => {
+    for (const device of devices) device.store.close();
+    dir.remove();
+  });
+  return {
+    device(name) {
+      const d = openDevice(motebit, dir.path, name);
+      devices.push(d);
+      return d;
+    },
+    keep(device) {
+      devices.push(device);
+    },
+  };
 }
