@@ -84,7 +84,8 @@ export function statusJson(status: SyncStatus, who: { motebitId: string; deviceI
   };
 }
 
-const show = (value: unknown): string => (value === null ? 'null' : JSON.stringify(value));
+// JSON escapes C0 controls but not C1 or bidi overrides: printable for the terminal too.
+const show = (value: unknown): string => printableLine(value === null ? 'null' : JSON.stringify(value));
 
 export function conflictsText(conflicts: readonly ConflictRecord[]): string {
   if (conflicts.length === 0) return 'no open conflicts';
