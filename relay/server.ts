@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../shared/crypto.ts';
 import { canonicalJson, fromBase64Url, toBase64Url } from '../shared/encoding.ts';
 import { MemberKeySchema, memberIdOf } from '../shared/membership/entry.ts';
-import { DeviceIdSchema, MotebitIdSchema, deviceIdFromDeviceKey } from '../shared/ids.ts';
+import { deviceIdFromDeviceKey } from '../shared/ids.ts';
 import {
   CLOSE_CODES,
   ERROR_STATUS,
@@ -18,7 +18,6 @@ import {
   MembershipOfferSchema,
   MembershipQuerySchema,
   PairingCreateSchema,
-  PairingIdSchema,
   PairingOfferSchema,
   PairingRevealSchema,
   PullQuerySchema,
@@ -42,6 +41,7 @@ import { loggablePath, parseRequestTarget } from './request-target.ts';
 import { openStore } from './open-store.ts';
 import { MembershipKeeper } from './membership.ts';
 import { Presence } from './presence.ts';
+import { matchRoute, type RouteName } from './routes.ts';
 import type { DeviceRecord, RelayStore } from './store.ts';
 import { Connection, type ConnectionStats } from './ws.ts';
 
@@ -377,15 +377,17 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   async function offerMembership(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
     await checkBodyHeaders(req);
-    const body = await readBody(req);
-    const { entries } = validate(MembershipOfferSchema, parseJson(body));
     // A log that exists takes entries from its current members; a new motebit's genesis comes from
     // anyone (its entries sign themselves; new motebits are limited per address); a protocol-2 motebit
-    // starts its log only through one of its devices not revoked (docs/keys.md, upgrade).
+    // starts its log only through one of its devices not revoked (docs/keys.md, upgrade). Authenticated
+    // from the header, before the body is read.
     const started = (await membership.state(motebitId)) !== null;
     const identityKey = await store.identityKey(motebitId);
-    if (started || (identityKey !== null && identityKey.byteLength > 0)) await authenticate(req, expect(req, motebitId, 'device', sha256Hex(body)));
-    else limitNewMotebits(req);
+    const verified = started || (identityKey !== null && identityKey.byteLength > 0) ? await authenticate(req, expect(req, motebitId, 'device')) : null;
+    if (!verified) limitNewMotebits(req);
+    const body = await readBody(req);
+    if (verified) verifyBody(verified, body);
+    const { entries } = validate(MembershipOfferSchema, parseJson(body));
     const outcome = await membership.offer(motebitId, entries, Date.now());
     if (outcome.kind === 'refused') {
       log.info({ motebit_id: motebitId, seq: outcome.error.seq, fault: outcome.error.fault }, 'membership entry refused');
@@ -403,43 +405,38 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     throw new HttpError('rate_limited', 'too many pairing requests from this address; retry later', { 'retry-after': String(wait) });
   }
 
-  /** The pairing rendezvous (docs/keys.md): the relay only carries what the two devices exchange. */
-  async function pairingRoute(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<void> {
-    const method = req.method ?? '';
-    if (parts.length === 2) {
-      if (method !== 'POST') throw new HttpError('method_not_allowed', 'use POST', { allow: 'POST' });
-      limitPairing(req, pairingCreateLimiter);
-      await checkBodyHeaders(req);
-      const { member } = validate(PairingCreateSchema, parseJson(await readBody(req)));
-      const key = validate(MemberKeySchema, member);
-      if (key.role !== 'device' || memberIdOf('device', fromBase64Url(key.sign_key)) !== key.id) throw new HttpError('bad_request', 'a pairing names a new device: role device, its id derived from its signing key');
-      const expiresAt = nowSeconds() + limits.pairingLifetimeSeconds;
-      for (;;) {
-        const id = randomBytes(6).toString('base64url');
-        if (await store.createPairing(id, canonicalJson(key), expiresAt)) return sendJson(res, 201, { id, expires_at: expiresAt });
-      }
+  // The pairing rendezvous (docs/keys.md): the relay only carries what the two devices exchange.
+  async function createPairing(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    limitPairing(req, pairingCreateLimiter);
+    await checkBodyHeaders(req);
+    const { member } = validate(PairingCreateSchema, parseJson(await readBody(req)));
+    const key = validate(MemberKeySchema, member);
+    if (key.role !== 'device' || memberIdOf('device', fromBase64Url(key.sign_key)) !== key.id) throw new HttpError('bad_request', 'a pairing names a new device: role device, its id derived from its signing key');
+    const expiresAt = nowSeconds() + limits.pairingLifetimeSeconds;
+    for (;;) {
+      const id = randomBytes(6).toString('base64url');
+      if (await store.createPairing(id, canonicalJson(key), expiresAt)) return sendJson(res, 201, { id, expires_at: expiresAt });
     }
-    const id = validate(PairingIdSchema, parts[2]);
+  }
+
+  async function readPairing(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     limitPairing(req, pairingLimiter);
-    if (parts.length === 3) {
-      if (method !== 'GET') throw new HttpError('method_not_allowed', 'use GET', { allow: 'GET' });
-      await drain(req, limits.maxRequestBytes);
-      const record = await store.pairing(id, nowSeconds());
-      if (!record) throw new HttpError('not_found', 'no such pairing: the code was never made, has expired or has been used');
-      return sendJson(res, 200, { member: JSON.parse(record.member), offer: record.offer && JSON.parse(record.offer), reveal: record.reveal && JSON.parse(record.reveal), expires_at: record.expiresAt });
-    }
-    if (parts.length === 4 && (parts[3] === 'offer' || parts[3] === 'reveal')) {
-      if (method !== 'POST') throw new HttpError('method_not_allowed', 'use POST', { allow: 'POST' });
-      await checkBodyHeaders(req);
-      const json = parseJson(await readBody(req));
-      const done =
-        parts[3] === 'offer'
-          ? await store.setPairingOffer(id, canonicalJson(validate(PairingOfferSchema, json)), nowSeconds())
-          : await store.setPairingReveal(id, canonicalJson(validate(PairingRevealSchema, json)), nowSeconds());
-      if (!done) throw new HttpError('not_found', `no pairing waiting for ${parts[3] === 'offer' ? 'an offer' : 'a reveal'}: the code has expired, was used, or this step was done already`);
-      return sendJson(res, 200, { ok: true });
-    }
-    throw new HttpError('not_found', 'no such endpoint');
+    await drain(req, limits.maxRequestBytes);
+    const record = await store.pairing(id, nowSeconds());
+    if (!record) throw new HttpError('not_found', 'no such pairing: the code was never made, has expired or has been used');
+    sendJson(res, 200, { member: JSON.parse(record.member), offer: record.offer && JSON.parse(record.offer), reveal: record.reveal && JSON.parse(record.reveal), expires_at: record.expiresAt });
+  }
+
+  async function pairingStep(req: IncomingMessage, res: ServerResponse, id: string, step: 'offer' | 'reveal'): Promise<void> {
+    limitPairing(req, pairingLimiter);
+    await checkBodyHeaders(req);
+    const json = parseJson(await readBody(req));
+    const done =
+      step === 'offer'
+        ? await store.setPairingOffer(id, canonicalJson(validate(PairingOfferSchema, json)), nowSeconds())
+        : await store.setPairingReveal(id, canonicalJson(validate(PairingRevealSchema, json)), nowSeconds());
+    if (!done) throw new HttpError('not_found', `no pairing waiting for ${step === 'offer' ? 'an offer' : 'a reveal'}: the code has expired, was used, or this step was done already`);
+    sendJson(res, 200, { ok: true });
   }
 
   function singleQuery(search: URLSearchParams): Record<string, string> {
@@ -451,50 +448,36 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     return query;
   }
 
+  type Handler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, search: URLSearchParams) => Promise<void>;
+  // One handler per route of the table (relay/routes.ts, which says what each requires to sign in).
+  const handlers: Record<RouteName, Handler> = {
+    health: async (_req, res) => sendJson(res, 200, { ok: true, protocol: RELAY_PROTOCOL, revision: RELAY_REVISION }),
+    enrol: (req, res, p) => enrol(req, res, p.motebit!),
+    devices: (req, res, p, search) => listDevices(req, res, p.motebit!, search),
+    revoke: (req, res, p) => revoke(req, res, p.motebit!, p.device!),
+    push: (req, res, p) => push(req, res, p.motebit!),
+    pull: (req, res, p, search) => pull(req, res, p.motebit!, search),
+    frontier: (req, res, p, search) => frontier(req, res, p.motebit!, search),
+    membership: (req, res, p, search) => readMembership(req, res, p.motebit!, search),
+    offerMembership: (req, res, p) => offerMembership(req, res, p.motebit!),
+    ws: async () => {
+      throw new HttpError('bad_request', 'this endpoint is a WebSocket: send an upgrade request');
+    },
+    createPairing: (req, res) => createPairing(req, res),
+    pairing: (req, res, p) => readPairing(req, res, p.pairing!),
+    pairingOffer: (req, res, p) => pairingStep(req, res, p.pairing!, 'offer'),
+    pairingReveal: (req, res, p) => pairingStep(req, res, p.pairing!, 'reveal'),
+  };
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = parseRequestTarget(req.url);
     if (!target) throw new HttpError('bad_request', 'the request target must be a path such as /healthz');
-    const parts = target.pathname.split('/').slice(1);
-    const method = req.method ?? '';
-    const only = (allowed: string): void => {
-      if (method !== allowed) throw new HttpError('method_not_allowed', `use ${allowed}`, { allow: allowed });
-    };
-    if (target.pathname === '/healthz') {
-      only('GET');
-      sendJson(res, 200, { ok: true, protocol: RELAY_PROTOCOL, revision: RELAY_REVISION });
-      return;
-    }
     // No /metrics here: its counters move whenever any motebit writes, so it is for the operator only,
     // on its own listener (metricsPort).
-    if (parts[0] === 'v1' && parts[1] === 'pairings' && parts.length >= 2 && parts.length <= 4) return pairingRoute(req, res, parts);
-    if (parts[0] !== 'v1' || parts[1] !== 'motebits' || !MotebitIdSchema.safeParse(parts[2]).success) throw new HttpError('not_found', 'no such endpoint');
-    const motebitId = parts[2] ?? '';
-    const rest = parts.slice(3).join('/');
-    if (rest === 'devices') {
-      if (method === 'POST') return enrol(req, res, motebitId);
-      if (method === 'GET') return listDevices(req, res, motebitId, target.searchParams);
-      throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
-    }
-    if (parts.length === 6 && parts[3] === 'devices' && parts[5] === 'revoke' && DeviceIdSchema.safeParse(parts[4]).success) {
-      only('POST');
-      return revoke(req, res, motebitId, parts[4] ?? '');
-    }
-    if (rest === 'events') {
-      if (method === 'POST') return push(req, res, motebitId);
-      if (method === 'GET') return pull(req, res, motebitId, target.searchParams);
-      throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
-    }
-    if (rest === 'membership') {
-      if (method === 'POST') return offerMembership(req, res, motebitId);
-      if (method === 'GET') return readMembership(req, res, motebitId, target.searchParams);
-      throw new HttpError('method_not_allowed', 'use GET or POST', { allow: 'GET, POST' });
-    }
-    if (rest === 'frontier') {
-      only('GET');
-      return frontier(req, res, motebitId, target.searchParams);
-    }
-    if (rest === 'ws') throw new HttpError('bad_request', 'this endpoint is a WebSocket: send an upgrade request');
-    throw new HttpError('not_found', 'no such endpoint');
+    const match = matchRoute(req.method ?? '', target.pathname);
+    if (match.kind === 'not_found') throw new HttpError('not_found', 'no such endpoint');
+    if (match.kind === 'method_not_allowed') throw new HttpError('method_not_allowed', `use ${match.allow.join(' or ')}`, { allow: match.allow.join(', ') });
+    return handlers[match.route.name](req, res, match.params, target.searchParams);
   }
 
   // Responses still being written, per connection: an upgrade pipelined behind one waits until that
@@ -585,10 +568,9 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   });
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const pathname = parseRequestTarget(req.url)?.pathname ?? '';
-    const match = /^\/v1\/motebits\/([^/]+)\/ws$/.exec(pathname);
-    const motebitId = match?.[1];
-    if (closing || !motebitId || !MotebitIdSchema.safeParse(motebitId).success) {
+    const match = matchRoute('GET', parseRequestTarget(req.url)?.pathname ?? '');
+    const motebitId = match.kind === 'route' && match.route.name === 'ws' ? match.params.motebit : undefined;
+    if (closing || !motebitId) {
       rejectUpgrade(socket, closing ? 503 : 404);
       return;
     }

@@ -1,4 +1,4 @@
-// A small typed HTTP client for the relay (docs/protocol-relay.md): one fresh single-use token per request,
+// A small typed HTTP client for the relay (docs/protocol.md §7): one fresh single-use token per request,
 // every response validated against the shared schemas, every failure a classified TransportError.
 import { canonicalAudience } from '../../shared/audience.ts';
 import type { z } from 'zod';

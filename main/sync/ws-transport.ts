@@ -1,4 +1,4 @@
-// The Transport over the relay WebSocket (docs/protocol-relay.md, "WebSocket"): auth, backlog, then live
+// The Transport over the relay WebSocket (docs/protocol.md §7, "WebSocket"): auth, backlog, then live
 // events, pushes answered by acks, in-band re-auth before the token expires.
 //
 // Delivery is strictly serial: a page goes to the sink only once the previous one is done, and the socket

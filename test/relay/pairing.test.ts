@@ -112,6 +112,6 @@ describe(`pairing by approval through the relay (${TEST_STORE})`, () => {
     await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect((await get(client, `/v1/pairings/${created.body.id as string}`)).body.error?.code).toBe('not_found');
     expect((await post(client, `/v1/pairings/${created.body.id as string}/offer`, { motebit_id: 'mb_' + 'A'.repeat(22), genesis_hash: 'a'.repeat(64) })).body.error?.code).toBe('not_found');
-    expect((await get(client, '/v1/pairings/not-an-id')).body.error?.code).toBe('bad_request');
+    expect((await get(client, '/v1/pairings/not-an-id')).body.error?.code).toBe('not_found');
   });
 });
