@@ -356,6 +356,11 @@ export class SqliteStore implements RelayStore {
     return this.#grouped(() => this.#stmt.useNonce.run(motebitId, signer, nonce, expiresAt).changes === 1);
   }
 
+  /** The connection's durability settings, as SQLite reports them (the durability contract: WAL, synchronous FULL). */
+  get durability(): { journalMode: string; synchronous: number } {
+    return { journalMode: this.#db.pragma('journal_mode', { simple: true }) as string, synchronous: this.#db.pragma('synchronous', { simple: true }) as number };
+  }
+
   /** Transactions committed by group commit so far (each one fsync); for tests and metrics. */
   get groupCommits(): number {
     return this.#commits;

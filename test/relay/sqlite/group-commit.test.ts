@@ -21,6 +21,12 @@ afterEach(async () => {
   dir.cleanup();
 });
 
+describe('durability of the relay database', () => {
+  it('commits with WAL and synchronous FULL: an acknowledged event survives a power cut, not only a crash', () => {
+    expect(store.durability).toEqual({ journalMode: 'wal', synchronous: 2 }); // 2 = FULL
+  });
+});
+
 async function enrolled(): Promise<{ motebit: TestMotebit; device: ReturnType<TestMotebit['device']> }> {
   const motebit = new TestMotebit();
   const device = motebit.device();
