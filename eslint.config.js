@@ -1,6 +1,7 @@
 // Lint = typescript-eslint's recommended rules plus the layering of docs/architecture (design card):
-// shared/ imports nothing of ours; relay/ imports only shared/; renderer/ imports only types from shared/;
-// and only main/electron/ and preload/ may import electron.
+// shared/ imports nothing of ours; relay/ imports only shared/; renderer/ imports only types from shared/,
+// except its pure modules (PURE_SHARED: they import nothing, so they run in any runtime); and only
+// main/electron/ and preload/ may import electron.
 import tseslint from 'typescript-eslint';
 
 const electronOnlyInAdapter = {
@@ -14,6 +15,7 @@ const electronStoreOnlyInAdapter = {
 const restrictions = (...patterns) => ({
   'no-restricted-imports': ['error', { paths: [electronOnlyInAdapter, electronStoreOnlyInAdapter], patterns }],
 });
+const PURE_SHARED = ['shared/words.ts', 'shared/limits.ts'];
 const importsOf = (folder) => ({ group: [`**/${folder}/**`, `**/${folder}`], message: `this layer must not import ${folder}/ (see docs/architecture.md, the dependency rule)` });
 
 export default tseslint.config(
@@ -30,7 +32,19 @@ export default tseslint.config(
   { files: ['relay/**'], rules: restrictions(importsOf('main'), importsOf('cli'), importsOf('renderer'), importsOf('preload')) },
   { files: ['main/**'], rules: restrictions(importsOf('relay'), importsOf('cli'), importsOf('renderer'), importsOf('preload')) },
   { files: ['cli/**'], rules: restrictions(importsOf('relay'), importsOf('renderer'), importsOf('preload')) },
-  { files: ['renderer/**'], rules: restrictions(importsOf('main'), importsOf('relay'), importsOf('cli'), importsOf('preload')) },
+  {
+    files: ['renderer/**'],
+    rules: {
+      ...restrictions(importsOf('main'), importsOf('relay'), importsOf('cli'), importsOf('preload')),
+      // Values only from the pure modules of shared/ (the rest needs Node: crypto, zod schemas with ids).
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/shared/**', ...PURE_SHARED.map((path) => `!**/${path}`)], allowTypeImports: true, message: 'the window imports only types from shared/, or one of its pure modules (eslint.config.js PURE_SHARED)' }] },
+      ],
+    },
+  },
+  // A pure module imports nothing at all.
+  { files: PURE_SHARED, rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['*'], message: 'a pure shared module imports nothing (eslint.config.js PURE_SHARED)' }] }] } },
   // The adapter is the one place electron is allowed.
   { files: ['main/electron/**', 'preload/**'], rules: { 'no-restricted-imports': 'off' } },
 );

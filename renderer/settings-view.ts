@@ -1,6 +1,6 @@
 // Settings: relay URL (validated by main; a bad one changes nothing), sync interval, pause/resume,
 // encryption (read-only), start at login, the motebit's devices (revoke) and pairing a new device.
-import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from './limits.ts';
+import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from '../shared/limits.ts';
 import type { DeviceView, SettingsView } from '../shared/ipc-contract.ts';
 import type { SyncStatus } from '../shared/status.ts';
 import { h, replace } from './dom.ts';

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { DeviceIdSchema, EventIdSchema, MotebitIdSchema } from './ids.ts';
 import { JsonValueSchema, OperationSchema } from './event.ts';
 import { SyncErrorSchema, SyncStatusSchema } from './status.ts';
+import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from './limits.ts';
 
 const Empty = z.strictObject({});
 const DeviceName = z.string().trim().min(1, 'a device name is not empty').max(64, 'a device name is at most 64 characters');
@@ -123,8 +124,7 @@ export const CycleSchema = z.strictObject({
 });
 export type CycleView = z.infer<typeof CycleSchema>;
 
-export const MIN_INTERVAL_SECONDS = 5;
-export const MAX_INTERVAL_SECONDS = 86_400;
+export { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS };
 
 /** Requests from the window to main: channel -> input and output schemas. */
 export const IPC_CONTRACT = {

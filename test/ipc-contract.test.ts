@@ -10,7 +10,6 @@ import { createDispatcher, type Dispatch, type Handlers } from '../main/app/ipc-
 import { configPath } from '../main/config/home.ts';
 import { parseRequest } from '../main/harness/protocol.ts';
 import { RelayUrlError } from '../main/config/relay-url.ts';
-import * as limits from '../renderer/limits.ts';
 import { CHANNELS, EVENT_NAMES, IPC_CONTRACT, IPC_EVENTS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, type Channel, type EventName } from '../shared/ipc-contract.ts';
 import type { SyncStatus } from '../shared/status.ts';
 import { Lab } from './support/devices.ts';
@@ -176,9 +175,6 @@ describe('the IPC contract over structured clone and JSON', () => {
     for (const value of events.get(event) ?? []) expectSameOverBothCarriers(value, IPC_EVENTS[event]);
   });
 
-  it('the renderer repeats the interval limits of the contract exactly', () => {
-    expect([limits.MIN_INTERVAL_SECONDS, limits.MAX_INTERVAL_SECONDS]).toEqual([MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS]);
-  });
 });
 
 describe('the dispatcher', () => {
