@@ -23,6 +23,7 @@ import { RelayClient } from '../sync/relay-client.ts';
 import { announceMove, dismissMove, moveOffer, type MoveOffer } from './relay-move.ts';
 import { Device, type HomeOptions } from './device.ts';
 import { InvalidStateError, type Handlers } from './ipc-dispatch.ts';
+import { Emitter, type Listener } from '../../shared/emitter.ts';
 
 /** What differs between the Electron app and the headless harness. */
 export interface PlatformHooks {
@@ -38,15 +39,14 @@ export interface AppControllerOptions extends HomeOptions {
   readonly restartCommand?: string;
 }
 
-type Listener<T> = (value: T) => void;
 
 const DEVICE_NAMES_TTL_MS = 60_000;
 
 export class AppController {
   private readonly options: AppControllerOptions;
   private device: Device | null = null;
-  private readonly statusListeners = new Set<Listener<SyncStatus>>();
-  private readonly stateListeners = new Set<Listener<AppState>>();
+  private readonly statusListeners = new Emitter<SyncStatus>();
+  private readonly stateListeners = new Emitter<AppState>();
   private unsubscribe: (() => void) | null = null;
   private lastNotifiedConflict = 0;
   private deviceNames = new Map<string, string | null>();
@@ -148,13 +148,11 @@ export class AppController {
   }
 
   onStatus(listener: Listener<SyncStatus>): () => void {
-    this.statusListeners.add(listener);
-    return () => this.statusListeners.delete(listener);
+    return this.statusListeners.on(listener);
   }
 
   onState(listener: Listener<AppState>): () => void {
-    this.stateListeners.add(listener);
-    return () => this.stateListeners.delete(listener);
+    return this.stateListeners.on(listener);
   }
 
   // ---- setup --------------------------------------------------------------------------------------
@@ -215,11 +213,11 @@ export class AppController {
     this.lastNotifiedConflict = maxConflictId(device.conflicts({ includeResolved: true }));
     this.unsubscribe = device.engine.onStatus((status) => {
       this.notifyNewConflicts();
-      for (const listener of this.statusListeners) listener(status);
+      this.statusListeners.emit(status);
     });
     device.engine.start();
     const state = this.state();
-    for (const listener of this.stateListeners) listener(state);
+    this.stateListeners.emit(state);
   }
 
   /** One notification per batch of new conflicts (a cycle or a live page), never one per event. */

@@ -24,6 +24,7 @@ import { errorWords } from '../app/error-words.ts';
 import { describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
 import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
+import { Emitter, type Listener } from '../../shared/emitter.ts';
 
 export type TransportPreference = 'auto' | TransportKind;
 
@@ -79,7 +80,6 @@ export class SyncFailure extends Error {
   }
 }
 
-type Listener<T> = (value: T) => void;
 
 const WS_RETRY_FIRST_MS = 15_000;
 const WS_RETRY_MAX_MS = 10 * 60_000;
@@ -91,8 +91,8 @@ export class SyncEngine {
   private readonly store: EventStore;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly statusListeners = new Set<Listener<SyncStatus>>();
-  private readonly cycleListeners = new Set<Listener<CycleResult>>();
+  private readonly statusListeners: Emitter<SyncStatus>;
+  private readonly cycleListeners: Emitter<CycleResult>;
 
   private state: SyncState = 'idle';
   private current: Transport | null = null;
@@ -129,6 +129,10 @@ export class SyncEngine {
     this.intervalMs = options.intervalMs;
     this.store = options.store;
     this.log = options.log ?? silent;
+    // A listener that throws is its own failure: logged, never a failed cycle, never a rejected syncNow.
+    const listenerFailed = (error: unknown) => this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'a sync listener failed');
+    this.statusListeners = new Emitter(listenerFailed);
+    this.cycleListeners = new Emitter(listenerFailed);
     this.now = options.now ?? Date.now;
     this.wsRetryDelay = options.wsRetryFirstMs ?? WS_RETRY_FIRST_MS;
   }
@@ -226,14 +230,12 @@ export class SyncEngine {
 
   /** Hears every status change (state, progress, transport, counts). Returns the way to stop hearing. */
   onStatus(listener: Listener<SyncStatus>): () => void {
-    this.statusListeners.add(listener);
-    return () => this.statusListeners.delete(listener);
+    return this.statusListeners.on(listener);
   }
 
   /** Hears the result of every completed cycle. */
   onCycle(listener: Listener<CycleResult>): () => void {
-    this.cycleListeners.add(listener);
-    return () => this.cycleListeners.delete(listener);
+    return this.cycleListeners.on(listener);
   }
 
   // ---- the cycle ----------------------------------------------------------------------------------
@@ -637,11 +639,11 @@ export class SyncEngine {
   private emitStatus(): void {
     if (this.statusListeners.size === 0) return;
     const status = this.status();
-    for (const listener of this.statusListeners) listener(status);
+    this.statusListeners.emit(status);
   }
 
   private emitCycle(result: CycleResult): void {
-    for (const listener of this.cycleListeners) listener(result);
+    this.cycleListeners.emit(result);
   }
 }
 

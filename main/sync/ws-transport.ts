@@ -29,6 +29,7 @@ import { MAX_TOKEN_LIFETIME_SECONDS, mintWsToken, wsPath } from '../../shared/to
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { checkOrder, checkResults } from './http-transport.ts';
 import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded, type EventSink, type Transport } from './transport.ts';
+import { Emitter } from '../../shared/emitter.ts';
 
 // ws (and the tls and https modules it loads) is required when the first socket opens: a command that
 // never syncs (a CLI put) does not pay for it at start.
@@ -52,6 +53,8 @@ export interface WsTransportOptions {
   audience?: string;
   /** Upgrade plus auth must be done (relay said 'ready') within this. Default 10 s. */
   connectTimeoutMs?: number;
+  /** Hears a failure of an onDown/onUp listener (it is the listener's own: the others still run). */
+  onListenerError?: (error: unknown) => void;
   /** A push must be acknowledged within this. Default 30 s. */
   pushTimeoutMs?: number;
   /** The client pings this often. Default 15 s. */
@@ -462,8 +465,8 @@ export class WsTransport implements Transport {
   #delivering: Promise<void> = Promise.resolve();
   #pushCounter = 0;
   #connects = 0;
-  readonly #downListeners = new Set<(error: TransportError) => void>();
-  readonly #upListeners = new Set<() => void>();
+  readonly #downListeners: Emitter<TransportError>;
+  readonly #upListeners: Emitter<void>;
 
   constructor(options: WsTransportOptions) {
     const url = new URL(options.relayUrl);
@@ -474,6 +477,8 @@ export class WsTransport implements Transport {
     this.#motebitId = options.motebitId;
     this.#deviceId = options.deviceId;
     this.#deviceKey = options.deviceKey;
+    this.#downListeners = new Emitter(options.onListenerError);
+    this.#upListeners = new Emitter(options.onListenerError);
     this.#options = {
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       pushTimeoutMs: options.pushTimeoutMs ?? DEFAULTS.pushTimeoutMs,
@@ -547,12 +552,12 @@ export class WsTransport implements Transport {
   }
 
   onDown(listener: (error: TransportError) => void): void {
-    this.#downListeners.add(listener);
+    this.#downListeners.on(listener);
   }
 
   /** Hears when the socket is back (authenticated) after a drop. */
   onUp(listener: () => void): void {
-    this.#upListeners.add(listener);
+    this.#upListeners.on(listener);
   }
 
   async close(): Promise<void> {
@@ -639,13 +644,7 @@ export class WsTransport implements Transport {
   }
 
   #notifyDown(error: TransportError): void {
-    for (const listener of this.#downListeners) {
-      try {
-        listener(error);
-      } catch {
-        // a listener's failure is its own
-      }
-    }
+    this.#downListeners.emit(error);
   }
 
   #scheduleReconnect(): void {
@@ -680,13 +679,7 @@ export class WsTransport implements Transport {
     }
     this.#adopt(session);
     if (!this.connected) return; // it dropped again at once; #ended has scheduled the next attempt
-    for (const listener of this.#upListeners) {
-      try {
-        listener();
-      } catch {
-        // a listener's failure is its own
-      }
-    }
+    this.#upListeners.emit();
   }
 }
 
