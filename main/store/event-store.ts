@@ -8,7 +8,7 @@
 import { canonicalJson } from '../../shared/encoding.ts';
 import { createHash } from 'node:crypto';
 import { sha256Hex } from '../../shared/crypto.ts';
-import { compareEvents, concurrent, happenedBefore, nextClock, type Clocked } from '../../shared/clock.ts';
+import { compareEvents, concurrent, happenedBefore, nextClock, sqlOrder, type Clocked } from '../../shared/clock.ts';
 import { ChainError, parseEvents, planChains, type ChainContext, type ChainHead, type HashedEvent } from '../../shared/chain.ts';
 import {
   EntitySchema,
@@ -867,7 +867,7 @@ function prepareStatements(db: SqliteDatabase) {
                     WHERE entity = ? AND device_id = ? AND device_seq > ? ORDER BY device_seq`),
     // Rare (a conflict found after an event that settles it): walks the entity's events by writer index.
     writesLaterThan: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events INDEXED BY events_by_entity_writer
-                        WHERE entity = ? AND lamport > ? ORDER BY lamport, device_id, event_id`),
+                        WHERE entity = ? AND lamport > ? ORDER BY ${sqlOrder('ASC')}`),
     insertConflict: p(`INSERT OR IGNORE INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, detected_at)
                        VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @detected_at)`),
     settleCandidates: p(`SELECT id, a_device, a_seq, b_device, b_seq, resolved_by FROM conflicts
@@ -889,7 +889,7 @@ function prepareStatements(db: SqliteDatabase) {
     stateDigestRows: p('SELECT entity, event_id FROM state ORDER BY entity'),
     eventDigestRows: p('SELECT hash FROM events ORDER BY device_id, device_seq'),
     winnersByFold: p(`SELECT body FROM (
-                        SELECT body, row_number() OVER (PARTITION BY entity ORDER BY lamport DESC, device_id DESC, event_id DESC) AS rank
+                        SELECT body, row_number() OVER (PARTITION BY entity ORDER BY ${sqlOrder('DESC')}) AS rank
                         FROM events) WHERE rank = 1`),
     // Open: neither settled nor reviewed here. The prefix test is exact (no LIKE wildcards or case folding).
     queryConflicts: p(`SELECT c.id, c.entity, c.event_a, c.event_b, c.detected_at, c.reviewed_at, c.resolved_by
