@@ -1,15 +1,15 @@
 // Property: SQLite, sorting by sqlOrder (shared/clock.ts), orders events exactly as compareEvents does —
 // on random events with many Lamport ties and device ids that tie-break against the event ids — so the
 // store's SQL (an entity's winner when the state is rebuilt, the writes after a conflict) can never
-// disagree with the order devices use in code. Seed: PROPERTY_SEED, printed; runs: PROPERTY_RUNS.
+// disagree with the order devices use in code. Seeds: test/support/property.ts.
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareEvents, sqlOrder, type Clocked } from '../shared/clock.ts';
+import { assertProperty, propertyPlan } from './support/property.ts';
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
-const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`clock/SQL order property: seed ${SEED} (replay with PROPERTY_SEED=${SEED})`);
+const PLAN = propertyPlan('clock/SQL order', 300);
+const RUNS = PLAN.runs * PLAN.seeds.length;
 
 const db = new Database(':memory:');
 db.exec('CREATE TABLE events (lamport INTEGER NOT NULL, device_id TEXT NOT NULL, event_id TEXT NOT NULL)');
@@ -27,8 +27,8 @@ const event: fc.Arbitrary<Clocked> = fc.record({ l: fc.integer({ min: 1, max: 4 
 }));
 
 describe('sqlOrder', () => {
-  it(`SQLite sorts events as compareEvents does, both ways (${RUNS} sets, seed ${SEED})`, () => {
-    fc.assert(
+  it(`SQLite sorts events as compareEvents does, both ways (${RUNS} sets)`, () => {
+    assertProperty(
       fc.property(fc.uniqueArray(event, { minLength: 2, maxLength: 30, selector: (e) => e.event_id }), (events) => {
         db.exec('DELETE FROM events');
         const insert = db.prepare('INSERT INTO events (lamport, device_id, event_id) VALUES (?, ?, ?)');
@@ -39,7 +39,7 @@ describe('sqlOrder', () => {
         expect(ascending).toEqual(inCode);
         expect(descending).toEqual([...inCode].reverse());
       }),
-      { numRuns: RUNS, seed: SEED },
+      PLAN,
     );
   });
 });

@@ -6,9 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openDevice, tempDir } from './support/motebit.ts';
 import { ENTITIES, World, conflictKeys, expectedConflicts, foldedState, shuffled } from './support/world.ts';
+import { assertProperty, propertyPlan } from './support/property.ts';
 
 // At least a few thousand histories in CI across the property files; PROPERTY_RUNS overrides.
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 2000);
+const PLAN = propertyPlan('convergence', 2000);
+const RUNS = PLAN.runs * PLAN.seeds.length;
 const LONG = 15 * 60_000; // a property run is long by design: bounded by count, never by time
 
 let dir: ReturnType<typeof tempDir>;
@@ -46,7 +48,7 @@ let runId = 0;
 
 describe('convergence (property)', () => {
   it(`every device converges to the same state, digests and conflicts (${RUNS} histories)`, () => {
-    fc.assert(
+    assertProperty(
       fc.property(scenarioArb, ({ devices, actions, lateSeed }) => {
         const world = new World(dir.path, devices, runId++);
         try {
@@ -79,7 +81,7 @@ describe('convergence (property)', () => {
           world.close();
         }
       }),
-      { numRuns: RUNS },
+      PLAN,
     );
   }, LONG);
 

@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { z } from 'zod';
 import { SealedEventSchema } from '../shared/event.ts';
+import { assertProperty, propertyPlan } from './support/property.ts';
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
+const PLAN = propertyPlan('event payload', 1000);
+const RUNS = PLAN.runs * PLAN.seeds.length;
 
 const DEVICE = `dv_${'A'.repeat(22)}`;
 const base = {
@@ -39,7 +41,7 @@ describe('event payload validation', () => {
   });
 
   it(`a JSON.parse result is accepted as z.json() accepts it, value for value (${RUNS} cases)`, () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
         const parsed: unknown = JSON.parse(JSON.stringify(value));
         const got = judge(parsed);
@@ -47,7 +49,7 @@ describe('event payload validation', () => {
         expect(got.ok).toBe(want.ok);
         if (got.ok) expect(got.payload).toStrictEqual(want.payload);
       }),
-      { numRuns: RUNS },
+      PLAN,
     );
   });
 
@@ -65,7 +67,7 @@ describe('event payload validation', () => {
       withTypedArray: true,
       withUnicodeString: true,
     });
-    fc.assert(
+    assertProperty(
       fc.property(anything, (value) => {
         const got = judge(value);
         const want = expected(value);
@@ -73,7 +75,7 @@ describe('event payload validation', () => {
         if (got.ok) expect(JSON.stringify(got.payload)).toBe(JSON.stringify(want.payload));
         else expect(got.issues.map((i) => [i.code, i.path, i.message])).toEqual(want.issues.map((i) => [i.code, i.path, i.message]));
       }),
-      { numRuns: RUNS },
+      PLAN,
     );
   });
 

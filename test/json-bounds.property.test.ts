@@ -3,8 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MAX_EVENT_DEPTH, jsonTextDepth } from '../shared/json-bounds.ts';
+import { assertProperty, propertyPlan } from './support/property.ts';
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
+const PLAN = propertyPlan('json bounds', 1000);
+const RUNS = PLAN.runs * PLAN.seeds.length;
 
 /** The implementation before the indexOf skip, kept here as the reference (it imports nothing). */
 function referenceJsonTextDepth(text: string, limit: number): number {
@@ -34,11 +36,11 @@ const limit = fc.integer({ min: 0, max: 10 });
 
 describe('jsonTextDepth', () => {
   it(`matches the character-at-a-time scan on arbitrary texts (${RUNS} cases)`, () => {
-    fc.assert(
+    assertProperty(
       fc.property(tricky, limit, (text, max) => {
         expect(jsonTextDepth(text, max)).toBe(referenceJsonTextDepth(text, max));
       }),
-      { numRuns: RUNS },
+      PLAN,
     );
   });
 
@@ -47,12 +49,12 @@ describe('jsonTextDepth', () => {
     const value = fc.letrec((tie) => ({
       node: fc.oneof({ depthSize: 'small' }, strings, fc.integer(), fc.constant(null), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(strings, tie('node'), { maxKeys: 4 })),
     })).node;
-    fc.assert(
+    assertProperty(
       fc.property(value, fc.integer({ min: 0, max: MAX_EVENT_DEPTH }), (json, max) => {
         const text = JSON.stringify(json);
         expect(jsonTextDepth(text, max)).toBe(referenceJsonTextDepth(text, max));
       }),
-      { numRuns: RUNS },
+      PLAN,
     );
   });
 

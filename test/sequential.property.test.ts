@@ -4,9 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { tempDir } from './support/motebit.ts';
 import { ENTITIES, World } from './support/world.ts';
+import { assertProperty, propertyPlan } from './support/property.ts';
 
 // At least a few thousand histories in CI across the property files; PROPERTY_RUNS overrides.
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
+const PLAN = propertyPlan('sequential edits', 1000);
+const RUNS = PLAN.runs * PLAN.seeds.length;
 const LONG = 15 * 60_000; // a property run is long by design: bounded by count, never by time
 
 let dir: ReturnType<typeof tempDir>;
@@ -18,7 +20,7 @@ let runId = 0;
 describe('sequential edits (property)', () => {
   it(`sequential cross-device edits never record a conflict (${RUNS} histories)`, () => {
     const writes = fc.array(fc.record({ d: fc.nat(3), entity: fc.nat(ENTITIES.length - 1), value: fc.option(fc.nat(9), { freq: 5 }) }), { minLength: 1, maxLength: 25, size: 'large' });
-    fc.assert(
+    assertProperty(
       fc.property(writes, (history) => {
         const world = new World(dir.path, 4, runId++);
         try {
@@ -38,7 +40,7 @@ describe('sequential edits (property)', () => {
           world.close();
         }
       }),
-      { numRuns: RUNS },
+      PLAN,
     );
   }, LONG);
 

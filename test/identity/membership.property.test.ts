@@ -3,7 +3,7 @@
 // matches a plain model kept by this test alone (sets and counters, nothing from shared/membership/log.ts):
 // who is a member, which epochs each member can read, which events a removed device may still have written.
 // Any change to a valid log (an entry dropped, swapped, duplicated, altered, or signed by someone else) is
-// refused. Seed: PROPERTY_SEED, printed; runs: PROPERTY_RUNS.
+// refused. Seeds: a fixed one and a random one, printed (test/support/property.ts).
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,10 +12,10 @@ import { signEntry, type Entry } from '../../shared/membership/entry.ts';
 import { keyIdOf } from '../../shared/membership/epoch-keys.ts';
 import { MembershipError, applyEntry, mayWrite, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
+import { assertAsyncProperty, propertyPlan } from '../support/property.ts';
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 100);
-const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`membership property tests: seed ${SEED} (replay with PROPERTY_SEED=${SEED})`);
+const PLAN = propertyPlan('membership', 100);
+const RUNS = PLAN.runs * PLAN.seeds.length;
 
 type Op = { kind: 'add'; by: number } | { kind: 'remove'; by: number; target: number; cutoff: number } | { kind: 'rotate'; by: number } | { kind: 'recovery' };
 
@@ -114,8 +114,8 @@ const refused = (run: () => unknown): boolean => {
 };
 
 describe('membership log, random histories', () => {
-  it(`verifies, and says what the model says: members, readable epochs, valid writes (${RUNS} histories, seed ${SEED})`, async () => {
-    await fc.assert(
+  it(`verifies, and says what the model says: members, readable epochs, valid writes (${RUNS} histories)`, async () => {
+    await assertAsyncProperty(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 10 }), async (ops) => {
         const { log, model, state } = await write(ops);
         const verified = verifyLog(JSON.parse(JSON.stringify(log)) as unknown[], state.motebitId);
@@ -138,12 +138,12 @@ describe('membership log, random histories', () => {
           }
         }
       }),
-      { numRuns: RUNS, seed: SEED },
+      PLAN,
     );
   });
 
-  it(`refuses any entry dropped, swapped, duplicated, altered or re-signed by another member (${RUNS} histories, seed ${SEED})`, async () => {
-    await fc.assert(
+  it(`refuses any entry dropped, swapped, duplicated, altered or re-signed by another member (${RUNS} histories)`, async () => {
+    await assertAsyncProperty(
       fc.asyncProperty(fc.array(op, { minLength: 2, maxLength: 8 }), fc.nat(), fc.nat(), fc.constantFrom('drop', 'swap', 'duplicate', 'alter', 'resign'), async (ops, a, b, change) => {
         const { log, model } = await write(ops);
         if (log.length < 3) return;
@@ -171,7 +171,7 @@ describe('membership log, random histories', () => {
         }
         expect(refused(() => verifyLog(changed))).toBe(true);
       }),
-      { numRuns: RUNS, seed: SEED },
+      PLAN,
     );
   });
 });

@@ -11,6 +11,7 @@ import type { ReceivedEvent, Transport } from '../../main/sync/transport.ts';
 import { canonicalBytes, toBase64Url } from '../../shared/encoding.ts';
 import { BodyKeyCache, envelopeAad, openBody, sealBody } from '../../shared/envelope-crypto.ts';
 import { newEventId } from '../../shared/ids.ts';
+import { assertProperty, propertyPlan } from '../support/property.ts';
 
 const MOTEBIT = `mb_${'m'.repeat(22)}`;
 const DEVICE = `dv_${'d'.repeat(22)}`;
@@ -116,7 +117,7 @@ describe('EncryptedTransport key lookups', () => {
 describe('envelopeAad', () => {
   it('is byte for byte the canonical JSON of the envelope', () => {
     const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.string(), fc.constantFrom('', '"', '\\', '\u2028', '\u0000', 'ü', '😀'));
-    fc.assert(
+    assertProperty(
       fc.property(text, text, text, text, fc.oneof(fc.integer(), fc.double()), (motebit_id, device_id, event_id, key_id, device_seq) => {
         const value = { motebit_id, device_id, event_id, device_seq, key_id };
         let expected: Buffer | Error;
@@ -128,7 +129,7 @@ describe('envelopeAad', () => {
         if (expected instanceof Error) expect(() => envelopeAad(value)).toThrow();
         else expect(envelopeAad(value).equals(expected)).toBe(true);
       }),
-      { numRuns: 2000 },
+      propertyPlan('body key cache', 2000),
     );
   });
 });
