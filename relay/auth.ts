@@ -20,8 +20,11 @@ export class AuthError extends Error {
 export interface Expected {
   /** The motebit named by the URL path. */
   motebitId: string;
-  /** Who must have signed: a device of the motebit, or its identity key. */
-  signer: 'device' | 'identity';
+  /**
+   * Who must have signed: a device of the motebit; a member (a device or the recovery key, which signs in
+   * only to read and extend the membership log, docs/keys.md); or its protocol-2 identity key.
+   */
+  signer: 'device' | 'member' | 'identity';
   method: string;
   /** Path with query, exactly as requested. */
   path: string;
@@ -84,6 +87,8 @@ export async function verifyToken(config: AuthConfig, token: string | undefined,
     await spendNonce(config, claims);
     return { claims, deviceId: null, firstEnrolment: !registered };
   }
+  // A recovery key is a member, not a device: it never syncs events.
+  if (expected.signer === 'device' && claims.signer.startsWith('rk_')) throw new AuthError('unknown_device', NO_SUCH_DEVICE);
   // An unknown device and a wrong key get one answer, after the same work: the refusal tells nobody
   // which device ids a motebit has.
   const device = await config.store.device(claims.motebit_id, claims.signer);

@@ -59,12 +59,17 @@ export class MembershipKeeper {
         }
         const entry = raw as Entry;
         stored.push({ seq: state.head.seq, hash: state.head.hash, text: canonicalJson(entry) });
+        // Every member gets a row (the recovery key too: it signs in to read the log and to add a device
+        // when all are lost); a member removed or replaced is revoked.
         if (entry.kind === 'genesis') {
-          for (const member of entry.members) if (member.role === 'device') added.push({ deviceId: member.id, key: fromBase64Url(member.sign_key), name: member.name });
+          for (const member of entry.members) added.push({ deviceId: member.id, key: fromBase64Url(member.sign_key), name: member.name });
         } else if (entry.kind === 'add') {
           added.push({ deviceId: entry.member.id, key: fromBase64Url(entry.member.sign_key), name: entry.member.name });
         } else if (entry.kind === 'remove') {
           removed.push(entry.member_id);
+        } else if (entry.kind === 'recovery') {
+          removed.push(entry.signer);
+          added.push({ deviceId: entry.member.id, key: fromBase64Url(entry.member.sign_key), name: entry.member.name });
         }
       }
     } catch (error) {

@@ -7,11 +7,12 @@ import { DeviceIdSchema, MotebitIdSchema } from '../shared/ids.ts';
 import { PairingIdSchema } from '../shared/relay-api.ts';
 
 /**
- * none: anybody (each says why); device: a token of a device of the motebit, not revoked; identity: a
- * token of the motebit's protocol-2 identity key; device-or-genesis: a device token, except the genesis
- * entry that founds a new motebit, which signs itself (docs/keys.md).
+ * none: anybody (each says why); device: a token of a device of the motebit, not revoked; member: a
+ * device's or the recovery key's (docs/keys.md); identity: a token of the motebit's protocol-2 identity
+ * key; member-or-genesis: a member's token, except the genesis entry that founds a new motebit, which
+ * signs itself.
  */
-export type RouteAuth = 'none' | 'device' | 'identity' | 'device-or-genesis';
+export type RouteAuth = 'none' | 'device' | 'member' | 'identity' | 'member-or-genesis';
 
 export interface RouteSpec {
   readonly name: string;
@@ -19,7 +20,7 @@ export interface RouteSpec {
   /** Segments; ":motebit", ":device" and ":pairing" match an id of that kind. */
   readonly path: string;
   readonly auth: RouteAuth;
-  /** For auth none (and device-or-genesis): why nobody needs to sign in. */
+  /** For auth none (and member-or-genesis): why nobody needs to sign in. */
   readonly why?: string;
 }
 
@@ -31,8 +32,8 @@ export const ROUTES = [
   { name: 'push', method: 'POST', path: '/v1/motebits/:motebit/events', auth: 'device' },
   { name: 'pull', method: 'GET', path: '/v1/motebits/:motebit/events', auth: 'device' },
   { name: 'frontier', method: 'GET', path: '/v1/motebits/:motebit/frontier', auth: 'device' },
-  { name: 'membership', method: 'GET', path: '/v1/motebits/:motebit/membership', auth: 'device' },
-  { name: 'offerMembership', method: 'POST', path: '/v1/motebits/:motebit/membership', auth: 'device-or-genesis', why: "a new motebit's genesis entry is signed by its founding device, which has no token yet" },
+  { name: 'membership', method: 'GET', path: '/v1/motebits/:motebit/membership', auth: 'member' },
+  { name: 'offerMembership', method: 'POST', path: '/v1/motebits/:motebit/membership', auth: 'member-or-genesis', why: "a new motebit's genesis entry is signed by its founding device, which has no token yet" },
   { name: 'ws', method: 'GET', path: '/v1/motebits/:motebit/ws', auth: 'device' },
   { name: 'createPairing', method: 'POST', path: '/v1/pairings', auth: 'none', why: 'a new device opens a rendezvous before it belongs to any motebit (limited per address)' },
   { name: 'pairing', method: 'GET', path: '/v1/pairings/:pairing', auth: 'none', why: 'the rendezvous id is the capability, carried in the pairing code (limited per address)' },

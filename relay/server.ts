@@ -243,7 +243,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }
 
   /** What the token must name; without bodySha256 the body is checked after auth (verifyBody). */
-  const expect = (req: IncomingMessage, motebitId: string, signer: 'device' | 'identity', bodySha256?: string): Expected => ({
+  const expect = (req: IncomingMessage, motebitId: string, signer: Expected['signer'], bodySha256?: string): Expected => ({
     motebitId,
     signer,
     method: req.method ?? '',
@@ -321,7 +321,9 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     if ([...search.keys()].length > 0) throw new HttpError('bad_request', 'the device list takes no query parameters');
     // With the log's head, so a device can tell how far behind each device is (head - read_seq).
     const [devices, head] = await Promise.all([store.devices(motebitId), store.head(motebitId)]);
-    sendJson(res, 200, { devices: ctx.presence.overlay(motebitId, devices).map(deviceInfo), head });
+    // The recovery key has a row so it can sign in, but it is not a device.
+    const listed = devices.filter((device) => !device.deviceId.startsWith('rk_'));
+    sendJson(res, 200, { devices: ctx.presence.overlay(motebitId, listed).map(deviceInfo), head });
   }
 
   async function push(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
@@ -368,7 +370,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   async function readMembership(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
     await drain(req, limits.maxRequestBytes);
-    await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
+    await authenticate(req, expect(req, motebitId, 'member', EMPTY_BODY_SHA256));
     const { after } = validate(MembershipQuerySchema, singleQuery(search));
     const entries = await membership.entries(motebitId, after);
     const last = entries.at(-1) as { seq?: number } | undefined;
@@ -383,7 +385,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     // from the header, before the body is read.
     const started = (await membership.state(motebitId)) !== null;
     const identityKey = await store.identityKey(motebitId);
-    const verified = started || (identityKey !== null && identityKey.byteLength > 0) ? await authenticate(req, expect(req, motebitId, 'device')) : null;
+    const verified = started || (identityKey !== null && identityKey.byteLength > 0) ? await authenticate(req, expect(req, motebitId, 'member')) : null;
     if (!verified) limitNewMotebits(req);
     const body = await readBody(req);
     if (verified) verifyBody(verified, body);

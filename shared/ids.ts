@@ -19,6 +19,8 @@ export const motebitIdFromGenesisHash = (genesisHash: Uint8Array): string => idF
 
 export const MotebitIdSchema = z.string().regex(/^mb_[A-Za-z0-9_-]{22}$/, 'a motebit id is mb_ followed by 22 base64url characters');
 export const DeviceIdSchema = z.string().regex(/^dv_[A-Za-z0-9_-]{22}$/, 'a device id is dv_ followed by 22 base64url characters');
+/** A recovery key's member id (docs/keys.md): it signs membership entries and its own relay tokens, never events. */
+export const RecoveryIdSchema = z.string().regex(/^rk_[A-Za-z0-9_-]{22}$/, 'a recovery key id is rk_ followed by 22 base64url characters');
 export const EventIdSchema = z.uuid({ error: 'an event id is a UUID' });
 
 export function newEventId(): string {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { sha256Hex, verifySignature, type SigningKey } from './crypto.ts';
 import { canonicalBytes, canonicalJson, fromBase64Url, toBase64Url } from './encoding.ts';
-import { DeviceIdSchema, MotebitIdSchema } from './ids.ts';
+import { DeviceIdSchema, MotebitIdSchema, RecoveryIdSchema } from './ids.ts';
 
 export const TOKEN_VERSION = 1;
 export const TOKEN_DOMAIN = 'motebit/relay-token/v1';
@@ -33,8 +33,8 @@ export const TokenClaimsSchema = z.strictObject({
   v: z.literal(TOKEN_VERSION),
   /** The motebit the request is about. */
   motebit_id: MotebitIdSchema,
-  /** Who signed: a device id (device key) or "identity" (the motebit identity key). */
-  signer: z.union([DeviceIdSchema, z.literal(IDENTITY_SIGNER)]),
+  /** Who signed: a device id (device key), a recovery key id (docs/keys.md) or "identity" (the motebit identity key). */
+  signer: z.union([DeviceIdSchema, RecoveryIdSchema, z.literal(IDENTITY_SIGNER)]),
   /** The relay the token is meant for: its base URL, compared exactly. */
   aud: z.string().min(1).max(512),
   /** Issued at / expires at, Unix seconds. */

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/server.ts';
-import { addEntry, genesisEntry, memberFromSecret, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
+import { addEntry, genesisEntry, memberFromSecret, recoveryEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { signEntry, type Entry } from '../../shared/membership/entry.ts';
 import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { mintToken, mintWsToken } from '../../shared/token.ts';
@@ -102,6 +102,31 @@ describe(`membership logs at the relay (${TEST_STORE})`, () => {
     expect(refused.body.error?.message).toMatch(/not a member/);
     expect((await read(s2.motebitId, laptop)).body.head).toBe(2);
     expect((await read(s2.motebitId, accomplice)).body.error?.code).toBe('unknown_device');
+  });
+
+  it('the recovery key signs in to read and extend the log (a new device when all are lost), never to sync events; replaced, it is out', async () => {
+    const { laptop, recovery, key, state: s0 } = await founded();
+    expect((await read(s0.motebitId, recovery)).body.head).toBe(0);
+    // Every device is lost: the recovery key removes the laptop and adds a new one.
+    const { entry: removal, contentKey: key2 } = await removeEntry(s0, recovery, laptop.key.id, 0, key, Date.now());
+    expect((await offer(s0.motebitId, [removal], recovery)).status).toBe(200);
+    const s1 = applyEntry(s0, removal);
+    const fresh = device('new laptop');
+    expect((await offer(s1.motebitId, [await addEntry(s1, recovery, fresh.key, key2, Date.now())], recovery)).status).toBe(200);
+    expect((await read(s1.motebitId, fresh)).body.head).toBe(2);
+    expect((await read(s1.motebitId, laptop)).body.error?.code).toBe('revoked_device');
+    // Not a device: no events, no device list entry.
+    const pull = { method: 'GET', path: `/v1/motebits/${s1.motebitId}/events` };
+    expect((await client.send<{ error?: { code: string } }>(pull, mintToken({ motebitId: s1.motebitId, signer: recovery.key.id, key: recovery.signing, audience: relay.audience, request: pull }))).body.error?.code).toBe('unknown_device');
+    const list = { method: 'GET', path: `/v1/motebits/${s1.motebitId}/devices` };
+    const listed = await client.send<{ devices: { device_id: string }[] }>(list, mintToken({ motebitId: s1.motebitId, signer: fresh.key.id, key: fresh.signing, audience: relay.audience, request: list }));
+    expect(listed.body.devices.map((d) => d.device_id).sort()).toEqual([laptop.key.id, fresh.key.id].sort());
+    // It names a successor: the old recovery key can no longer sign in.
+    const s2 = verifyLog((await read(s1.motebitId, fresh)).body.entries!, s1.motebitId);
+    const successor = memberFromSecret('recovery', randomBytes(32), null);
+    expect((await offer(s2.motebitId, [await recoveryEntry(s2, recovery, successor.key, key2, Date.now())], recovery)).status).toBe(200);
+    expect((await read(s2.motebitId, recovery)).body.error?.code).toBe('revoked_device');
+    expect((await read(s2.motebitId, successor)).body.head).toBe(3);
   });
 
   it('refuses entries that break a rule, that do not follow the stored log, or that found another motebit', async () => {

@@ -46,12 +46,12 @@ describe('the route table', () => {
   it('names the open routes exactly, each with why', () => {
     const open = ROUTES.filter((route) => route.auth === 'none');
     expect(open.map((route) => route.name).sort()).toEqual([...OPEN].sort());
-    for (const route of ROUTES) if (route.auth === 'none' || route.auth === 'device-or-genesis') expect((route as { why?: string }).why?.length ?? 0, route.name).toBeGreaterThan(20);
+    for (const route of ROUTES) if (route.auth === 'none' || route.auth === 'member-or-genesis') expect((route as { why?: string }).why?.length ?? 0, route.name).toBeGreaterThan(20);
   });
 
   for (const route of ROUTES.filter((r) => r.auth !== 'none')) {
     it(`${route.method} ${route.path} (${route.auth}) refuses a request without a token`, async () => {
-      const values = route.auth === 'device-or-genesis' ? { ...params, motebit: founded } : params;
+      const values = route.auth === 'member-or-genesis' ? { ...params, motebit: founded } : params;
       const path = concrete(route.path, values);
       if (route.name === 'ws') {
         // A socket is nobody's until its first message authenticates it.
