@@ -10,6 +10,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRelay } from '../../../relay/server.ts';
 import { postgresDatabase } from '../../support/test-db.ts';
 import { RelayClient, enrolledMotebit, tempDir } from '../support.ts';
+import { randomBytes } from 'node:crypto';
+import { genesisEntry, memberFromSecret } from '../../../shared/membership/author.ts';
+import { verifyLog } from '../../../shared/membership/log.ts';
+import { mintToken } from '../../../shared/token.ts';
 
 const BIN = join(import.meta.dirname, '../../../relay/bin.ts');
 const AUDIENCE = 'http://relay.test';
@@ -94,6 +98,13 @@ describe('motebit-relay copy', () => {
     const spentRequest = before.pushRequest(a, a.events(1));
     const spentToken = a.token(AUDIENCE, spentRequest);
     expect((await before.send(spentRequest, spentToken)).status).toBe(200);
+    // A motebit with a membership log (docs/keys.md): its log and its members' rows move too.
+    const founder = memberFromSecret('device', randomBytes(32), 'founder');
+    const { entry: genesis } = await genesisEntry(founder, memberFromSecret('recovery', randomBytes(32), null).key, Date.now());
+    const founded = verifyLog([genesis]).motebitId;
+    expect((await before.send({ method: 'POST', path: `/v1/motebits/${founded}/membership`, body: JSON.stringify({ entries: [genesis] }) }, undefined)).status).toBe(200);
+    const readLog = { method: 'GET', path: `/v1/motebits/${founded}/membership` };
+    const founderToken = () => mintToken({ motebitId: founded, signer: founder.key.id, key: founder.signing, audience: AUDIENCE, request: readLog });
     const oldLog = await before.pullAll(a);
     const oldFrontier = await before.send<{ epoch: string; head: number }>({ method: 'GET', path: `/v1/motebits/${motebit.motebitId}/frontier` }, a.token(AUDIENCE, { method: 'GET', path: `/v1/motebits/${motebit.motebitId}/frontier` }));
     await old.close();
@@ -101,7 +112,7 @@ describe('motebit-relay copy', () => {
     const url = await postgresDatabase(join(dir.dir, 'copy-target'));
     const copied = await cli(['copy', '--from', file, '--to', url]);
     expect(copied.code).toBe(0);
-    expect(copied.stdout).toContain('copied 1 motebits, 3 devices, 0 membership entries, 1001 events');
+    expect(copied.stdout).toContain('copied 2 motebits, 5 devices, 1 membership entries, 1001 events');
     expect(copied.stderr).toContain('copying events: 1001/1001');
 
     const fresh = await startRelay({ host: '127.0.0.1', port: 0, db: url, audience: AUDIENCE, logLevel: 'silent' });
@@ -114,6 +125,7 @@ describe('motebit-relay copy', () => {
       expect((await after.pull(gone, 0)).status).toBe(403);
       // Writers continue where they were: a's next device_seq is 702, stored at seq 1002.
       expect((await after.push(a, a.events(1))).body).toMatchObject({ stored: 1, head: 1002, epoch: oldFrontier.body.epoch });
+      expect((await after.send<{ entries: unknown[] }>(readLog, founderToken())).body.entries).toEqual([genesis]);
     } finally {
       await fresh.close();
     }
