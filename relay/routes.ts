@@ -53,17 +53,16 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
   const allow: string[] = [];
   for (const route of ROUTES) {
     const pattern = route.path.split('/');
-    if (pattern.length !== segments.length) continue;
+    // The literal segments first (cheap): ids are validated only for a path whose shape fits.
+    if (pattern.length !== segments.length || pattern.some((part, i) => !PARAMS[part] && part !== segments[i])) continue;
     const params: Record<string, string> = {};
-    const fits = pattern.every((part, i) => {
-      const segment = segments[i]!;
+    const valid = pattern.every((part, i) => {
       const schema = PARAMS[part];
-      if (!schema) return part === segment;
-      if (!schema.safeParse(segment).success) return false;
-      params[part.slice(1)] = segment;
-      return true;
+      if (!schema) return true;
+      params[part.slice(1)] = segments[i]!;
+      return schema.safeParse(segments[i]).success;
     });
-    if (!fits) continue;
+    if (!valid) continue;
     if (route.method === method) return { kind: 'route', route, params };
     allow.push(route.method);
   }
