@@ -4,6 +4,7 @@
 // device's log) is sent them again, as the sync engine re-seeds lost events; a relay that serves another
 // history (a fork, an entry that breaks a rule) is refused, and nothing it served is kept.
 import { canonicalJson } from '../../shared/encoding.ts';
+import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/relay-api.ts';
 import { MembershipError, applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import type { MembershipLedger } from '../store/membership-ledger.ts';
 import { TransportError } from './transport.ts';
@@ -59,7 +60,8 @@ export class MembershipSync {
       // The relay ends before this device's log: it lost entries (a restore, a new database). Offer them
       // again, from the relay's end on; the relay checks them like any entries.
       const missing = this.#ledger.entries().filter((entry) => entry.seq > answer.head).map((entry) => JSON.parse(entry.text) as unknown);
-      await this.#relay.offerMembership(missing);
+      // In offers the relay takes (at most MAX_MEMBERSHIP_ENTRIES each), in order.
+      for (let i = 0; i < missing.length; i += MAX_MEMBERSHIP_ENTRIES) await this.#relay.offerMembership(missing.slice(i, i + MAX_MEMBERSHIP_ENTRIES));
       return { kind: 'reseeded', resent: missing.length, state: this.#state! };
     }
     let state = this.#state;

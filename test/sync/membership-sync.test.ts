@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRelay, type RunningRelay } from '../../relay/server.ts';
 import { signingKeyFromSeed } from '../../shared/crypto.ts';
-import { addEntry, genesisEntry, memberFromSecret, type MemberSecret } from '../../shared/membership/author.ts';
+import { addEntry, genesisEntry, memberFromSecret, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
+import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/relay-api.ts';
 import type { Entry } from '../../shared/membership/entry.ts';
 import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { EventStore } from '../../main/store/event-store.ts';
@@ -88,6 +89,28 @@ describe('membership sync on a device', () => {
     // The replaced relay holds the whole log again, and the phone can authenticate there.
     const byPhone = await clientFor(replaced, state.motebitId, phone).membership(-1);
     expect(verifyLog(byPhone.entries, state.motebitId).head.hash).toBe(sync.state?.head.hash);
+  });
+
+  it('re-seeds a log longer than one offer may carry, in offers the relay takes', async () => {
+    const first = await relayOn('first.db', 'http://relay.test');
+    const { laptop, key, state: s0 } = await founded(first);
+    let state = s0;
+    let current = key;
+    const rotations: Entry[] = [];
+    for (let i = 0; i < MAX_MEMBERSHIP_ENTRIES + 6; i++) {
+      const { entry, contentKey } = await rotateEntry(state, laptop, current, Date.now());
+      rotations.push(entry);
+      state = applyEntry(state, entry);
+      current = contentKey;
+    }
+    const client = clientFor(first, s0.motebitId, laptop);
+    for (let i = 0; i < rotations.length; i += MAX_MEMBERSHIP_ENTRIES) await client.offerMembership(rotations.slice(i, i + MAX_MEMBERSHIP_ENTRIES));
+    const store = storeOf('laptop', s0.motebitId, laptop);
+    await new MembershipSync(store.membership, client, s0.motebitId).refresh();
+
+    const replaced = await relayOn('replaced.db', 'http://relay.test');
+    expect(await new MembershipSync(store.membership, clientFor(replaced, s0.motebitId, laptop), s0.motebitId).refresh()).toMatchObject({ kind: 'reseeded', resent: rotations.length + 1 });
+    expect((await clientFor(replaced, s0.motebitId, laptop).membership(-1)).head).toBe(rotations.length);
   });
 
   it('refuses a relay whose stored log was altered, and keeps nothing it served', async () => {
