@@ -388,6 +388,9 @@ function confirmDialog(): { element: HTMLDialogElement; ask(title: string, text:
   };
   yes.addEventListener('click', () => finish(true));
   no.addEventListener('click', () => finish(false));
+  // Escape: answered in the keydown's own task ('cancel' comes before the dialog closes; 'close' is queued
+  // after it), so whoever asked has put focus back before the next key or click can land anywhere.
+  element.addEventListener('cancel', () => finish(false));
   element.addEventListener('close', () => finish(false));
   return {
     element,
