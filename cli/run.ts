@@ -10,6 +10,7 @@ import { parseRelayUrl } from '../main/config/relay-url.ts';
 import { pairingQrText } from '../main/identity/pairing.ts';
 import { errorWords, sentence, type WordsKind } from '../main/app/error-words.ts';
 import { EntitySchema, JsonValueSchema } from '../shared/event.ts';
+import { MotebitIdSchema } from '../shared/ids.ts';
 import type { SyncProgress } from '../shared/status.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { conflictsJson, conflictsText, devicesText, printable, progressLine, stateJson, statusJson, statusText } from './format.ts';
@@ -17,9 +18,18 @@ import { runConflictCommand } from './conflicts.ts';
 
 const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--json]
 
-  init --relay URL [--name NAME] [--no-encryption]   create a motebit on a relay, enrol this device
-  pair                                               show a pairing code (text and QR) for a new device
-  join CODE [--name NAME]                            join a motebit with a pairing code
+  init --relay URL [--name NAME] [--no-encryption] [--keys per-device]
+                                                     create a motebit on a relay, enrol this device; with
+                                                     --keys per-device: own keys per device, a membership log
+                                                     and a recovery key (shown once)
+  join --relay URL [--name NAME]                     per-device keys: show a one-time code, wait for approval
+  approve CODE [--yes]                               per-device keys: add the device showing CODE, after
+                                                     checking the six digits both screens show
+  recover --relay URL --motebit ID [--name NAME] [--remove DEVICE]...
+                                                     every device lost: add this one with the recovery key
+                                                     (read from the terminal or stdin), removing DEVICEs
+  pair                                               master token motebits: show a pairing code for a new device
+  join CODE [--name NAME]                            master token motebits: join with a pairing code
   put ENTITY JSON                                    write a value (queued until the next sync)
   import FILE|-                                      write JSON lines {"entity": …, "value": …} in one transaction
   delete ENTITY                                      delete an entity (a tombstone that syncs)
@@ -53,6 +63,10 @@ const options = {
   relay: { type: 'string' },
   name: { type: 'string' },
   'no-encryption': { type: 'boolean', default: false },
+  keys: { type: 'string' },
+  motebit: { type: 'string' },
+  remove: { type: 'string', multiple: true },
+  yes: { type: 'boolean', default: false },
   verbose: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -249,6 +263,66 @@ async function runDeviceCommand(device: Device, command: string, args: string[],
   }
 }
 
+function parseKeysFlag(text: string | undefined): 'per-device' | undefined {
+  if (text === undefined || text === 'master-token') return undefined;
+  if (text === 'per-device') return 'per-device';
+  throw new UsageError(`--keys is per-device or master-token (got ${JSON.stringify(text)})`);
+}
+
+function parseMotebitId(text: string): string {
+  const parsed = MotebitIdSchema.safeParse(text.trim());
+  if (!parsed.success) throw new UsageError(`${JSON.stringify(text)} is not a motebit id (mb_ followed by 22 characters)`);
+  return parsed.data;
+}
+
+/** The recovery key, shown once: on stdout (the person's own terminal), never in a file or a log. */
+async function showRecoveryKey(motebitId: string, recoveryKey: string, flags: Flags, io: Io): Promise<void> {
+  if (flags.json) {
+    io.out(JSON.stringify({ motebit_id: motebitId, recovery_key: recoveryKey }));
+    return;
+  }
+  io.out(await pairingQrText(recoveryKey));
+  io.out(
+    [
+      'Recovery key — write it down now with the motebit id; it is shown only this once and kept on no device:',
+      `  ${recoveryKey}`,
+      `  motebit ${motebitId}`,
+      'With both, "motebit-sync recover" adds a new device when every device is lost, and can remove any device (a thief\'s).',
+    ].join('\n'),
+  );
+}
+
+/**
+ * One line of a secret, from the terminal without echo, or from stdin when it is not a terminal (scripts).
+ * Never from argv, where other users of the machine can read it.
+ */
+async function readSecretLine(prompt: string, io: Io): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const line = (await readStdin()).split('\n')[0]?.trim() ?? '';
+    if (line === '') throw new UsageError('no recovery key on stdin');
+    return line;
+  }
+  io.err(prompt);
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  stdin.resume();
+  let text = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const char of (chunk as Buffer).toString('utf8')) {
+        if (char === '\r' || char === '\n') return text.trim();
+        if (char === '\u0003') throw new UsageError('cancelled');
+        if (char === '\u007f' || char === '\b') text = text.slice(0, -1);
+        else text += char;
+      }
+    }
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+  return text.trim();
+}
+
 function parseId(text: string): number {
   const id = Number(text);
   if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`a conflict id is a positive number (got ${text})`);
@@ -327,9 +401,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       need(args, 0, 'no arguments (the relay goes in --relay URL)');
       if (!flags.relay) throw new UsageError('init needs --relay URL, e.g. motebit-sync init --relay https://relay.example.com');
       const relayUrl = parseRelayUrl(flags.relay); // a bad URL is a usage error, before anything is tried
-      device = await Device.create({ ...home, relayUrl, deviceName: flags.name, encryption: !flags['no-encryption'] });
+      const keys = parseKeysFlag(values.keys);
+      device = await Device.create({ ...home, relayUrl, deviceName: flags.name, encryption: !flags['no-encryption'], keys });
       warnAboutSecrets(device, io);
       io.err(`created motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
+      const recoveryKey = device.takeRecoveryKey();
+      if (recoveryKey) await showRecoveryKey(device.identity.motebitId, recoveryKey, flags, io);
+      return await syncAndReport(device, flags, io);
+    }
+    if (command === 'recover') {
+      need(args, 0, 'no arguments (the relay goes in --relay URL, the motebit in --motebit ID; the recovery key is read from the terminal or stdin)');
+      if (!flags.relay || !values.motebit) throw new UsageError('recover needs --relay URL and --motebit ID (both were shown with the recovery key at init)');
+      const relayUrl = parseRelayUrl(flags.relay);
+      const motebitId = parseMotebitId(values.motebit);
+      const recoveryKey = await readSecretLine('Recovery key (MBR1-…): ', io);
+      device = await Device.recover({ ...home, relayUrl, motebitId, recoveryKey, deviceName: flags.name, remove: values.remove ?? [] });
+      warnAboutSecrets(device, io);
+      for (const removed of values.remove ?? []) io.err(`removed ${removed} from motebit ${motebitId}: it can no longer sync or read what is written from now on`);
+      io.err(`recovered motebit ${motebitId}; this device is ${device.identity.deviceId}`);
       return await syncAndReport(device, flags, io);
     }
     if (command === 'join') {

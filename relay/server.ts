@@ -101,7 +101,8 @@ const SHUTDOWN_GRACE_MS = 5000;
 export const deviceInfo = (device: DeviceRecord): DeviceInfo => ({
   device_id: device.deviceId,
   key: toBase64Url(device.key),
-  cert: device.cert,
+  // A member of a membership log has no identity certificate: its log entry is what admits it.
+  ...(device.cert === '' ? {} : { cert: device.cert }),
   ...(device.name === null ? {} : { name: device.name }),
   enrolled_at: device.enrolledAt,
   revoked_at: device.revokedAt,

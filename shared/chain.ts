@@ -13,6 +13,7 @@ export type ChainErrorCode =
   | 'broken_chain'
   | 'fork'
   | 'clock_regressed'
+  | 'not_member'
   | SealProblem;
 
 /** A batch that cannot be trusted. Nothing of it may be applied. */
@@ -42,9 +43,29 @@ export interface ChainHead {
   readonly lamport: number;
 }
 
+/**
+ * Who may write a motebit's events, and how their seals are checked: the identity key's certificates
+ * (protocol 2, identityAuthority) or the membership log this device verified
+ * (shared/membership/event-authority.ts).
+ */
+export interface EventAuthority {
+  /** Null when the event's writer may have written it at the position it names; else why not, in words. Asked for every event. */
+  admit(event: SealedEvent): string | null;
+  /** Null when the event's seal holds; else what is wrong. */
+  seal(event: SealedEvent, hash: string): SealProblem | null;
+}
+
+/** Protocol 2: every device is certified by the motebit's identity key; events name no membership position. */
+export function identityAuthority(identityPublicKey: Uint8Array): EventAuthority {
+  return {
+    admit: (event) => (event.m === undefined ? null : 'it names a membership log position, but this motebit has no membership log'),
+    seal: (event, hash) => checkSeal(event, hash, identityPublicKey),
+  };
+}
+
 export interface ChainContext {
   readonly motebitId: string;
-  readonly identityPublicKey: Uint8Array;
+  readonly authority: EventAuthority;
   /** The last applied event of a device, if any. */
   head(deviceId: string): ChainHead | undefined;
   /** The hash of an applied event, for recognising duplicates. */
@@ -125,6 +146,8 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
       if (event.clock.l <= last.lamport) {
         throw new ChainError('clock_regressed', `${describe(event)} has a Lamport time that does not increase`, atEvent(event));
       }
+      const refusal = ctx.authority.admit(event);
+      if (refusal !== null) throw new ChainError('not_member', `${describe(event)} is refused: ${refusal}`, atEvent(event));
       run.push(item);
       last = { seq: event.device_seq, hash, lamport: event.clock.l };
     }
@@ -133,7 +156,7 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     let covered = 0;
     run.forEach((item, index) => {
       if (!item.event.seal) return;
-      const problem = checkSeal(item.event, item.hash, ctx.identityPublicKey);
+      const problem = ctx.authority.seal(item.event, item.hash);
       if (problem) throw new ChainError(problem, `${describe(item.event)} has an invalid seal (${problem})`, atEvent(item.event));
       covered = index + 1;
     });

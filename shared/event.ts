@@ -96,8 +96,12 @@ export type Operation = z.infer<typeof OperationSchema>;
 export const SealSchema = z.strictObject({
   /** The device's Ed25519 public key; the device id is derived from it. */
   key: z.string().regex(base64UrlPattern(32), 'a public key is 32 bytes of base64url'),
-  /** The motebit identity's signature over (motebit, device, key): the device belongs to the motebit. */
-  cert: z.string().regex(base64UrlPattern(64), 'a signature is 64 bytes of base64url'),
+  /**
+   * Protocol 2 only: the motebit identity's signature over (motebit, device, key), saying the device belongs
+   * to the motebit. A motebit with a membership log (docs/keys.md) has no identity key: its log says who
+   * the members are, so its seals carry no cert.
+   */
+  cert: z.string().regex(base64UrlPattern(64), 'a signature is 64 bytes of base64url').optional(),
   /** The device's signature over (motebit, device, sequence, hash of this event). */
   sig: z.string().regex(base64UrlPattern(64), 'a signature is 64 bytes of base64url'),
 });
@@ -118,6 +122,12 @@ const eventFields = {
   payload: PayloadSchema,
   /** Wall-clock milliseconds when written: shown to people, never used for ordering. */
   ts: z.int().min(0),
+  /**
+   * The membership log position its writer knew (the seq of the last entry it had verified): present in
+   * every event of a motebit with a membership log, absent in protocol 2. Hashed with the event, so the
+   * writer's seal commits to it (docs/keys.md, "Events and the log").
+   */
+  m: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 };
 
 function checkEventInvariants(event: { device_id: string; device_seq: number; clock: { v: Record<string, number> }; op: string; payload: unknown }, ctx: z.RefinementCtx): void {
@@ -169,8 +179,8 @@ export function certifyDevice(identity: SigningKey, motebitId: string, devicePub
 
 export interface DeviceCredentials {
   readonly deviceKey: SigningKey;
-  /** certifyDevice(identity, motebitId, deviceKey.publicKey) */
-  readonly cert: string;
+  /** certifyDevice(identity, motebitId, deviceKey.publicKey); null for a member of a membership log (no identity key). */
+  readonly cert: string | null;
 }
 
 /**
@@ -181,7 +191,8 @@ export interface DeviceCredentials {
 export function sealEvent(event: SealedEvent, device: DeviceCredentials): SealedEvent {
   const hash = hashEvent(event);
   const sig = device.deviceKey.sign(sealMessage(event.motebit_id, event.device_id, event.device_seq, hash));
-  return { ...unsealed(event), seal: { key: toBase64Url(device.deviceKey.publicKey), cert: device.cert, sig: toBase64Url(sig) } };
+  const key = toBase64Url(device.deviceKey.publicKey);
+  return { ...unsealed(event), seal: device.cert === null ? { key, sig: toBase64Url(sig) } : { key, cert: device.cert, sig: toBase64Url(sig) } };
 }
 
 export type SealProblem = 'device_key_mismatch' | 'bad_device_cert' | 'bad_signature';
@@ -196,6 +207,7 @@ export function verifyDeviceCert(identityPublicKey: Uint8Array, motebitId: strin
 }
 
 function certHolds(identityPublicKey: Uint8Array, motebitId: string, deviceId: string, seal: Seal): boolean {
+  if (seal.cert === undefined) return false;
   const id = `${Buffer.from(identityPublicKey).toString('base64url')}|${motebitId}|${deviceId}|${seal.key}|${seal.cert}`;
   if (verifiedCerts.has(id)) return true;
   if (!verifyDeviceCert(identityPublicKey, motebitId, deviceId, seal.key, seal.cert)) return false;
@@ -204,15 +216,19 @@ function certHolds(identityPublicKey: Uint8Array, motebitId: string, deviceId: s
   return true;
 }
 
-/** Checks a seal against the motebit's identity key; returns what is wrong, or null when it holds. */
+/** Checks a seal against the motebit's identity key (protocol 2); returns what is wrong, or null when it holds. */
 export function checkSeal(event: SealedEvent, hash: string, identityPublicKey: Uint8Array): SealProblem | null {
   const seal = event.seal;
   if (!seal) return 'bad_signature';
   const deviceKey = fromBase64Url(seal.key);
   if (deviceIdFromDeviceKey(deviceKey) !== event.device_id) return 'device_key_mismatch';
   if (!certHolds(identityPublicKey, event.motebit_id, event.device_id, seal)) return 'bad_device_cert';
-  if (!verifySignature(deviceKey, sealMessage(event.motebit_id, event.device_id, event.device_seq, hash), fromBase64Url(seal.sig))) {
-    return 'bad_signature';
-  }
-  return null;
+  return checkSealSignature(event, hash, deviceKey);
+}
+
+/** Whether the seal's signature over (motebit, device, sequence, hash) holds under `deviceKey`. */
+export function checkSealSignature(event: SealedEvent, hash: string, deviceKey: Uint8Array): SealProblem | null {
+  const seal = event.seal;
+  if (!seal) return 'bad_signature';
+  return verifySignature(deviceKey, sealMessage(event.motebit_id, event.device_id, event.device_seq, hash), fromBase64Url(seal.sig)) ? null : 'bad_signature';
 }

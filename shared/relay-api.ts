@@ -121,7 +121,8 @@ export type EnrolRequest = z.infer<typeof EnrolRequestSchema>;
 export const DeviceInfoSchema = z.strictObject({
   device_id: DeviceIdSchema,
   key: PublicKeySchema,
-  cert: SignatureSchema,
+  /** Protocol 2: the identity's certificate of the device key. Absent for a member of a membership log (its log entry admits it). */
+  cert: SignatureSchema.optional(),
   name: z.string().optional(),
   /** Unix milliseconds. */
   enrolled_at: z.int().min(0),
@@ -244,9 +245,13 @@ export const PairingCreatedSchema = z.object({ id: PairingIdSchema, expires_at: 
 
 /** POST /v1/pairings/:id/offer: the member's commitment to the motebit the new device is joining. */
 export const PairingOfferSchema = z.strictObject({ motebit_id: MotebitIdSchema, genesis_hash: z.string().regex(/^[0-9a-f]{64}$/, 'a genesis hash is 64 lowercase hex characters') });
+export type PairingOffer = z.infer<typeof PairingOfferSchema>;
 
 /** POST /v1/pairings/:id/reveal: the new device's nonce, once it has the offer. */
 export const PairingRevealSchema = z.strictObject({ nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url') });
+
+/** The relay's answer to an offer or a reveal it took. */
+export const PairingStepResponseSchema = z.object({ ok: z.literal(true) });
 
 /** GET /v1/pairings/:id: what has been exchanged so far. */
 export const PairingStateSchema = z.object({

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configPath, motebitDir } from '../main/config/home.ts';
 import { createDeviceKey } from '../main/identity/device-key.ts';
+import { masterTokenIdentity } from '../main/identity/local-identity.ts';
 import { RELAY_PROTOCOL, RELAY_REVISION } from '../shared/relay-api.ts';
 import type { RunningRelay } from '../relay/server.ts';
 import { KEYRING, Lab } from './support/devices.ts';
@@ -82,7 +83,7 @@ describe('motebit-sync in words', () => {
   it('device names and relay messages reach the terminal without control characters', async () => {
     // another device of the motebit enrolled with bidirectional overrides in its name (the relay takes them)
     const first = await lab.create(relay.url, { name: 'first' });
-    await first.relay.enrolDevice({ identityKey: first.identity.identityKey, deviceKey: createDeviceKey().signingKey.publicKey, name: 'evil\u202egnp.exe\u2066x' });
+    await first.relay.enrolDevice({ identityKey: masterTokenIdentity(first.identity).identityKey, deviceKey: createDeviceKey().signingKey.publicKey, name: 'evil\u202egnp.exe\u2066x' });
     const home = join(lab.dir, 'names');
     expect((await cli(['--home', home, 'join', await first.pairingCode(), '--name', 'reader'])).code).toBe(0);
     const devices = await cli(['--home', home, 'devices']);

@@ -305,7 +305,7 @@ export class AppController {
     const { identity } = device;
     const relay = new RelayClient({ relayUrl: url, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
     await relay.health();
-    await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
+    await device.enrolAt(relay);
     let told: 'sent' | 'not_asked' | 'failed' = 'not_asked';
     let message: string | null = null;
     if (tellOthers) {

@@ -2,11 +2,21 @@
 // its identity, secret store, event store, relay client and sync engine. Everything here is plain Node.
 import { join } from 'node:path';
 import { type JsonValue, type SealedEvent } from '../../shared/event.ts';
-import type { DeviceInfo } from '../../shared/relay-api.ts';
+import { MAX_MEMBERSHIP_ENTRIES, type DeviceInfo } from '../../shared/relay-api.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { motebitDir } from '../config/home.ts';
-import { createMotebit, createPairingCode, joinMotebit, loadLocalIdentity, undoSetup, type LocalIdentity } from '../identity/local-identity.ts';
+import { randomBytes } from 'node:crypto';
+import { createMotebit, createPairingCode, deviceNameOrDefault, checkNoIdentity, installMember, joinMotebit, loadLocalIdentity, undoSetup, type LocalIdentity, type MasterTokenIdentity, type MemberIdentity } from '../identity/local-identity.ts';
+import { formatRecoveryKey, generateRecoverySecret, parseRecoveryKey, recoveryMember } from '../identity/recovery-key.ts';
+import { genesisEntry, memberFromSecret, addEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
+import { MembershipError, applyEntry, currentMembers, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
+import { openKeys } from '../../shared/membership/open-keys.ts';
+import { MembershipRelayError, MembershipSync } from '../sync/membership-sync.ts';
+import { MemberKeyring } from '../sync/member-keyring.ts';
+import { InvalidStateError } from './error-words.ts';
+import { SyncFailure, type MembershipHook } from '../sync/engine.ts';
+import { TransportError, type ReceivedEvent } from '../sync/transport.ts';
 import { openSecretStore } from '../keyring/open.ts';
 import type { SecretStore } from '../keyring/secret-store.ts';
 import { EventStore, type ConflictRecord, type EntityState, type LocalWrite } from '../store/event-store.ts';
@@ -36,11 +46,31 @@ export interface CreateOptions extends HomeOptions {
   readonly relayUrl: string;
   readonly deviceName?: string | undefined;
   readonly encryption?: boolean;
+  /**
+   * "per-device": each device its own keys and a signed membership log, with a recovery key (docs/keys.md).
+   * Absent: protocol 2, one master token shared by every device.
+   */
+  readonly keys?: 'per-device' | undefined;
+}
+
+export interface RecoverOptions extends HomeOptions {
+  readonly relayUrl: string;
+  readonly motebitId: string;
+  /** The recovery key's text (MBR1-…), as the person typed it. */
+  readonly recoveryKey: string;
+  readonly deviceName?: string | undefined;
+  /** Devices the recovery key removes first (a thief's). */
+  readonly remove?: readonly string[];
 }
 
 export interface JoinOptions extends HomeOptions {
   readonly pairingCode: string;
   readonly deviceName?: string | undefined;
+}
+
+/** A relay client that signs as this member. */
+function memberRelay(identity: MemberIdentity): RelayClient {
+  return new RelayClient({ relayUrl: identity.relayUrl!, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
 }
 
 /** One opened device home. Close it when done: the engine stops and the store closes. */
@@ -55,7 +85,13 @@ export class Device {
   readonly relay: RelayClient;
   /** Set when secrets live outside the OS keyring (the file opt-in): show it. */
   readonly secretsWarning: string | null;
+  /** A motebit with a membership log: the log as this device verified it (null for protocol 2). */
+  readonly membership: MembershipSync | null;
   private readonly secrets: SecretStore;
+  /** The content keys this member holds (a motebit with a membership log). */
+  private memberKeys: MemberKeyring | null = null;
+  /** Made at init, shown once: taken by takeRecoveryKey. */
+  private recoveryKeyText: string | null = null;
 
   private constructor(parts: { home: string; identity: LocalIdentity; config: Config; secrets: SecretStore; secretsWarning: string | null; log?: Logger | undefined; transport?: TransportPreference | undefined }) {
     this.home = parts.home;
@@ -66,20 +102,36 @@ export class Device {
     const { identity } = parts;
     if (!identity.relayUrl) throw new Error(`no relay URL is configured in ${parts.home}; set sync_url`);
     this.relay = new RelayClient({ relayUrl: identity.relayUrl, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
-    this.store = EventStore.open(join(motebitDir(parts.home), STORE_FILE), {
-      motebitId: identity.motebitId,
-      deviceId: identity.deviceId,
-      identityPublicKey: identity.identityKey.publicKey,
-    });
+    const path = join(motebitDir(parts.home), STORE_FILE);
+    if (identity.kind === 'member') {
+      this.store = EventStore.open(path, { motebitId: identity.motebitId, deviceId: identity.deviceId, membership: () => this.membership?.state ?? null });
+      this.membership = new MembershipSync(this.store.membership, this.relay, identity.motebitId);
+    } else {
+      this.store = EventStore.open(path, { motebitId: identity.motebitId, deviceId: identity.deviceId, identityPublicKey: identity.identityKey.publicKey });
+      this.membership = null;
+    }
     this.relayControl = {
       frontier: (at) => this.relay.frontier(at),
-      // A relay that lost its data no longer knows this device; the identity key enrols it again. A
-      // revoked device is refused (device_revoked) as long as the relay remembers the revocation.
+      // A relay that lost its data no longer knows this device. Protocol 2: the identity key enrols it
+      // again; a revoked device is refused (device_revoked) as long as the relay remembers the revocation.
+      // A membership log: the device offers the relay its log again, and the log says who is a member.
       reenrol: async () => {
-        await this.relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
+        if (identity.kind === 'member') await this.refreshMembership();
+        else await this.relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
       },
     };
+    const membershipHook: MembershipHook | null =
+      identity.kind === 'member'
+        ? {
+            head: () => this.membership!.state?.head.seq ?? -1,
+            refresh: async () => {
+              await this.refreshMembership();
+            },
+            reopen: (event) => this.reopen(event),
+          }
+        : null;
     this.engine = new SyncEngine({
+      ...(membershipHook ? { membership: membershipHook } : {}),
       store: this.store,
       relay: this.relayControl,
       credentials: identity.credentials,
@@ -91,12 +143,64 @@ export class Device {
   }
 
   /** Opens an existing device home (config + secrets); errors say to run init or join when there is none. */
-  static async open(options: HomeOptions): Promise<Device> {
+  static async open(options: HomeOptions, seed?: readonly unknown[]): Promise<Device> {
     // Opening reads the secrets a home already has (a missing keyring fails the read): no write probe.
     const { store: secrets, warning } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService, probe: false });
     const identity = await loadLocalIdentity({ home: options.home, secrets });
     const config = await loadConfig(options.home);
-    return new Device({ home: options.home, identity, config, secrets, secretsWarning: warning, log: options.log, transport: options.transport });
+    const device = new Device({ home: options.home, identity, config, secrets, secretsWarning: warning, log: options.log, transport: options.transport });
+    try {
+      await device.openMemberKeys(seed);
+    } catch (error) {
+      device.store.close();
+      throw error;
+    }
+    return device;
+  }
+
+  /**
+   * A member's log and keys, at open: the log its store holds (or `seed`, a log it verified while being set
+   * up), else the relay's. Its content keys are opened from it.
+   */
+  private async openMemberKeys(seed: readonly unknown[] | undefined): Promise<void> {
+    const { identity, membership } = this;
+    if (identity.kind !== 'member' || !membership) return;
+    if (!membership.state && seed) membership.adopt(seed);
+    if (!membership.state) await this.refreshMembershipLog();
+    this.memberKeys = await MemberKeyring.open(membership.state!, { id: identity.deviceId, kemPrivateKey: identity.member.kem.privateKey });
+  }
+
+  /** The relay's membership log, verified onto this device's (re-seeding a relay that lost it). */
+  private async refreshMembershipLog(): Promise<MembershipState> {
+    try {
+      return (await this.membership!.refresh()).state;
+    } catch (error) {
+      if (error instanceof MembershipRelayError) {
+        throw new SyncFailure('integrity', error.message, 'nothing of it was used: this device keeps the membership log it checked before. If this keeps happening the relay is faulty or tampered with: move to another relay');
+      }
+      throw error;
+    }
+  }
+
+  /** Refreshes the log and the keys from it; a device the log says was removed is told so, as the relay would. */
+  private async refreshMembership(): Promise<MembershipState> {
+    const state = await this.refreshMembershipLog();
+    const me = state.members.get(this.identity.deviceId);
+    if (!me || me.removedAt !== null) throw new TransportError('auth', 'this device was removed from the motebit by another of its devices', { code: 'device_revoked' });
+    try {
+      await this.memberKeys?.update(state);
+    } catch (error) {
+      if (error instanceof MembershipError) throw new SyncFailure('integrity', `the membership log gives this device a key that does not open: ${error.message}`, 'nothing of it was used. Ask another device to remove this one and add it again, or recover with the recovery key');
+      throw error;
+    }
+    return state;
+  }
+
+  /** Opens again an event that did not open under the keys this device had (it now holds a newer epoch). */
+  private reopen(event: ReceivedEvent): ReceivedEvent {
+    if (!this.memberKeys || !this.identity.encryption) return event;
+    const { problem: _problem, ...sealed } = event;
+    return new EncryptedTransport({ inner: new HttpTransport(this.relay), motebitId: this.identity.motebitId, keys: this.memberKeys }).openEvent(sealed);
   }
 
   /**
@@ -106,6 +210,7 @@ export class Device {
   static async create(options: CreateOptions): Promise<Device> {
     await checkRelay(options.relayUrl); // unreachable or not a relay: nothing is written
     const { store: secrets } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService });
+    if (options.keys === 'per-device') return Device.found(options, secrets);
     const identity = await createMotebit({ home: options.home, relayUrl: options.relayUrl, secrets, deviceName: options.deviceName, encryption: options.encryption });
     return Device.enrolOrForget(options, secrets, identity);
   }
@@ -117,7 +222,74 @@ export class Device {
     return Device.enrolOrForget(options, secrets, identity);
   }
 
-  private static async enrolOrForget(options: HomeOptions, secrets: SecretStore, identity: LocalIdentity): Promise<Device> {
+  /**
+   * A new motebit with a membership log: this device's root secret and a recovery key, the genesis entry
+   * that founds it (its id commits to it), offered to the relay. The recovery key is shown once
+   * (takeRecoveryKey). If the relay refuses, the home is left as it was.
+   */
+  private static async found(options: CreateOptions, secrets: SecretStore): Promise<Device> {
+    await checkNoIdentity(options.home);
+    const rootSecret = randomBytes(32);
+    const recoverySecret = generateRecoverySecret();
+    const name = deviceNameOrDefault(options.home, options.deviceName);
+    const founder = memberFromSecret('device', rootSecret, name);
+    const { entry } = await genesisEntry(founder, recoveryMember(recoverySecret).key, Date.now());
+    const { motebitId } = verifyLog([entry]);
+    const identity = await installMember({ home: options.home, secrets, rootSecret, motebitId, relayUrl: options.relayUrl, deviceName: name, encryption: options.encryption });
+    try {
+      await memberRelay(identity).offerMembership([entry]);
+    } catch (error) {
+      await undoSetup({ home: options.home, secrets });
+      throw error;
+    }
+    const device = await Device.open(options, [entry]);
+    device.recoveryKeyText = formatRecoveryKey(recoverySecret);
+    return device;
+  }
+
+  /**
+   * Every device lost: the recovery key reads the motebit's log from the relay, removes the devices named
+   * (a thief's), and adds this new device, which then syncs the whole motebit. The key is never stored.
+   */
+  static async recover(options: RecoverOptions): Promise<Device> {
+    const secret = parseRecoveryKey(options.recoveryKey); // a mistyped key fails before anything is touched
+    await checkNoIdentity(options.home);
+    await checkRelay(options.relayUrl);
+    const { store: secrets } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService });
+    const recovery = recoveryMember(secret);
+    const relay = new RelayClient({ relayUrl: options.relayUrl, motebitId: options.motebitId, deviceId: recovery.key.id, deviceKey: recovery.signing });
+    const { entries } = await relay.membership(-1);
+    let state = verifyLog(entries, options.motebitId);
+    if (state.recoveryId !== recovery.key.id) throw new InvalidStateError('this recovery key is not (or no longer) the recovery key of that motebit');
+    const log = [...entries];
+    const append = async (entry: unknown): Promise<void> => {
+      await relay.offerMembership([entry]);
+      state = applyEntry(state, entry);
+      log.push(entry);
+    };
+    const currentKey = async (): Promise<Buffer> => (await openKeys(state, { id: recovery.key.id, kemPrivateKey: recovery.kem.privateKey })).get(state.epochs.at(-1)!.keyId)!;
+    for (const deviceId of options.remove ?? []) {
+      const target = state.members.get(deviceId);
+      if (!target || target.removedAt !== null || target.key.role !== 'device') throw new InvalidStateError(`${deviceId} is not a device of this motebit`);
+      const { entry } = await removeEntry(state, recovery, deviceId, 0, await currentKey(), Date.now());
+      await append(entry);
+    }
+    const rootSecret = randomBytes(32);
+    const name = deviceNameOrDefault(options.home, options.deviceName);
+    const member = memberFromSecret('device', rootSecret, name);
+    await append(await addEntry(state, recovery, member.key, await currentKey(), Date.now()));
+    await installMember({ home: options.home, secrets, rootSecret, motebitId: options.motebitId, relayUrl: options.relayUrl, deviceName: name });
+    return Device.open(options, log);
+  }
+
+  /** The recovery key made at init, once: later calls answer null. */
+  takeRecoveryKey(): string | null {
+    const text = this.recoveryKeyText;
+    this.recoveryKeyText = null;
+    return text;
+  }
+
+  private static async enrolOrForget(options: HomeOptions, secrets: SecretStore, identity: MasterTokenIdentity): Promise<Device> {
     try {
       const relay = new RelayClient({ relayUrl: identity.relayUrl!, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
       await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
@@ -135,6 +307,7 @@ export class Device {
         ? new WsTransport({ relayUrl: identity.relayUrl!, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey })
         : new HttpTransport(this.relay);
     if (!identity.encryption) return inner;
+    if (identity.kind === 'member') return new EncryptedTransport({ inner, motebitId: identity.motebitId, keys: this.memberKeys! });
     const { id, key } = identity.encryptionKey;
     return new EncryptedTransport({ inner, motebitId: identity.motebitId, keys: { current: { id, key }, byId: (keyId) => (keyId === id ? key : undefined) } });
   }
@@ -191,8 +364,64 @@ export class Device {
     return this.relay.listDevices();
   }
 
+  /**
+   * Cuts a device off. Protocol 2: asks the relay. A membership log: appends a `remove` entry (its events up
+   * to the last one this device holds stay valid) and a new content-key epoch the removed device cannot read.
+   */
   async revoke(deviceId: string): Promise<DeviceInfo> {
-    return (await this.relay.revokeDevice({ identityKey: this.identity.identityKey, deviceId })).device;
+    const { identity } = this;
+    if (identity.kind !== 'member') return (await this.relay.revokeDevice({ identityKey: identity.identityKey, deviceId })).device;
+    const state = await this.refreshMembership();
+    const target = state.members.get(deviceId);
+    if (!target || target.key.role !== 'device') throw new InvalidStateError(`${deviceId} is not a device of this motebit`);
+    if (target.removedAt === null) {
+      const cutoff = this.store.frontier().heads[deviceId] ?? 0;
+      const { entry } = await removeEntry(state, identity.member, deviceId, cutoff, this.currentContentKey(state), Date.now());
+      await this.relay.offerMembership([entry]);
+      await this.refreshMembership();
+    }
+    const info = (await this.relay.listDevices()).find((d) => d.device_id === deviceId);
+    if (!info) throw new InvalidStateError(`the relay does not list ${deviceId}`);
+    return info;
+  }
+
+  /**
+   * Makes this device known to another relay (a move): protocol 2 enrols it with the identity key; a
+   * membership log is offered whole (in the chunks a relay takes), and the log says who the members are.
+   */
+  async enrolAt(relay: RelayClient): Promise<void> {
+    const { identity } = this;
+    if (identity.kind === 'member') {
+      const entries = this.store.membership.entries().map((entry) => JSON.parse(entry.text) as unknown);
+      const { head } = await relay.membership(-1).catch((error: unknown) => {
+        if (error instanceof TransportError && error.code === 'unknown_device') return { head: -1 };
+        throw error;
+      });
+      for (let i = head + 1; i < entries.length; i += MAX_MEMBERSHIP_ENTRIES) await relay.offerMembership(entries.slice(i, i + MAX_MEMBERSHIP_ENTRIES));
+      return;
+    }
+    await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
+  }
+
+  /** The key of the log's current epoch (this member holds it while it is a member). */
+  private currentContentKey(state: MembershipState): Buffer {
+    const key = this.memberKeys?.byId(state.epochs.at(-1)!.keyId);
+    if (!key) throw new InvalidStateError('this device does not hold the current content key: it is no longer a member');
+    return key;
+  }
+
+  /** This device as a member and the log it verified (a motebit with a membership log), refreshed from the relay. */
+  async memberContext(): Promise<{ identity: MemberIdentity; state: MembershipState; currentKey: Buffer; relay: RelayClient }> {
+    const { identity } = this;
+    if (identity.kind !== 'member') throw new InvalidStateError('this motebit shares one master token (protocol 2): upgrade it first');
+    const state = await this.refreshMembership();
+    return { identity, state, currentKey: this.currentContentKey(state), relay: this.relay };
+  }
+
+  /** The current members (a motebit with a membership log), as this device verified them. */
+  members(): MemberSecret['key'][] {
+    const state = this.membership?.state;
+    return state ? currentMembers(state).map((m) => m.key) : [];
   }
 
   /** A pairing code for a new device: it carries the master token out of band, never through the relay. */

@@ -42,6 +42,11 @@ export const ConfigSchema = z
      * the person chose the plain file in the window (no OS keyring on the machine); absent means the OS keyring.
      */
     secret_store: z.enum(['os', 'file']).optional(),
+    /**
+     * How this device's motebit holds its keys: "per-device" (a membership log; this device's own root
+     * secret in the keyring, docs/keys.md) or, when absent, a master token shared by every device (protocol 2).
+     */
+    keys: z.enum(['per-device']).optional(),
   })
   .superRefine((config, ctx) => {
     if ((config.motebit_id === undefined) !== (config.device_id === undefined)) {

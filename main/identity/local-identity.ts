@@ -12,27 +12,43 @@ import { configPath, motebitDir } from '../config/home.ts';
 import { FileSecretStore, SECRETS_FILE } from '../keyring/file-secret-store.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
 import { ConfigError, DeviceNameError, DeviceNameSchema, parseConfig, readConfig, saveConfig, type Config } from '../config/config.ts';
-import { deviceKeyAccount, masterTokenAccount, type SecretStore } from '../keyring/secret-store.ts';
+import { deviceKeyAccount, masterTokenAccount, rootSecretAccount, type SecretStore } from '../keyring/secret-store.ts';
+import { memberFromSecret, type MemberSecret } from '../../shared/membership/author.ts';
 import { deriveIdentity, type EncryptionKey } from './derive.ts';
 import { createDeviceKey, deviceCredentials, deviceKeyFromSeed, formatDeviceSeed, parseDeviceSeed, type DeviceKey } from './device-key.ts';
 import { MasterTokenFormatError, formatMasterToken, generateMasterToken, parseMasterToken } from './master-token.ts';
 import { decodePairingCode, encodePairingCode } from './pairing.ts';
 
-export interface LocalIdentity {
+interface IdentityCommon {
   readonly motebitId: string;
   readonly deviceId: string;
   readonly deviceName: string | null;
-  readonly identityKey: SigningKey;
+  /** Signs this device's seals and relay tokens. */
   readonly deviceKey: SigningKey;
-  /** certifyDevice(identityKey, motebitId, deviceKey.publicKey) */
-  readonly cert: string;
-  /** { deviceKey, cert }, what sealing takes. */
+  /** What sealing takes: the device key, and (protocol 2) the identity's certificate of it. */
   readonly credentials: DeviceCredentials;
-  readonly encryptionKey: EncryptionKey;
   /** Whether this device encrypts what it pushes (config `encryption`). */
   readonly encryption: boolean;
   readonly relayUrl: string | null;
 }
+
+/** Protocol 2: every device holds the motebit's master token (docs/security.md). */
+export interface MasterTokenIdentity extends IdentityCommon {
+  readonly kind: 'master-token';
+  readonly identityKey: SigningKey;
+  /** certifyDevice(identityKey, motebitId, deviceKey.publicKey) */
+  readonly cert: string;
+  readonly encryptionKey: EncryptionKey;
+}
+
+/** A motebit with a membership log (docs/keys.md): this device has its own keys, from its own root secret. */
+export interface MemberIdentity extends IdentityCommon {
+  readonly kind: 'member';
+  /** This device as a member: its signing key (= deviceKey) and its X25519 key. */
+  readonly member: MemberSecret;
+}
+
+export type LocalIdentity = MasterTokenIdentity | MemberIdentity;
 
 /** This home has no motebit yet, or its secrets are not in this secret store. Says what to run. */
 export class IdentityNotSetUpError extends Error {
@@ -51,22 +67,103 @@ export class IdentityMismatchError extends Error {
 
 const SET_UP_HINT = 'run "motebit-sync init" to create a motebit or "motebit-sync join" with a pairing code from another device';
 
-interface IdentityParts {
-  readonly masterToken: Buffer;
-  readonly device: DeviceKey;
-  readonly config: Config;
+/** A motebit with a membership log hands out no secret code: a new device is approved instead. */
+export class PairsByApprovalError extends Error {
+  override readonly name = 'PairsByApprovalError';
+  constructor() {
+    super('this motebit adds devices by approval, not with a code that carries its secret: run "motebit-sync join --relay URL" on the new device, then "motebit-sync approve CODE" here with the code it shows');
+  }
 }
 
-function assemble({ masterToken, device, config }: IdentityParts): LocalIdentity {
+const ROOT_SECRET_PREFIX = 'mrs1_';
+
+/** The keyring form of a device's root secret: "mrs1_" + base64url of 32 bytes. */
+export function formatRootSecret(secret: Uint8Array): string {
+  if (secret.byteLength !== 32) throw new RangeError('a root secret is 32 bytes');
+  return ROOT_SECRET_PREFIX + Buffer.from(secret).toString('base64url');
+}
+
+export function parseRootSecret(text: string): Buffer {
+  const match = /^mrs1_([A-Za-z0-9_-]{43})$/.exec(text.trim());
+  const secret = match?.[1] === undefined ? undefined : Buffer.from(match[1], 'base64url');
+  if (!match || !secret || secret.byteLength !== 32 || secret.toString('base64url') !== match[1]) throw new Error('expected mrs1_ and 32 bytes of base64url');
+  return secret;
+}
+
+export interface InstallMemberOptions {
+  readonly home: string;
+  readonly secrets: SecretStore;
+  /** This device's new root secret (32 random bytes). */
+  readonly rootSecret: Buffer;
+  readonly motebitId: string;
+  readonly relayUrl: string;
+  readonly deviceName?: string | undefined;
+  /** Default true. */
+  readonly encryption?: boolean | undefined;
+}
+
+/**
+ * Installs this device as a member of a motebit with a membership log (after init, an approved join or a
+ * recovery): its root secret in the store, the identity in the config. If anything fails, what was
+ * written is removed again. The caller keeps the verified log (the device's store) and tells the relay.
+ */
+export async function installMember({ home, secrets, rootSecret, motebitId, relayUrl, deviceName, encryption }: InstallMemberOptions): Promise<MemberIdentity> {
+  const existing = await configWithoutIdentity(home);
+  const name = deviceNameOrDefault(home, deviceName);
+  const deviceId = memberFromSecret('device', rootSecret, name).key.id;
+  const dirExisted = existsSync(motebitDir(home));
+  const previous = await readFile(configPath(home), 'utf8').catch(() => null);
+  const account = rootSecretAccount(motebitId, deviceId);
+  let written = false;
+  try {
+    await secrets.set(account, formatRootSecret(rootSecret));
+    written = true;
+    const config: Config = { ...(existing ?? defaultConfig(home)), sync_url: parseRelayUrl(relayUrl), encryption: encryption ?? true, device_name: name, keys: 'per-device' };
+    const saved = await saveConfig(home, { ...config, motebit_id: motebitId, device_id: deviceId });
+    beforeInstall.set(configPath(home), { text: previous, dirExisted });
+    return assemble({ kind: 'member', rootSecret, config: saved }) as MemberIdentity;
+  } catch (error) {
+    if (written) await secrets.delete(account).catch(() => false);
+    throw error;
+  }
+}
+
+/** Whether the home already holds a motebit (init, join and recover never replace one): throws IdentityExistsError. */
+export async function checkNoIdentity(home: string): Promise<void> {
+  await configWithoutIdentity(home);
+}
+
+type IdentityParts =
+  | { readonly kind: 'master-token'; readonly masterToken: Buffer; readonly device: DeviceKey; readonly config: Config }
+  | { readonly kind: 'member'; readonly rootSecret: Buffer; readonly config: Config };
+
+function assemble(parts: IdentityParts): LocalIdentity {
+  const { config } = parts;
+  if (parts.kind === 'member') {
+    const member = memberFromSecret('device', parts.rootSecret, config.device_name ?? null);
+    return {
+      kind: 'member',
+      motebitId: config.motebit_id!,
+      deviceId: member.key.id,
+      deviceName: config.device_name ?? null,
+      deviceKey: member.signing,
+      credentials: { deviceKey: member.signing, cert: null },
+      encryption: config.encryption,
+      relayUrl: config.sync_url ?? null,
+      member,
+    };
+  }
+  const { masterToken, device } = parts;
   const derived = deriveIdentity(masterToken);
   const credentials = deviceCredentials(derived.identityKey, derived.motebitId, device);
   return {
+    kind: 'master-token',
     motebitId: derived.motebitId,
     deviceId: device.deviceId,
     deviceName: config.device_name ?? null,
     identityKey: derived.identityKey,
     deviceKey: device.signingKey,
-    cert: credentials.cert,
+    cert: credentials.cert!,
     credentials,
     encryptionKey: derived.encryptionKey,
     encryption: config.encryption,
@@ -90,7 +187,7 @@ async function configWithoutIdentity(home: string): Promise<Config | null> {
 const beforeInstall = new Map<string, { text: string | null; dirExisted: boolean }>();
 
 /** Stores the secrets, then writes the config; if anything fails, the secrets written are removed again. */
-async function install(home: string, secrets: SecretStore, masterToken: Buffer, config: Config): Promise<LocalIdentity> {
+async function install(home: string, secrets: SecretStore, masterToken: Buffer, config: Config): Promise<MasterTokenIdentity> {
   const dirExisted = existsSync(motebitDir(home));
   const previous = await readFile(configPath(home), 'utf8').catch(() => null); // the file as it was, byte for byte
   const device = createDeviceKey();
@@ -104,7 +201,7 @@ async function install(home: string, secrets: SecretStore, masterToken: Buffer, 
     written.push(accounts[1]);
     const saved = await saveConfig(home, { ...config, motebit_id: motebitId, device_id: device.deviceId });
     beforeInstall.set(configPath(home), { text: previous, dirExisted });
-    return assemble({ masterToken, device, config: saved });
+    return assemble({ kind: 'master-token', masterToken, device, config: saved }) as MasterTokenIdentity;
   } catch (error) {
     for (const account of written) await secrets.delete(account).catch(() => false);
     throw error;
@@ -122,7 +219,7 @@ export function defaultDeviceName(): string {
 }
 
 /** The given name, validated, else defaultDeviceName(). */
-function deviceNameOrDefault(home: string, name: string | undefined): string {
+export function deviceNameOrDefault(home: string, name: string | undefined): string {
   if (name === undefined) return defaultDeviceName();
   const result = DeviceNameSchema.safeParse(name);
   if (result.success) return result.data;
@@ -140,7 +237,7 @@ export interface CreateMotebitOptions {
 }
 
 /** A new motebit: new master token, new device key, secrets in the store, identity in the config. */
-export async function createMotebit({ home, relayUrl, secrets, deviceName, encryption }: CreateMotebitOptions): Promise<LocalIdentity> {
+export async function createMotebit({ home, relayUrl, secrets, deviceName, encryption }: CreateMotebitOptions): Promise<MasterTokenIdentity> {
   const existing = await configWithoutIdentity(home);
   const relay = relayUrl ?? existing?.sync_url;
   if (relay === undefined) throw new ConfigError(configPath(home), 'a relay URL is needed to create a motebit (e.g. https://relay.example.com)', ['sync_url']);
@@ -164,7 +261,7 @@ export interface JoinMotebitOptions {
  * Joins the motebit of a pairing code: stores its master token and a new device key, writes the config.
  * Enrolling the device on the relay (with the returned cert) is the caller's next step.
  */
-export async function joinMotebit({ home, pairingCode, secrets, deviceName }: JoinMotebitOptions): Promise<LocalIdentity> {
+export async function joinMotebit({ home, pairingCode, secrets, deviceName }: JoinMotebitOptions): Promise<MasterTokenIdentity> {
   const pairing = decodePairingCode(pairingCode); // a bad code fails before anything is touched
   const existing = await configWithoutIdentity(home);
   const config: Config = {
@@ -195,6 +292,20 @@ async function readParts({ home, secrets }: LocalIdentityOptions): Promise<Ident
         `If this device was set up with another secret store, choose it again (--keyring / MOTEBIT_KEYRING); otherwise remove ${path} and ${SET_UP_HINT}`,
     );
 
+  if (config.keys === 'per-device') {
+    const account = rootSecretAccount(motebitId, deviceId);
+    const text = await secrets.get(account);
+    if (text === null) throw missing('root secret', account);
+    let rootSecret: Buffer;
+    try {
+      rootSecret = parseRootSecret(text);
+    } catch (error) {
+      throw new IdentityMismatchError(`the stored root secret (entry "${account}") is damaged: ${(error as Error).message}`, { cause: error });
+    }
+    const derivedId = memberFromSecret('device', rootSecret, null).key.id;
+    if (derivedId !== deviceId) throw new IdentityMismatchError(`the stored root secret (entry "${account}") belongs to device ${derivedId}, but ${path} names ${deviceId}`);
+    return { kind: 'member', rootSecret, config };
+  }
   const tokenAccount = masterTokenAccount(motebitId, deviceId);
   const tokenText = await secrets.get(tokenAccount);
   if (tokenText === null) throw missing('master token', tokenAccount);
@@ -217,7 +328,7 @@ async function readParts({ home, secrets }: LocalIdentityOptions): Promise<Ident
   if (device.deviceId !== deviceId) {
     throw new IdentityMismatchError(`the stored device key (entry "${keyAccount}") belongs to device ${device.deviceId}, but ${path} names ${deviceId}`);
   }
-  return { masterToken, device, config };
+  return { kind: 'master-token', masterToken, device, config };
 }
 
 /** This device's identity, keys and relay, from the config and the secret store. */
@@ -227,7 +338,9 @@ export async function loadLocalIdentity(options: LocalIdentityOptions): Promise<
 
 /** A pairing code for adding another device to this motebit (carries the master token: show it only to its owner). */
 export async function createPairingCode(options: LocalIdentityOptions): Promise<string> {
-  const { masterToken, config } = await readParts(options);
+  const parts = await readParts(options);
+  if (parts.kind === 'member') throw new PairsByApprovalError();
+  const { masterToken, config } = parts;
   if (config.sync_url === undefined) throw new ConfigError(configPath(options.home), `${configPath(options.home)} has no sync_url: set the relay first`, ['sync_url']);
   return encodePairingCode({ masterToken, relayUrl: config.sync_url, encryption: config.encryption });
 }
@@ -240,10 +353,10 @@ export async function forgetLocalIdentity({ home, secrets }: LocalIdentityOption
   const config = await readConfig(home);
   if (config?.motebit_id === undefined || config.device_id === undefined) return [];
   const deleted: string[] = [];
-  for (const account of [masterTokenAccount(config.motebit_id, config.device_id), deviceKeyAccount(config.motebit_id, config.device_id)]) {
+  for (const account of [masterTokenAccount(config.motebit_id, config.device_id), deviceKeyAccount(config.motebit_id, config.device_id), rootSecretAccount(config.motebit_id, config.device_id)]) {
     if (await secrets.delete(account)) deleted.push(account);
   }
-  const { motebit_id: _m, device_id: _d, ...rest } = config;
+  const { motebit_id: _m, device_id: _d, keys: _k, ...rest } = config;
   await saveConfig(home, rest);
   return deleted;
 }
@@ -274,4 +387,10 @@ export async function undoSetup(options: LocalIdentityOptions): Promise<string[]
     }
   }
   return deleted;
+}
+
+/** The identity as a protocol-2 one (its master token's keys); throws for a device of a motebit with a membership log. */
+export function masterTokenIdentity(identity: LocalIdentity): MasterTokenIdentity {
+  if (identity.kind !== 'master-token') throw new TypeError(`device ${identity.deviceId} has its own keys (a membership log), not a master token`);
+  return identity;
 }

@@ -40,6 +40,11 @@ export function masterTokenAccount(motebitId: string, deviceId: string): string 
   return `master-token:${motebitId}:${deviceId}`;
 }
 
+/** A device's own root secret (a motebit with a membership log): its signing and X25519 keys derive from it. */
+export function rootSecretAccount(motebitId: string, deviceId: string): string {
+  return `root-secret:${motebitId}:${deviceId}`;
+}
+
 export function deviceKeyAccount(motebitId: string, deviceId: string): string {
   return `device-key:${motebitId}:${deviceId}`;
 }

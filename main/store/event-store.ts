@@ -9,7 +9,9 @@ import { canonicalJson } from '../../shared/encoding.ts';
 import { createHash } from 'node:crypto';
 import { sha256Hex } from '../../shared/crypto.ts';
 import { compareEvents, concurrent, happenedBefore, nextClock, sqlOrder, type Clocked } from '../../shared/clock.ts';
-import { ChainError, parseEvents, planChains, type ChainContext, type ChainHead, type HashedEvent } from '../../shared/chain.ts';
+import { ChainError, identityAuthority, parseEvents, planChains, type ChainContext, type ChainHead, type EventAuthority, type HashedEvent } from '../../shared/chain.ts';
+import { membershipAuthority } from '../../shared/membership/event-authority.ts';
+import type { MembershipState } from '../../shared/membership/log.ts';
 import {
   EntitySchema,
   GENESIS_HASH,
@@ -33,8 +35,13 @@ import { RelayLedger } from './relay-ledger.ts';
 export interface StoreIdentity {
   readonly motebitId: string;
   readonly deviceId: string;
-  /** The motebit identity key that certifies every device: seals are checked against it. */
-  readonly identityPublicKey: Uint8Array;
+  /** Protocol 2: the motebit identity key that certifies every device; seals are checked against it. */
+  readonly identityPublicKey?: Uint8Array;
+  /**
+   * A motebit with a membership log (docs/keys.md): the log as this device verified it, null before it
+   * holds one. It decides who may write; this device's writes name its head. Exactly one of the two is given.
+   */
+  readonly membership?: () => MembershipState | null;
 }
 
 export interface LocalWrite {
@@ -137,7 +144,10 @@ export class EventStore {
   private readonly db: SqliteDatabase;
   private readonly sql;
 
+  private cachedAuthority: { state: MembershipState | null; authority: EventAuthority } | undefined;
+
   private constructor(db: SqliteDatabase, identity: StoreIdentity) {
+    if ((identity.identityPublicKey === undefined) === (identity.membership === undefined)) throw new TypeError('a store is given an identity key or a membership log, one of the two');
     this.db = db;
     this.identity = identity;
     this.sql = prepareStatements(db);
@@ -179,6 +189,7 @@ export class EventStore {
   /** Appends several local writes in one transaction: all of them or none. */
   appendMany(writes: readonly LocalWrite[]): SealedEvent[] {
     writes.forEach(validateWrite);
+    const position = this.writePosition();
     return this.db
       .transaction(() => {
         const seen = this.frontier();
@@ -190,6 +201,7 @@ export class EventStore {
           const seq = head.seq + 1;
           const clock = nextClock({ lamport, heads }, this.identity.deviceId, seq);
           const event: SealedEvent = {
+            ...position,
             v: PROTOCOL_VERSION,
             motebit_id: this.identity.motebitId,
             device_id: this.identity.deviceId,
@@ -685,10 +697,27 @@ export class EventStore {
     return this.sql.headOf.get(deviceId) as ChainHead | undefined;
   }
 
+  /** What this device's new events name of the membership log: its head, for a motebit that has one. */
+  private writePosition(): { m?: number } {
+    if (!this.identity.membership) return {};
+    const state = this.identity.membership();
+    if (!state) throw new Error('this device holds no membership log yet: sync once before writing');
+    return { m: state.head.seq };
+  }
+
+  /** Who may write, as this device knows it now (the membership authority is made again only when the log moved). */
+  private authority(): EventAuthority {
+    const { identityPublicKey, membership } = this.identity;
+    if (identityPublicKey) return (this.cachedAuthority ??= { state: null, authority: identityAuthority(identityPublicKey) }).authority;
+    const state = membership!();
+    if (this.cachedAuthority?.state !== state) this.cachedAuthority = { state, authority: state ? membershipAuthority(state) : NO_MEMBERSHIP };
+    return this.cachedAuthority.authority;
+  }
+
   private chainContext(): ChainContext {
     return {
       motebitId: this.identity.motebitId,
-      identityPublicKey: this.identity.identityPublicKey,
+      authority: this.authority(),
       head: (deviceId) => this.head(deviceId),
       appliedHash: (deviceId, seq) => (this.sql.hashAt.get(deviceId, seq) as { hash: string } | undefined)?.hash,
     };
@@ -835,6 +864,12 @@ function sha256Stream(): { add(text: string): void; hex(): string } {
     hex: () => hash.digest('hex'),
   };
 }
+
+/** Before this device holds a membership log, nobody's events can be checked: all wait. */
+const NO_MEMBERSHIP: EventAuthority = {
+  admit: () => 'this device holds no membership log yet',
+  seal: () => 'device_key_mismatch',
+};
 
 function bindIdentity(db: SqliteDatabase, identity: StoreIdentity): void {
   const get = db.prepare('SELECT value FROM meta WHERE key = ?');

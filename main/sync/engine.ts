@@ -43,7 +43,23 @@ export interface RelayControl {
   reenrol(): Promise<void>;
 }
 
+/**
+ * A motebit with a membership log (docs/keys.md): the engine brings this device's verified log up to date
+ * at the start of every cycle, and before applying events that name a position beyond it, so that who
+ * may write is always judged on the newest log the relay serves and this device verified.
+ */
+export interface MembershipHook {
+  /** The seq of the last entry this device verified (-1: none). */
+  head(): number;
+  /** Fetches, verifies and keeps what the relay has beyond this device's log (re-seeding a relay that lost it); throws when the relay serves a log this device refuses. */
+  refresh(): Promise<void>;
+  /** Opens again an event that arrived sealed under a key this device did not have yet (a new epoch), with the keys it has now. */
+  reopen(event: ReceivedEvent): ReceivedEvent;
+}
+
 export interface EngineOptions {
+  /** Set for a motebit with a membership log. */
+  readonly membership?: MembershipHook;
   readonly store: EventStore;
   readonly relay: RelayControl;
   /** When events that fail verification are set aside (quarantined), and for how long. */
@@ -250,6 +266,7 @@ export class SyncEngine {
     let pushed = 0;
     try {
       const log = await this.inspectRelay();
+      await this.options.membership?.refresh();
       // The relay's head is known now: what there is to receive is what lies between this device's cursor and it.
       this.pull = { head: log.head, base: this.store.getCursor(CURSOR), ownInRange: 0, startedAt: null };
       let transport = await this.ensureTransport(log.epoch);
@@ -439,11 +456,13 @@ export class SyncEngine {
    * is recorded and reported, never applied. The page's events, what was rejected of it and the cursor
    * past it are committed in one transaction: after a crash either all of it is there or none of it.
    */
-  private readonly receive = async (events: readonly ReceivedEvent[]): Promise<void> => {
-    if (events.length === 0) return;
+  private readonly receive = async (page: readonly ReceivedEvent[]): Promise<void> => {
+    if (page.length === 0) return;
+    const events = await this.withNewerMembership(page);
     const rejected: RejectedEvent[] = [];
     const failures: { received: ReceivedEvent; code: string; message: string }[] = [];
     const byDevice = new Map<string, { received: ReceivedEvent; event: unknown; text: string }[]>();
+    let position = -1;
     for (const received of events) {
       const decoded = fromWire(received);
       if (!decoded.ok) {
@@ -451,10 +470,15 @@ export class SyncEngine {
         failures.push({ received, code: decoded.problem.code, message: decoded.problem.message });
         continue;
       }
+      position = Math.max(position, membershipPosition(decoded.event));
       const group = byDevice.get(received.device_id) ?? [];
       group.push({ received, event: decoded.event, text: decoded.text });
       byDevice.set(received.device_id, group);
     }
+    // An event written after a membership change this device has not seen yet: read the log first (an
+    // event that names a position the relay then does not serve is refused when it is applied).
+    const membership = this.options.membership;
+    if (membership && position > membership.head()) await this.refreshMembership(membership);
     let newConflicts = 0;
     const last = events.at(-1)!;
     this.store.atomically(() => {
@@ -483,6 +507,29 @@ export class SyncEngine {
     this.countReceived(events);
     if (newConflicts > 0) this.log.info({ newConflicts }, 'conflicts recorded');
   };
+
+  /**
+   * A page with events sealed under a key this device does not have yet (an epoch started by a membership
+   * change it has not read): the log is read first and those events opened again. What still does not open
+   * is rejected as before, and fetched again.
+   */
+  private async withNewerMembership(page: readonly ReceivedEvent[]): Promise<readonly ReceivedEvent[]> {
+    const membership = this.options.membership;
+    if (!membership || !page.some((event) => event.problem?.code === 'unknown_key')) return page;
+    if (!(await this.refreshMembership(membership))) return page;
+    return page.map((event) => (event.problem?.code === 'unknown_key' ? membership.reopen(event) : event));
+  }
+
+  /** Refreshes the membership log from within a page; a failure is logged (the events it would have admitted are refused and fetched again). */
+  private async refreshMembership(membership: MembershipHook): Promise<boolean> {
+    try {
+      await membership.refresh();
+      return true;
+    } catch (error) {
+      this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'the membership log could not be read');
+      return false;
+    }
+  }
 
   /**
    * Counts a received page: only other devices' events are received changes; this device's own, echoed
@@ -662,6 +709,12 @@ function throwIfRefused(results: readonly PushResult[], sent: number, what: stri
   if (results.length === sent && refused.length === 0) return;
   const reason = refused[0]?.status === 'rejected' ? refused[0].reason : 'an incomplete answer';
   throw new SyncFailure('relay', `the relay refused ${refused.length || sent} of ${sent} ${what} (${reason})`, 'this device\'s log disagrees with the relay; sync again, and if it persists report it with the output of "motebit-sync status --json"');
+}
+
+/** The membership log position a decoded (not yet validated) event names, or -1. */
+function membershipPosition(event: unknown): number {
+  const m = typeof event === 'object' && event !== null ? (event as { m?: unknown }).m : undefined;
+  return typeof m === 'number' && Number.isSafeInteger(m) ? m : -1;
 }
 
 function rejection(received: ReceivedEvent, code: string, message: string): RejectedEvent {

@@ -52,6 +52,24 @@ export class MembershipSync {
     return this.#state;
   }
 
+  /**
+   * Keeps a whole log this device verified itself (the genesis it just made, or the log its approval or
+   * recovery read), when it holds none yet. Throws MembershipError for a log that does not verify.
+   */
+  adopt(entries: readonly unknown[]): MembershipState {
+    if (this.#state) return this.#state;
+    let state: MembershipState | null = null;
+    const kept: { seq: number; hash: string; text: string }[] = [];
+    for (const raw of entries) {
+      state = state ? applyEntry(state, raw) : verifyLog([raw], this.#motebitId);
+      kept.push({ seq: state.head.seq, hash: state.head.hash, text: canonicalJson(raw) });
+    }
+    if (!state) throw new MembershipError(0, 'chain', 'the log is empty');
+    this.#ledger.append(kept);
+    this.#state = state;
+    return state;
+  }
+
   /** Fetches what the relay has beyond this device's log, verifies and keeps it; re-seeds a relay that lost entries. */
   async refresh(): Promise<MembershipRefresh> {
     const head = this.#state?.head.seq ?? -1;

@@ -14,6 +14,9 @@ import {
   MembershipOfferResponseSchema,
   MembershipResponseSchema,
   MAX_PULL_LIMIT,
+  PairingCreatedSchema,
+  PairingStateSchema,
+  PairingStepResponseSchema,
   PullResponseSchema,
   PushResponseSchema,
   RevokeResponseSchema,
@@ -26,7 +29,10 @@ import {
   type PushResponse,
   type RevokeResponse,
   type MembershipResponse,
+  type PairingOffer,
+  type PairingState,
 } from '../../shared/relay-api.ts';
+import type { MemberKey } from '../../shared/membership/entry.ts';
 import { IDENTITY_SIGNER, mintToken } from '../../shared/token.ts';
 import type { WireEvent } from '../../shared/wire.ts';
 import { QUOTA_EXCEEDED, TransportError, quotaExceeded } from './transport.ts';
@@ -227,6 +233,29 @@ export class RelayClient {
   #unreachable(what: string, error: unknown): TransportError {
     const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
     return new TransportError('network', timedOut ? `${what}: no answer from the relay within ${this.#timeoutMs} ms` : `${what}: cannot reach the relay (${describe(error)})`, { cause: error });
+  }
+
+  // Pairing by approval (docs/keys.md): unsigned, so a device that is not yet a member can make them (its
+  // motebit, device id and key are never read).
+
+  /** Opens a rendezvous for a new device's public keys: its id (what the code carries) and expiry (seconds). */
+  async openPairing(member: MemberKey): Promise<{ id: string; expires_at: number }> {
+    return this.#request('POST', '/v1/pairings', { member }, null, PairingCreatedSchema);
+  }
+
+  /** What the rendezvous holds so far: the new device's keys, the member's offer, the new device's reveal. */
+  async pairing(id: string): Promise<PairingState> {
+    return this.#request('GET', `/v1/pairings/${id}`, undefined, null, PairingStateSchema);
+  }
+
+  /** The member's commitment to the motebit the new device joins (taken once). */
+  async offerPairing(id: string, offer: PairingOffer): Promise<void> {
+    await this.#request('POST', `/v1/pairings/${id}/offer`, offer, null, PairingStepResponseSchema);
+  }
+
+  /** The new device's nonce, once the offer is there (taken once). */
+  async revealPairing(id: string, nonceB64: string): Promise<void> {
+    await this.#request('POST', `/v1/pairings/${id}/reveal`, { nonce: nonceB64 }, null, PairingStepResponseSchema);
   }
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configPath } from '../../main/config/home.ts';
 import { formatMasterToken, generateMasterToken, parseMasterToken } from '../../main/identity/master-token.ts';
-import { createMotebit, forgetLocalIdentity, joinMotebit, createPairingCode, loadLocalIdentity } from '../../main/identity/local-identity.ts';
+import { createMotebit, forgetLocalIdentity, joinMotebit, createPairingCode, loadLocalIdentity, masterTokenIdentity } from '../../main/identity/local-identity.ts';
 import { FileSecretStore } from '../../main/keyring/file-secret-store.ts';
 import { SecretStoreChoiceError, chooseSecretStoreKind, openSecretStore } from '../../main/keyring/open.ts';
 import { OsKeyring } from '../../main/keyring/os-keyring.ts';
@@ -97,7 +97,7 @@ describe(`OS keyring ${keyringNote}`, () => {
       expect(content).not.toContain(tokenText);
       expect(content).not.toContain(seedText?.slice(5));
     }
-    const loaded = await loadLocalIdentity({ home, secrets: store });
+    const loaded = masterTokenIdentity(await loadLocalIdentity({ home, secrets: store }));
     expect(loaded.motebitId).toBe(created.motebitId);
     expect(loaded.deviceId).toBe(created.deviceId);
     expect(loaded.cert).toBe(created.cert);
@@ -123,7 +123,7 @@ describe(`OS keyring ${keyringNote}`, () => {
     expect(await forgetLocalIdentity({ home: homeA, secrets: store })).toHaveLength(2);
     await expect(loadLocalIdentity({ home: homeA, secrets: store })).rejects.toThrow(/no motebit is set up/);
     const loadedB = await loadLocalIdentity({ home: homeB, secrets: store });
-    const loadedC = await loadLocalIdentity({ home: homeC, secrets: store });
+    const loadedC = masterTokenIdentity(await loadLocalIdentity({ home: homeC, secrets: store }));
     expect([loadedB.motebitId, loadedB.deviceId]).toEqual([b.motebitId, b.deviceId]);
     expect([loadedC.motebitId, loadedC.deviceId]).toEqual([a.motebitId, c.deviceId]);
     expect(loadedC.encryptionKey.key.equals(a.encryptionKey.key)).toBe(true);

@@ -20,6 +20,7 @@ import {
   forgetLocalIdentity,
   joinMotebit,
   loadLocalIdentity,
+  masterTokenIdentity,
 } from '../../main/identity/local-identity.ts';
 import { FileSecretStore } from '../../main/keyring/file-secret-store.ts';
 import { masterTokenAccount } from '../../main/keyring/secret-store.ts';
@@ -56,7 +57,7 @@ describe('createMotebit / loadLocalIdentity', () => {
       device_name: 'laptop',
     });
 
-    const loaded = await loadLocalIdentity({ home, secrets: new FileSecretStore(home) });
+    const loaded = masterTokenIdentity(await loadLocalIdentity({ home, secrets: new FileSecretStore(home) }));
     expect(loaded.motebitId).toBe(created.motebitId);
     expect(loaded.deviceId).toBe(created.deviceId);
     expect(loaded.deviceName).toBe('laptop');
@@ -159,7 +160,7 @@ describe('pairing and joinMotebit', () => {
     expect(joined.encryption).toBe(false);
     // The joining device certified its own key with the shared identity: the relay will accept it.
     expect(verifyDeviceCert(existing.identityKey.publicKey, existing.motebitId, joined.deviceId, toBase64Url(joined.deviceKey.publicKey), joined.cert)).toBe(true);
-    const loaded = await loadLocalIdentity({ home: second, secrets: new FileSecretStore(second) });
+    const loaded = masterTokenIdentity(await loadLocalIdentity({ home: second, secrets: new FileSecretStore(second) }));
     expect([loaded.motebitId, loaded.deviceId, loaded.deviceName]).toEqual([existing.motebitId, joined.deviceId, 'phone']);
   });
 

@@ -117,9 +117,9 @@ describe('derivations', () => {
     const device = createDeviceKey();
     expect(device.deviceId).toBe(deviceIdFromDeviceKey(device.signingKey.publicKey));
     const credentials = deviceCredentials(identityKey, motebitId, device);
-    expect(verifyDeviceCert(identityKey.publicKey, motebitId, device.deviceId, toBase64Url(device.signingKey.publicKey), credentials.cert)).toBe(true);
+    expect(verifyDeviceCert(identityKey.publicKey, motebitId, device.deviceId, toBase64Url(device.signingKey.publicKey), credentials.cert!)).toBe(true);
     const stranger = deriveIdentity(generateMasterToken());
-    expect(verifyDeviceCert(stranger.identityKey.publicKey, motebitId, device.deviceId, toBase64Url(device.signingKey.publicKey), credentials.cert)).toBe(false);
+    expect(verifyDeviceCert(stranger.identityKey.publicKey, motebitId, device.deviceId, toBase64Url(device.signingKey.publicKey), credentials.cert!)).toBe(false);
   });
 
   it('device keys are random, and their stored form round-trips', () => {

@@ -33,6 +33,21 @@ export class Lab {
     return this.track(await reopen(device, options.transport));
   }
 
+  /** A new motebit with per-device keys and a membership log (docs/keys.md); its recovery key is kept on the device object's side. */
+  async found(relayUrl: string, options: { encryption?: boolean; transport?: TransportPreference; name?: string } = {}): Promise<{ device: Device; recoveryKey: string }> {
+    const name = options.name ?? `device-${++this.count}`;
+    const device = await Device.create({ ...this.home(name), relayUrl, deviceName: name, encryption: options.encryption ?? true, transport: options.transport, keys: 'per-device' });
+    const recoveryKey = device.takeRecoveryKey()!;
+    return { device: this.track(await reopen(device, options.transport)), recoveryKey };
+  }
+
+  /** A new device added with the recovery key (every other device lost, or a test's second device). */
+  async recover(relayUrl: string, motebitId: string, recoveryKey: string, options: { transport?: TransportPreference; name?: string; remove?: string[] } = {}): Promise<Device> {
+    const name = options.name ?? `device-${++this.count}`;
+    const device = await Device.recover({ ...this.home(name), relayUrl, motebitId, recoveryKey, deviceName: name, ...(options.remove ? { remove: options.remove } : {}) });
+    return this.track(await reopen(device, options.transport));
+  }
+
   async join(first: Device, options: { transport?: TransportPreference; name?: string } = {}): Promise<Device> {
     const name = options.name ?? `device-${++this.count}`;
     const device = await Device.join({ ...this.home(name), pairingCode: await first.pairingCode(), deviceName: name });

@@ -2,6 +2,7 @@
 // can. The engine is built directly here so the first WebSocket attempt can be sent to a closed port.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { EncryptedTransport } from '../../main/sync/encrypted-transport.ts';
+import { masterTokenIdentity } from '../../main/identity/local-identity.ts';
 import { SyncEngine } from '../../main/sync/engine.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
 import type { Transport, TransportKind } from '../../main/sync/transport.ts';
@@ -28,7 +29,7 @@ it('falls back to HTTP while WebSocket cannot connect, and returns to WebSocket 
     } else {
       inner = new HttpTransport(a.relay);
     }
-    const { id, key } = identity.encryptionKey;
+    const { id, key } = masterTokenIdentity(identity).encryptionKey;
     return new EncryptedTransport({ inner, motebitId: identity.motebitId, keys: { current: { id, key }, byId: (k) => (k === id ? key : undefined) } });
   };
   const engine = new SyncEngine({ store: a.store, relay: a.relayControl, credentials: identity.credentials, connect, transport: 'auto', intervalMs: 60_000, wsRetryFirstMs: 50 });
