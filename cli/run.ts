@@ -23,8 +23,10 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
                                                      --keys per-device: own keys per device, a membership log
                                                      and a recovery key (shown once)
   join --relay URL [--name NAME]                     per-device keys: show a one-time code, wait for approval
-  approve CODE [--yes]                               per-device keys: add the device showing CODE, after
-                                                     checking the six digits both screens show
+  approve CODE [--yes]                               per-device keys: add the device showing CODE once the
+                                                     person confirms both screens show the same six digits
+                                                     (the answer is read from the terminal, or a line of
+                                                     stdin; --yes: a script that compared them already)
   recover --relay URL --motebit ID [--name NAME] [--remove DEVICE]...
                                                      every device lost: add this one with the recovery key
                                                      (read from the terminal or stdin), removing DEVICEs
@@ -263,6 +265,38 @@ async function runDeviceCommand(device: Device, command: string, args: string[],
   }
 }
 
+/** A member approves a new device: its name and the six digits, a question (or --yes), then the add entry. */
+async function approve(device: Device, args: string[], values: { yes: boolean }, flags: Flags, io: Io): Promise<number> {
+  need(args, 1, 'CODE (the code the new device shows)');
+  const pending = await device.approvalFor(args[0]!);
+  const who = `${pending.name === null ? 'a device with no name' : `"${printable(pending.name)}"`} (${pending.deviceId})`;
+  if (flags.json) io.out(JSON.stringify({ device_id: pending.deviceId, name: pending.name, sas: pending.sas }));
+  else io.out(`New device ${who} asks to join this motebit.\nIt must show the same six digits as here: ${pending.sas}`);
+  if (!values.yes && !(await confirm('Do both screens show the same digits? Approve this device [y/N] ', io))) {
+    io.err('not approved; nothing was changed, and the code can no longer be used');
+    return EXIT.failure;
+  }
+  await pending.approve();
+  io.err(`approved ${who}: it is now a device of this motebit`);
+  return EXIT.ok;
+}
+
+/** A yes/no question on the terminal (or one line of stdin): only "y" or "yes" is yes. */
+async function confirm(question: string, io: Io): Promise<boolean> {
+  if (!process.stdin.isTTY) {
+    io.err(question);
+    const answer = (await readStdin()).split('\n')[0]?.trim().toLowerCase() ?? '';
+    return answer === 'y' || answer === 'yes';
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = (await new Promise<string>((resolve) => rl.question(question, resolve))).trim().toLowerCase();
+    return answer === 'y' || answer === 'yes';
+  } finally {
+    rl.close();
+  }
+}
+
 function parseKeysFlag(text: string | undefined): 'per-device' | undefined {
   if (text === undefined || text === 'master-token') return undefined;
   if (text === 'per-device') return 'per-device';
@@ -421,6 +455,29 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       io.err(`recovered motebit ${motebitId}; this device is ${device.identity.deviceId}`);
       return await syncAndReport(device, flags, io);
     }
+    if (command === 'join' && args.length === 0) {
+      if (!flags.relay) throw new UsageError('join needs --relay URL (a per-device motebit) or a pairing code from "motebit-sync pair" (a master token motebit)');
+      const relayUrl = parseRelayUrl(flags.relay);
+      device = await Device.joinByApproval({
+        ...home,
+        relayUrl,
+        deviceName: flags.name,
+        onCode: async (code, expiresAt) => {
+          const minutes = Math.max(1, Math.round((expiresAt - Date.now()) / 60_000));
+          if (flags.json) io.out(JSON.stringify({ join_code: code, expires_at: expiresAt }));
+          else {
+            io.out(await pairingQrText(code));
+            io.out(`On a device of your motebit run:\n  motebit-sync approve ${code}\n(or choose "Add a device" in its window). The code works once, for about ${minutes} minutes; nothing secret is in it.`);
+          }
+        },
+        onOffer: ({ motebitId, sas }) => {
+          io.out(flags.json ? JSON.stringify({ motebit_id: motebitId, sas }) : `Approve only if the other device shows: ${sas}\nwaiting for the approval…`);
+        },
+      });
+      warnAboutSecrets(device, io);
+      io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
+      return await syncAndReport(device, flags, io);
+    }
     if (command === 'join') {
       need(args, 1, 'CODE');
       device = await Device.join({ ...home, pairingCode: args[0]!, deviceName: flags.name });
@@ -431,6 +488,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     device = await Device.open(home);
     warnAboutSecrets(device, io);
     if (command === 'shell') return await shell(device, io);
+    if (command === 'approve') return await approve(device, args, values, flags, io);
     return await runDeviceCommand(device, command, args, flags, io);
   } catch (error) {
     const { message, code } = describe(error, verbose);

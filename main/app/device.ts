@@ -5,7 +5,7 @@ import { type JsonValue, type SealedEvent } from '../../shared/event.ts';
 import { MAX_MEMBERSHIP_ENTRIES, type DeviceInfo } from '../../shared/relay-api.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
-import { motebitDir } from '../config/home.ts';
+import { ensurePrivateDir, motebitDir } from '../config/home.ts';
 import { randomBytes } from 'node:crypto';
 import { createMotebit, createPairingCode, deviceNameOrDefault, checkNoIdentity, installMember, joinMotebit, loadLocalIdentity, undoSetup, type LocalIdentity, type MasterTokenIdentity, type MemberIdentity } from '../identity/local-identity.ts';
 import { formatRecoveryKey, generateRecoverySecret, parseRecoveryKey, recoveryMember } from '../identity/recovery-key.ts';
@@ -15,6 +15,7 @@ import { openKeys } from '../../shared/membership/open-keys.ts';
 import { MembershipRelayError, MembershipSync } from '../sync/membership-sync.ts';
 import { MemberKeyring } from '../sync/member-keyring.ts';
 import { InvalidStateError } from './error-words.ts';
+import { startApproval, startJoin } from '../identity/pairing-flow.ts';
 import { SyncFailure, type MembershipHook } from '../sync/engine.ts';
 import { TransportError, type ReceivedEvent } from '../sync/transport.ts';
 import { openSecretStore } from '../keyring/open.ts';
@@ -51,6 +52,28 @@ export interface CreateOptions extends HomeOptions {
    * Absent: protocol 2, one master token shared by every device.
    */
   readonly keys?: 'per-device' | undefined;
+}
+
+export interface JoinByApprovalOptions extends HomeOptions {
+  readonly relayUrl: string;
+  readonly deviceName?: string | undefined;
+  /** The one-time code to show (text; a QR carries the same), and when it stops working (ms since the epoch). */
+  readonly onCode: (code: string, expiresAt: number) => void | Promise<void>;
+  /** A member answered: the six digits to show; the person compares them with the member's screen. */
+  readonly onOffer: (offered: { motebitId: string; sas: string }) => void | Promise<void>;
+  readonly signal?: AbortSignal;
+  /** Between two reads of the relay while waiting (tests make it short). */
+  readonly pollMs?: number;
+}
+
+/** A new device that answered a code, waiting for the person to compare the digits and approve. */
+export interface PendingApproval {
+  readonly deviceId: string;
+  readonly name: string | null;
+  /** The six digits both screens must show. */
+  readonly sas: string;
+  /** Appends the add entry (this device signs it, with the current content key wrapped for the new device). */
+  approve(): Promise<void>;
 }
 
 export interface RecoverOptions extends HomeOptions {
@@ -148,6 +171,7 @@ export class Device {
     const { store: secrets, warning } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService, probe: false });
     const identity = await loadLocalIdentity({ home: options.home, secrets });
     const config = await loadConfig(options.home);
+    await ensurePrivateDir(options.home); // a folder made wider by an older version or a copy is tightened
     const device = new Device({ home: options.home, identity, config, secrets, secretsWarning: warning, log: options.log, transport: options.transport });
     try {
       await device.openMemberKeys(seed);
@@ -280,6 +304,47 @@ export class Device {
     await append(await addEntry(state, recovery, member.key, await currentKey(), Date.now()));
     await installMember({ home: options.home, secrets, rootSecret, motebitId: options.motebitId, relayUrl: options.relayUrl, deviceName: name });
     return Device.open(options, log);
+  }
+
+  /**
+   * A new device joins a motebit with a membership log by approval: it shows a one-time code, waits for a
+   * member to answer, shows the six digits, and once approved verifies the log and opens its keys. Nothing
+   * is written to the home until it is approved; nothing secret is ever sent or typed.
+   */
+  static async joinByApproval(options: JoinByApprovalOptions): Promise<Device> {
+    await checkNoIdentity(options.home);
+    await checkRelay(options.relayUrl);
+    const { store: secrets } = await openSecretStore({ home: options.home, keyring: options.keyring, env: options.env, service: options.keyringService });
+    const rootSecret = randomBytes(32);
+    const name = deviceNameOrDefault(options.home, options.deviceName);
+    const member = memberFromSecret('device', rootSecret, name);
+    const timing = options.pollMs === undefined ? {} : { pollMs: options.pollMs };
+    const join = await startJoin({ relayUrl: options.relayUrl, member, ...timing });
+    await options.onCode(join.code, join.expiresAt);
+    const waiting = options.signal ? { signal: options.signal } : {};
+    const offered = await join.waitForOffer(waiting);
+    await options.onOffer({ motebitId: offered.motebitId, sas: offered.sas });
+    const joined = await join.waitForApproval(waiting);
+    await installMember({ home: options.home, secrets, rootSecret, motebitId: offered.motebitId, relayUrl: options.relayUrl, deviceName: name });
+    return Device.open(options, joined.entries);
+  }
+
+  /**
+   * This member reads a new device's code: offers the motebit, waits for the new device's answer and checks
+   * the code's commitment. Nothing changes until `approve` is called on what it returns.
+   */
+  async approvalFor(code: string, options: { signal?: AbortSignal; pollMs?: number } = {}): Promise<PendingApproval> {
+    const { identity, state, currentKey, relay } = await this.memberContext();
+    const approval = await startApproval({ relay, code, state, ...(options.signal ? { signal: options.signal } : {}), ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+    return {
+      deviceId: approval.id,
+      name: approval.name,
+      sas: approval.sas,
+      approve: async () => {
+        await approval.approve(identity.member, currentKey);
+        await this.refreshMembership();
+      },
+    };
   }
 
   /** The recovery key made at init, once: later calls answer null. */

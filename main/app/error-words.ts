@@ -10,6 +10,10 @@ import { ConfigError, DeviceNameError } from '../config/config.ts';
 import { RelayUrlError } from '../config/relay-url.ts';
 import { IdentityExistsError, IdentityMismatchError, IdentityNotSetUpError } from '../identity/local-identity.ts';
 import { PairingCodeError } from '../identity/pairing.ts';
+import { PairingError, type PairingErrorCode } from '../identity/pairing-flow.ts';
+import { PairsByApprovalError } from '../identity/local-identity.ts';
+import { CodeTextError } from '../../shared/code-text.ts';
+import { MembershipError } from '../../shared/membership/log.ts';
 import { keyringHelp } from '../keyring/help.ts';
 import { SecretStoreChoiceError } from '../keyring/open.ts';
 import { KeyringUnavailableError, SecretStoreError } from '../keyring/secret-store.ts';
@@ -180,6 +184,27 @@ function keyringWords(error: KeyringUnavailableError): Words {
   };
 }
 
+/** Which kind of failure each pairing failure is (what the CLI's exit code and the window's card say). */
+const PAIRING_KINDS: Record<PairingErrorCode, WordsKind> = {
+  bad_code: 'input',
+  unknown_code: 'state',
+  expired: 'state',
+  mismatch: 'integrity',
+  already_member: 'state',
+  full: 'state',
+  wrong_motebit: 'integrity',
+  bad_log: 'integrity',
+  conflict: 'state',
+  unreachable: 'network',
+  relay: 'relay',
+  cancelled: 'cancelled',
+};
+
+/** The engine's own failure (main/sync/engine.ts SyncFailure, which imports this module: matched by shape, not class). */
+function isSyncFailure(error: unknown): error is Error & { kind: string; nextStep: string } {
+  return error instanceof Error && error.name === 'SyncFailure' && typeof (error as { nextStep?: unknown }).nextStep === 'string';
+}
+
 /** The one mapping: any error to words. Unknown errors keep their text in details, never a stack on screen. */
 export function errorWords(error: unknown): Words {
   if (error instanceof TransportError) return transportWords(error);
@@ -187,6 +212,13 @@ export function errorWords(error: unknown): Words {
     return { kind: 'input', message: error.message, nextStep: `enter the relay address, for example https://relay.example.com. ${START_RELAY}`, details: '', field: 'relayUrl' };
   }
   if (error instanceof PairingCodeError) return { kind: 'input', message: error.message, nextStep: 'copy the whole code again from your other device (Settings → Add a device)', details: '', field: 'pairingCode' };
+  if (error instanceof PairingError) return { kind: PAIRING_KINDS[error.code], message: error.message, nextStep: '', details: error.cause instanceof Error ? error.cause.message : '' };
+  if (error instanceof CodeTextError) return { kind: 'input', message: error.message, nextStep: 'type it again exactly as shown (letters and digits; dashes and case do not matter)', details: '' };
+  if (error instanceof PairsByApprovalError) return { kind: 'state', message: error.message, nextStep: '', details: '' };
+  if (error instanceof MembershipError) {
+    return { kind: 'integrity', message: "the motebit's list of devices, as the relay served it, does not check out; nothing of it was used", nextStep: 'try again later; if it keeps happening, the relay is faulty or tampered with', details: error.message };
+  }
+  if (isSyncFailure(error)) return { kind: error.kind === 'auth' || error.kind === 'network' || error.kind === 'relay' || error.kind === 'integrity' ? error.kind : 'local', message: error.message, nextStep: error.nextStep, details: '' };
   if (error instanceof InvalidWriteError) return { kind: 'input', message: error.message, nextStep: 'correct the value and write it again', details: '' };
   if (error instanceof SecretStoreChoiceError) return { kind: 'input', message: error.message, nextStep: 'use --keyring os (the OS keyring) or --keyring file', details: '' };
   if (error instanceof DeviceNameError) {

@@ -1,11 +1,11 @@
 // The device's config: <home>/.motebit/config.json. Validated strictly (an unknown field is an error, so
 // a typo is never silently ignored), and never overwritten while the file on disk is invalid: the person
 // who wrote it fixes it, the app does not "repair" it. Writes are atomic (atomic-write.ts).
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { DeviceIdSchema, MotebitIdSchema } from '../../shared/ids.ts';
 import { writeFileAtomic } from './atomic-write.ts';
-import { configPath, motebitDir } from './home.ts';
+import { configPath, ensurePrivateDir } from './home.ts';
 import { RelayUrlError, parseRelayUrl } from './relay-url.ts';
 
 export const DEFAULT_INTERVAL_SECONDS = 30;
@@ -137,7 +137,7 @@ export async function saveConfig(home: string, config: ConfigInput): Promise<Con
     }
     throw error;
   }
-  await mkdir(motebitDir(home), { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(home);
   await writeFileAtomic(path, JSON.stringify(valid, null, 2) + '\n');
   return valid;
 }
