@@ -18,10 +18,11 @@ import { runConflictCommand } from './conflicts.ts';
 
 const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--json]
 
-  init --relay URL [--name NAME] [--no-encryption] [--keys per-device]
-                                                     create a motebit on a relay, enrol this device; with
-                                                     --keys per-device: own keys per device, a membership log
-                                                     and a recovery key (shown once)
+  init --relay URL [--name NAME] [--no-encryption] [--keys per-device|master-token]
+                                                     create a motebit on a relay: by default each device has
+                                                     its own keys, a signed membership log says which devices
+                                                     belong, and a recovery key is shown once; master-token:
+                                                     the old scheme (one secret shared by every device)
   join --relay URL [--name NAME]                     per-device keys: show a one-time code, wait for approval
   approve CODE [--yes]                               per-device keys: add the device showing CODE once the
                                                      person confirms both screens show the same six digits
@@ -297,9 +298,10 @@ async function confirm(question: string, io: Io): Promise<boolean> {
   }
 }
 
+/** --keys: per-device (the default: own keys per device, a membership log, a recovery key) or master-token (protocol 2). */
 function parseKeysFlag(text: string | undefined): 'per-device' | undefined {
-  if (text === undefined || text === 'master-token') return undefined;
-  if (text === 'per-device') return 'per-device';
+  if (text === 'master-token') return undefined;
+  if (text === undefined || text === 'per-device') return 'per-device';
   throw new UsageError(`--keys is per-device or master-token (got ${JSON.stringify(text)})`);
 }
 

@@ -85,7 +85,7 @@ describe('the built CLIs', () => {
     lab = new Lab();
     relayUrl = (await lab.relay()).url;
     home = join(lab.dir, 'home');
-    const init = await run(process.execPath, [source, '--home', home, 'init', '--relay', relayUrl, '--name', 'laptop']);
+    const init = await run(process.execPath, [source, '--home', home, 'init', '--relay', relayUrl, '--name', 'laptop', '--keys', 'master-token']);
     expect(init.code, init.stderr).toBe(0);
   });
   afterAll(() => lab?.close());

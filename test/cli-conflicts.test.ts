@@ -45,7 +45,7 @@ beforeAll(async () => {
   const relayUrl = (await lab.relay()).url;
   a = join(lab.dir, 'a');
   b = join(lab.dir, 'b');
-  expect((await cli(['--home', a, 'init', '--relay', relayUrl, '--name', 'laptop'])).code).toBe(0);
+  expect((await cli(['--home', a, 'init', '--relay', relayUrl, '--name', 'laptop', '--keys', 'master-token'])).code).toBe(0);
   const code = JSON.parse((await cli(['--home', a, 'pair', '--json'])).stdout).pairing_code as string;
   expect((await cli(['--home', b, 'join', code, '--name', 'desktop'])).code).toBe(0);
   bDevice = JSON.parse((await cli(['--home', b, 'status', '--json'])).stdout).device_id as string;

@@ -20,7 +20,7 @@ beforeAll(async () => {
   relayUrl = (await lab.relay()).url;
   a = join(lab.dir, 'a');
   b = join(lab.dir, 'b');
-  expect((await cli(['--home', a, 'init', '--relay', relayUrl, '--name', 'laptop'])).code).toBe(0);
+  expect((await cli(['--home', a, 'init', '--relay', relayUrl, '--name', 'laptop', '--keys', 'master-token'])).code).toBe(0);
   const code = JSON.parse((await cli(['--home', a, 'pair', '--json'])).stdout).pairing_code as string;
   expect((await cli(['--home', b, 'join', code, '--name', 'desktop'])).code).toBe(0);
 });
@@ -134,7 +134,7 @@ describe('motebit-sync against a relay that fails it', () => {
     let relay = await lab.relay({ port: await freePort(), db: join(lab.dir, 'r1.db'), audience: proxy.url });
     const x = join(lab.dir, 'x');
     const y = join(lab.dir, 'y');
-    expect((await cli(['--home', x, 'init', '--relay', proxy.url, '--name', 'x'])).code).toBe(0);
+    expect((await cli(['--home', x, 'init', '--relay', proxy.url, '--name', 'x', '--keys', 'master-token'])).code).toBe(0);
     const code = JSON.parse((await cli(['--home', x, 'pair', '--json'])).stdout).pairing_code as string;
     expect((await cli(['--home', y, 'join', code, '--name', 'y'])).code).toBe(0);
     expect((await cli(['--home', x, 'import', '-'], '{"entity":"n/1","value":1}\n{"entity":"n/2","value":2}\n{"entity":"n/3","value":3}\n')).code).toBe(0);

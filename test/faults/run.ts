@@ -231,7 +231,9 @@ export async function runOne(options: RunOptions): Promise<RunResult> {
 /** d1 init (with or without encryption), every other device pair + join; each must exit 0. */
 async function enrol(devices: readonly DeviceHome[], url: string, encrypted: boolean): Promise<void> {
   const [first, ...others] = devices;
-  const init = await first!.run(['init', '--relay', url, '--name', first!.name, ...(encrypted ? [] : ['--no-encryption']), '--json']);
+  // Protocol 2 (a pairing code per device): the campaign is about relay faults, which both key schemes meet
+  // in the same engine; per-device pairing by approval is tested in test/cli-keys.test.ts.
+  const init = await first!.run(['init', '--relay', url, '--name', first!.name, '--keys', 'master-token', ...(encrypted ? [] : ['--no-encryption']), '--json']);
   if (init.code !== 0) throw new Error(`setup: init exited ${init.code}: ${tail(init.stderr)}`);
   first!.deviceId = String(jsonOut(init)?.device_id ?? '');
   for (const device of others) {

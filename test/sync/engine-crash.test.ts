@@ -39,7 +39,7 @@ function cli(args: string[], options: { stdin?: string; killWhen?: (stderr: stri
 it('every local event reaches the other device exactly once across a SIGKILL mid-cycle', async () => {
   const relay = await lab.relay();
   const home = join(lab.dir, 'a');
-  expect((await cli(['--home', home, 'init', '--relay', relay.url, '--name', 'a'])).code).toBe(0);
+  expect((await cli(['--home', home, 'init', '--relay', relay.url, '--name', 'a', '--keys', 'master-token'])).code).toBe(0);
   const lines = Array.from({ length: EVENTS }, (_, i) => JSON.stringify({ entity: `bulk/${i}`, value: { i } })).join('\n');
   expect((await cli(['--home', home, 'import', '-'], { stdin: lines })).code).toBe(0);
 
