@@ -31,6 +31,10 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
   recover --relay URL --motebit ID [--name NAME] [--remove DEVICE]...
                                                      every device lost: add this one with the recovery key
                                                      (read from the terminal or stdin), removing DEVICEs
+  upgrade                                            master token motebits: give this device its own keys,
+                                                     keeping every event (the first device founds the
+                                                     membership log and shows a recovery key; later ones
+                                                     show a code to approve on an upgraded device)
   pair                                               master token motebits: show a pairing code for a new device
   join CODE [--name NAME]                            master token motebits: join with a pairing code
   put ENTITY JSON                                    write a value (queued until the next sync)
@@ -266,6 +270,21 @@ async function runDeviceCommand(device: Device, command: string, args: string[],
   }
 }
 
+/** The one-time code a joining (or later-upgrading) device shows: text and QR, or a JSON line first. */
+async function showJoinCode(code: string, expiresAt: number, flags: Flags, io: Io): Promise<void> {
+  const minutes = Math.max(1, Math.round((expiresAt - Date.now()) / 60_000));
+  if (flags.json) {
+    io.out(JSON.stringify({ join_code: code, expires_at: expiresAt }));
+    return;
+  }
+  io.out(await pairingQrText(code));
+  io.out(`On a device of your motebit run:\n  motebit-sync approve ${code}\n(or choose "Add a device" in its window). The code works once, for about ${minutes} minutes; nothing secret is in it.`);
+}
+
+function showOffer({ motebitId, sas }: { motebitId: string; sas: string }, flags: Flags, io: Io): void {
+  io.out(flags.json ? JSON.stringify({ motebit_id: motebitId, sas }) : `Approve only if the other device shows: ${sas}\nwaiting for the approval…`);
+}
+
 /** A member approves a new device: its name and the six digits, a question (or --yes), then the add entry. */
 async function approve(device: Device, args: string[], values: { yes: boolean }, flags: Flags, io: Io): Promise<number> {
   need(args, 1, 'CODE (the code the new device shows)');
@@ -464,17 +483,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         ...home,
         relayUrl,
         deviceName: flags.name,
-        onCode: async (code, expiresAt) => {
-          const minutes = Math.max(1, Math.round((expiresAt - Date.now()) / 60_000));
-          if (flags.json) io.out(JSON.stringify({ join_code: code, expires_at: expiresAt }));
-          else {
-            io.out(await pairingQrText(code));
-            io.out(`On a device of your motebit run:\n  motebit-sync approve ${code}\n(or choose "Add a device" in its window). The code works once, for about ${minutes} minutes; nothing secret is in it.`);
-          }
-        },
-        onOffer: ({ motebitId, sas }) => {
-          io.out(flags.json ? JSON.stringify({ motebit_id: motebitId, sas }) : `Approve only if the other device shows: ${sas}\nwaiting for the approval…`);
-        },
+        onCode: (code, expiresAt) => showJoinCode(code, expiresAt, flags, io),
+        onOffer: (offered) => showOffer(offered, flags, io),
       });
       warnAboutSecrets(device, io);
       io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
@@ -485,6 +495,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       device = await Device.join({ ...home, pairingCode: args[0]!, deviceName: flags.name });
       warnAboutSecrets(device, io);
       io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
+      return await syncAndReport(device, flags, io);
+    }
+    if (command === 'upgrade') {
+      need(args, 0, 'no arguments');
+      const upgraded = await Device.upgrade({ ...home, onCode: (code, expiresAt) => showJoinCode(code, expiresAt, flags, io), onOffer: (offered) => showOffer(offered, flags, io) });
+      device = upgraded.device;
+      warnAboutSecrets(device, io);
+      io.err(`upgraded: this device (${device.identity.deviceId}) has its own keys now, and the motebit's master token is gone from it; other devices upgrade with "motebit-sync upgrade" and are approved here`);
+      if (upgraded.recoveryKey) await showRecoveryKey(device.identity.motebitId, upgraded.recoveryKey, flags, io);
       return await syncAndReport(device, flags, io);
     }
     device = await Device.open(home);

@@ -269,6 +269,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       proposed = undefined;
     }
     const verified = await authenticate(req, { ...expect(req, motebitId, 'identity', sha256Hex(body)), ...(proposed ? { proposedIdentityKey: proposed } : {}) });
+    await refuseOnceUpgraded(motebitId);
     if (verified.firstEnrolment) limitNewMotebits(req);
     const request = validate(EnrolRequestSchema, parseJson(body));
     const identityKey = fromBase64Url(request.identity_key);
@@ -296,6 +297,16 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     }
   }
 
+  /**
+   * Once a motebit has a membership log (docs/keys.md), its old identity key, which every protocol-2 device
+   * and every device revoked under it still holds, no longer enrols or revokes anything: the log does.
+   */
+  async function refuseOnceUpgraded(motebitId: string): Promise<void> {
+    if ((await membership.state(motebitId)) !== null) {
+      throw new HttpError('membership_refused', 'this motebit keeps a membership log: devices are added by approval and removed with a signed entry, no longer with its old identity key');
+    }
+  }
+
   /** New motebits (first enrolments) per client address: identities cost nothing to make, storage does. */
   function limitNewMotebits(req: IncomingMessage): void {
     const wait = newMotebitLimiter.take(clientAddress(req, trustProxy));
@@ -310,6 +321,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const body = await readBody(req);
     verifyBody(verified, body);
     validate(RevokeRequestSchema, parseJson(body));
+    await refuseOnceUpgraded(motebitId);
     const outcome = await store.revokeDevice(motebitId, deviceId, Date.now());
     if (outcome.kind === 'unknown') throw new HttpError('not_found', 'no such device');
     log.info({ motebit_id: motebitId, device_id: deviceId, already: outcome.kind === 'already_revoked' }, 'device revoked');

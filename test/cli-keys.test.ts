@@ -166,4 +166,36 @@ describe('per-device keys from the CLI', () => {
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/recovery key/);
   });
+
+  it('upgrade: a master-token motebit keeps its id and events; the second device upgrades by approval', async () => {
+    const old = await runCli(['--home', home('laptop'), 'init', '--relay', relay.url, '--keys', 'master-token', '--name', 'laptop', '--json']);
+    expect(old.code, old.stderr).toBe(0);
+    const motebitId = (JSON.parse(old.stdout.split('\n')[0]!) as { motebit_id: string }).motebit_id;
+    const code = (JSON.parse((await runCli(['--home', home('laptop'), 'pair', '--json'])).stdout) as { pairing_code: string }).pairing_code;
+    expect((await runCli(['--home', home('phone'), 'join', code, '--name', 'phone'])).code).toBe(0);
+    expect((await runCli(['--home', home('phone'), 'put', 'note/phone', '"old"'])).code).toBe(0);
+    expect((await runCli(['--home', home('phone'), 'sync'])).code).toBe(0);
+    expect((await runCli(['--home', home('laptop'), 'sync'])).code).toBe(0);
+
+    const first = await runCli(['--home', home('laptop'), 'upgrade', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout.split('\n')[0]!)).toMatchObject({ motebit_id: motebitId, recovery_key: expect.stringMatching(/^MBR1-/) });
+    expect((await runCli(['--home', home('laptop'), 'pair'])).stderr).toMatch(/adds devices by approval/);
+
+    const joiner = start(['--home', home('phone'), 'upgrade', '--json']);
+    const { join_code: joinCode } = await joiner.json<{ join_code: string }>();
+    const approver = start(['--home', home('laptop'), 'approve', joinCode, '--json']);
+    const [{ sas: a }, { sas: b }] = await Promise.all([joiner.json<{ sas: string }>(), approver.json<{ sas: string }>()]);
+    expect(a).toBe(b);
+    approver.child.stdin.end('y\n');
+    expect(await approver.exited, approver.stderr()).toBe(0);
+    expect(await joiner.exited, joiner.stderr()).toBe(0);
+    expect((await runCli(['--home', home('laptop'), 'put', 'note/laptop', '"new"'])).code).toBe(0);
+    expect((await runCli(['--home', home('laptop'), 'sync'])).code).toBe(0);
+    expect((await runCli(['--home', home('phone'), 'sync'])).code).toBe(0);
+    expect((await runCli(['--home', home('phone'), 'get', 'note/laptop'])).stdout.trim()).toBe('"new"');
+    expect((await runCli(['--home', home('laptop'), 'get', 'note/phone'])).stdout.trim()).toBe('"old"');
+    const config = JSON.parse(readFileSync(join(home('phone'), '.motebit', 'config.json'), 'utf8')) as { motebit_id: string; keys?: string };
+    expect(config).toMatchObject({ motebit_id: motebitId, keys: 'per-device' });
+  });
 });

@@ -7,9 +7,9 @@ import type { SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { ensurePrivateDir, motebitDir } from '../config/home.ts';
 import { randomBytes } from 'node:crypto';
-import { createMotebit, createPairingCode, deviceNameOrDefault, checkNoIdentity, installMember, joinMotebit, loadLocalIdentity, undoSetup, type LocalIdentity, type MasterTokenIdentity, type MemberIdentity } from '../identity/local-identity.ts';
+import { createMotebit, createPairingCode, deviceNameOrDefault, checkNoIdentity, installMember, joinMotebit, loadLocalIdentity, undoSetup, upgradeInPlace, type LocalIdentity, type MasterTokenIdentity, type MemberIdentity } from '../identity/local-identity.ts';
 import { formatRecoveryKey, generateRecoverySecret, parseRecoveryKey, recoveryMember } from '../identity/recovery-key.ts';
-import { genesisEntry, memberFromSecret, addEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
+import { genesisEntry, memberFromDeviceSeed, memberFromSecret, addEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { MembershipError, applyEntry, currentMembers, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 import { MembershipRelayError, MembershipSync } from '../sync/membership-sync.ts';
@@ -74,6 +74,14 @@ export interface PendingApproval {
   readonly sas: string;
   /** Appends the add entry (this device signs it, with the current content key wrapped for the new device). */
   approve(): Promise<void>;
+}
+
+export interface UpgradeOptions extends HomeOptions {
+  /** A later upgrade (another device upgraded the motebit first) joins by approval: the code to show. */
+  readonly onCode?: JoinByApprovalOptions['onCode'];
+  readonly onOffer?: JoinByApprovalOptions['onOffer'];
+  readonly signal?: AbortSignal;
+  readonly pollMs?: number;
 }
 
 export interface RecoverOptions extends HomeOptions {
@@ -345,10 +353,69 @@ export class Device {
       name: approval.name,
       sas: approval.sas,
       approve: async () => {
-        await approval.approve(identity.member, currentKey);
+        await approval.approve(identity.member, currentKey, await this.legacySeqOf(state, approval.id));
         await this.refreshMembership();
       },
     };
+  }
+
+  /**
+   * Upgrades a protocol-2 (master token) device in place, keeping its motebit id, its device id and every
+   * event. The first device to upgrade founds the membership log: its genesis is signed by the old identity
+   * key too, chains the old content key as epoch 0, and records each old device's last event it holds
+   * (those stay valid; anything the old shared key signs later is refused). Later devices join that log by
+   * approval (onCode/onOffer), keeping their events up to their last one. Afterwards the master token is
+   * gone from this device. The first upgrade answers the new recovery key, to be shown once.
+   */
+  static async upgrade(options: UpgradeOptions): Promise<{ device: Device; recoveryKey: string | null }> {
+    const old = await Device.open(options);
+    let open = true;
+    const reopen = async (identity: MasterTokenIdentity, log: readonly unknown[]): Promise<Device> => {
+      await old.close();
+      open = false;
+      await upgradeInPlace({ home: options.home, secrets: old.secrets }, identity);
+      return Device.open(options, log);
+    };
+    try {
+      const { identity } = old;
+      if (identity.kind !== 'master-token') throw new InvalidStateError('this device has its own keys already: there is nothing to upgrade');
+      // The relay must hold all this device wrote (what a later approval keeps valid is what the relay holds).
+      const cycle = await old.syncNow();
+      if (old.store.pendingOutCount() > 0) throw new InvalidStateError(`this device has changes the relay has not taken yet (${cycle.error?.message ?? 'sync again'}); sync, then upgrade; nothing was changed`);
+      const member = memberFromDeviceSeed(identity.deviceSeed, identity.deviceName);
+      const { entries } = await old.relay.membership(-1);
+      if (entries.length === 0) {
+        // The first upgrade records what this device holds of every device as what stays valid: it must hold everything.
+        if (!cycle.ok) throw new InvalidStateError(`this device must sync before it upgrades, and the sync failed (${cycle.error?.message ?? 'unknown'}); nothing was changed`);
+        const recoverySecret = generateRecoverySecret();
+        const legacy = { identityKey: identity.identityKey, contentKey: identity.encryptionKey.key, frontier: old.store.frontier().heads };
+        const { entry } = await genesisEntry(member, recoveryMember(recoverySecret).key, Date.now(), legacy);
+        await old.relay.offerMembership([entry]);
+        return { device: await reopen(identity, [entry]), recoveryKey: formatRecoveryKey(recoverySecret) };
+      }
+      if (!options.onCode || !options.onOffer) throw new InvalidStateError('this motebit was upgraded on another device: this one joins it by approval (run the upgrade where it can show a code)');
+      const join = await startJoin({ relayUrl: identity.relayUrl!, member, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+      await options.onCode(join.code, join.expiresAt);
+      const waiting = options.signal ? { signal: options.signal } : {};
+      const offered = await join.waitForOffer(waiting);
+      if (offered.motebitId !== identity.motebitId) throw new InvalidStateError('the device that answered the code offered another motebit; nothing was changed');
+      await options.onOffer({ motebitId: offered.motebitId, sas: offered.sas });
+      const joined = await join.waitForApproval(waiting);
+      return { device: await reopen(identity, joined.entries), recoveryKey: null };
+    } finally {
+      if (open) await old.close();
+    }
+  }
+
+  /**
+   * For a protocol-2 device of an upgraded motebit joining later: the last of its events from before its
+   * upgrade, as far as this device or the relay holds them (they stay valid). Undefined for any other device.
+   */
+  private async legacySeqOf(state: MembershipState, deviceId: string): Promise<number | undefined> {
+    if (!state.legacy) return undefined;
+    const relayHas = (await this.relay.frontier()).devices.find((d) => d.device_id === deviceId)?.seq ?? 0;
+    const seq = Math.max(relayHas, this.store.frontier().heads[deviceId] ?? 0);
+    return seq > 0 ? seq : undefined;
   }
 
   /** The recovery key made at init, once: later calls answer null. */

@@ -11,9 +11,9 @@ import { writeFileAtomic } from '../config/atomic-write.ts';
 import { configPath, motebitDir } from '../config/home.ts';
 import { FileSecretStore, SECRETS_FILE } from '../keyring/file-secret-store.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
-import { ConfigError, DeviceNameError, DeviceNameSchema, parseConfig, readConfig, saveConfig, type Config } from '../config/config.ts';
+import { ConfigError, DeviceNameError, DeviceNameSchema, parseConfig, readConfig, saveConfig, updateConfig, type Config } from '../config/config.ts';
 import { deviceKeyAccount, masterTokenAccount, rootSecretAccount, type SecretStore } from '../keyring/secret-store.ts';
-import { memberFromSecret, type MemberSecret } from '../../shared/membership/author.ts';
+import { memberFromDeviceSeed, memberFromSecret, type MemberSecret } from '../../shared/membership/author.ts';
 import { deriveIdentity, type EncryptionKey } from './derive.ts';
 import { createDeviceKey, deviceCredentials, deviceKeyFromSeed, formatDeviceSeed, parseDeviceSeed, type DeviceKey } from './device-key.ts';
 import { MasterTokenFormatError, formatMasterToken, generateMasterToken, parseMasterToken } from './master-token.ts';
@@ -35,6 +35,8 @@ interface IdentityCommon {
 /** Protocol 2: every device holds the motebit's master token (docs/security.md). */
 export interface MasterTokenIdentity extends IdentityCommon {
   readonly kind: 'master-token';
+  /** The device key's seed (secret): an upgrade keeps it as this device's member key. */
+  readonly deviceSeed: Buffer;
   readonly identityKey: SigningKey;
   /** certifyDevice(identityKey, motebitId, deviceKey.publicKey) */
   readonly cert: string;
@@ -121,11 +123,25 @@ export async function installMember({ home, secrets, rootSecret, motebitId, rela
     const config: Config = { ...(existing ?? defaultConfig(home)), sync_url: parseRelayUrl(relayUrl), encryption: encryption ?? true, device_name: name, keys: 'per-device' };
     const saved = await saveConfig(home, { ...config, motebit_id: motebitId, device_id: deviceId });
     beforeInstall.set(configPath(home), { text: previous, dirExisted });
-    return assemble({ kind: 'member', rootSecret, config: saved }) as MemberIdentity;
+    return assemble({ kind: 'member', rootSecret, config: saved, fromDeviceSeed: false }) as MemberIdentity;
   } catch (error) {
     if (written) await secrets.delete(account).catch(() => false);
     throw error;
   }
+}
+
+/**
+ * Turns this home's protocol-2 identity into a member of its motebit's membership log, in place: the
+ * device key's seed becomes its root (same device id, same chain of events), the config says per-device,
+ * and the master token and the old entry are deleted from the secret store — from now on this device
+ * holds no secret shared with any other. Written new-first, so a crash half way leaves a home that opens.
+ */
+export async function upgradeInPlace({ home, secrets }: LocalIdentityOptions, identity: MasterTokenIdentity): Promise<void> {
+  const { motebitId, deviceId } = identity;
+  await secrets.set(rootSecretAccount(motebitId, deviceId), formatDeviceSeed(identity.deviceSeed));
+  await updateConfig(home, { keys: 'per-device' });
+  await secrets.delete(masterTokenAccount(motebitId, deviceId));
+  await secrets.delete(deviceKeyAccount(motebitId, deviceId));
 }
 
 /** Whether the home already holds a motebit (init, join and recover never replace one): throws IdentityExistsError. */
@@ -135,12 +151,13 @@ export async function checkNoIdentity(home: string): Promise<void> {
 
 type IdentityParts =
   | { readonly kind: 'master-token'; readonly masterToken: Buffer; readonly device: DeviceKey; readonly config: Config }
-  | { readonly kind: 'member'; readonly rootSecret: Buffer; readonly config: Config };
+  | { readonly kind: 'member'; readonly rootSecret: Buffer; readonly config: Config; readonly fromDeviceSeed: boolean };
 
 function assemble(parts: IdentityParts): LocalIdentity {
   const { config } = parts;
   if (parts.kind === 'member') {
-    const member = memberFromSecret('device', parts.rootSecret, config.device_name ?? null);
+    const name = config.device_name ?? null;
+    const member = parts.fromDeviceSeed ? memberFromDeviceSeed(parts.rootSecret, name) : memberFromSecret('device', parts.rootSecret, name);
     return {
       kind: 'member',
       motebitId: config.motebit_id!,
@@ -158,6 +175,7 @@ function assemble(parts: IdentityParts): LocalIdentity {
   const credentials = deviceCredentials(derived.identityKey, derived.motebitId, device);
   return {
     kind: 'master-token',
+    deviceSeed: device.seed,
     motebitId: derived.motebitId,
     deviceId: device.deviceId,
     deviceName: config.device_name ?? null,
@@ -296,15 +314,17 @@ async function readParts({ home, secrets }: LocalIdentityOptions): Promise<Ident
     const account = rootSecretAccount(motebitId, deviceId);
     const text = await secrets.get(account);
     if (text === null) throw missing('root secret', account);
+    // An upgraded protocol-2 device keeps its device key's seed (dks1_) as its root: its device id stays.
+    const fromDeviceSeed = text.trim().startsWith('dks1_');
     let rootSecret: Buffer;
     try {
-      rootSecret = parseRootSecret(text);
+      rootSecret = fromDeviceSeed ? parseDeviceSeed(text) : parseRootSecret(text);
     } catch (error) {
       throw new IdentityMismatchError(`the stored root secret (entry "${account}") is damaged: ${(error as Error).message}`, { cause: error });
     }
-    const derivedId = memberFromSecret('device', rootSecret, null).key.id;
+    const derivedId = (fromDeviceSeed ? memberFromDeviceSeed(rootSecret, null) : memberFromSecret('device', rootSecret, null)).key.id;
     if (derivedId !== deviceId) throw new IdentityMismatchError(`the stored root secret (entry "${account}") belongs to device ${derivedId}, but ${path} names ${deviceId}`);
-    return { kind: 'member', rootSecret, config };
+    return { kind: 'member', rootSecret, config, fromDeviceSeed };
   }
   const tokenAccount = masterTokenAccount(motebitId, deviceId);
   const tokenText = await secrets.get(tokenAccount);

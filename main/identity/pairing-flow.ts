@@ -212,7 +212,9 @@ export class Join {
     const own = new RelayClient({ ...clientOptions(this.#options), motebitId: offer.motebit_id, deviceId: member.key.id, deviceKey: member.signing });
     const entries = await poll(this.#clock, this.expiresAt, waiting.signal, this.#expired, async () => {
       try {
-        return (await own.membership(-1)).entries;
+        const { entries } = await own.membership(-1);
+        // A protocol-2 device upgrading later signs in already (its old device row): it waits until the log names it.
+        return namesMember(entries, member.key.id) ? entries : null;
       } catch (error) {
         if (error instanceof TransportError && error.code === 'unknown_device') return null; // not added (yet)
         throw error;
@@ -245,6 +247,14 @@ export class Join {
   #wrongMotebit(cause?: unknown): PairingError {
     return new PairingError('wrong_motebit', 'the relay served another motebit than the one the approving device offered; nothing was kept; run join again', { cause });
   }
+}
+
+/** Whether any entry of a served log adds `memberId` (checked properly, with the whole log, once it does). */
+function namesMember(entries: readonly unknown[], memberId: string): boolean {
+  return entries.some((raw) => {
+    const entry = EntrySchema.safeParse(raw);
+    return entry.success && (entry.data.kind === 'add' ? entry.data.member.id === memberId : entry.data.kind === 'genesis' && entry.data.members.some((m) => m.id === memberId));
+  });
 }
 
 function clientOptions(options: JoinOptions): RelayClientOptions {
@@ -309,13 +319,14 @@ export class Approval {
 
   /**
    * The person confirmed the digits match: appends the add entry (signed by `signer`, with `currentKey`,
-   * the current epoch's content key, wrapped for the new device). Answers the entry the relay took.
+   * the current epoch's content key, wrapped for the new device; for a protocol-2 device of an upgraded
+   * motebit, `legacySeq` keeps its events from before its upgrade valid). Answers the entry the relay took.
    */
-  async approve(signer: MemberSecret, currentKey: Buffer): Promise<Entry> {
+  async approve(signer: MemberSecret, currentKey: Buffer, legacySeq?: number): Promise<Entry> {
     if (this.#approved) throw new Error('this device was approved already');
     const epoch = this.#state.epochs.at(-1)!;
     if (keyIdOf(currentKey) !== epoch.keyId) throw new RangeError(`the content key given is not the key of the current epoch (${epoch.keyId})`);
-    const entry = await addEntry(this.#state, signer, this.member, currentKey, this.#now());
+    const entry = await addEntry(this.#state, signer, this.member, currentKey, this.#now(), legacySeq);
     try {
       await this.#relay.offerMembership([entry]);
     } catch (error) {

@@ -26,6 +26,17 @@ export function memberFromSecret(role: MemberRole, rootSecret: Uint8Array, name:
   return { key, signing, kem };
 }
 
+/**
+ * A protocol-2 device becoming a member when its motebit is upgraded: it keeps its device key (and so its
+ * device id and its chain of events) as its signing key; its X25519 key derives from the same seed.
+ */
+export function memberFromDeviceSeed(seed: Uint8Array, name: string | null): MemberSecret {
+  if (seed.byteLength !== 32) throw new RangeError('a device seed is 32 bytes');
+  const signing = signingKeyFromSeed(seed);
+  const kem = kemKeyPairFromSecret(seed, SALT);
+  return { key: { id: memberIdOf('device', signing.publicKey), role: 'device', sign_key: toBase64Url(signing.publicKey), kem_key: toBase64Url(kem.publicKey), name }, signing, kem };
+}
+
 async function newEpoch(n: number, recipients: readonly MemberKey[], prevKey: Buffer | null): Promise<{ epoch: Epoch; contentKey: Buffer }> {
   const contentKey = newContentKey();
   const keyId = keyIdOf(contentKey);
@@ -44,6 +55,8 @@ export interface Legacy {
   readonly identityKey: SigningKey;
   /** The protocol-2 content key (epoch 0): chained into epoch 1 so members read the old events. */
   readonly contentKey: Buffer;
+  /** Each old device's last event the upgrading device holds: those stay valid (device id → device_seq). */
+  readonly frontier: Readonly<Record<string, number>>;
 }
 
 /** A new motebit (or an upgraded one, with `legacy`): the founding device and the recovery key, epoch 1. */
@@ -52,18 +65,18 @@ export async function genesisEntry(founder: MemberSecret, recovery: MemberKey, a
   const { epoch, contentKey } = await newEpoch(1, members, legacy?.contentKey ?? null);
   const unsigned = { v: 1 as const, seq: 0, prev: null, signer: founder.key.id, at, kind: 'genesis' as const, members, epoch };
   if (!legacy) return { entry: sign(unsigned, founder), contentKey };
-  const withLegacy = { ...unsigned, legacy: { identity_key: toBase64Url(legacy.identityKey.publicKey) } };
+  const withLegacy = { ...unsigned, legacy: { identity_key: toBase64Url(legacy.identityKey.publicKey), frontier: { ...legacy.frontier } } };
   const legacySig = toBase64Url(legacy.identityKey.sign(legacySigningInput(withLegacy as unknown as Entry)));
-  return { entry: sign({ ...unsigned, legacy: { identity_key: withLegacy.legacy.identity_key, sig: legacySig } }, founder), contentKey };
+  return { entry: sign({ ...unsigned, legacy: { ...withLegacy.legacy, sig: legacySig } }, founder), contentKey };
 }
 
 const next = (state: MembershipState, signer: MemberSecret, at: number) => ({ v: 1 as const, seq: state.head.seq + 1, prev: state.head.hash, signer: signer.key.id, at, motebit_id: state.motebitId });
 
-/** Adds a device, with the current content key wrapped for it. */
-export async function addEntry(state: MembershipState, signer: MemberSecret, member: MemberKey, currentKey: Buffer, at: number): Promise<Entry> {
+/** Adds a device, with the current content key wrapped for it (and, for an upgraded device, its events from before). */
+export async function addEntry(state: MembershipState, signer: MemberSecret, member: MemberKey, currentKey: Buffer, at: number, legacySeq?: number): Promise<Entry> {
   const epoch = state.epochs.at(-1)!;
   const wrap = await wrapKey(currentKey, member.kem_key, { recipientId: member.id, epoch: epoch.n, keyId: epoch.keyId });
-  return sign({ ...next(state, signer, at), kind: 'add' as const, member, wrap }, signer);
+  return sign({ ...next(state, signer, at), kind: 'add' as const, member, wrap, ...(legacySeq === undefined ? {} : { legacy_seq: legacySeq }) }, signer);
 }
 
 /** Removes a device (events after `cutoff` refused) and starts a new epoch for the members that remain. */

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { sha256, sha256Hex, verifySignature, type SigningKey } from '../crypto.ts';
 import { base64UrlPattern, canonicalBytes, fromBase64Url, toBase64Url } from '../encoding.ts';
-import { MotebitIdSchema, deviceIdFromDeviceKey, motebitIdFromGenesisHash, motebitIdFromIdentityKey, recoveryIdFromKey } from '../ids.ts';
+import { DeviceIdSchema, MotebitIdSchema, deviceIdFromDeviceKey, motebitIdFromGenesisHash, motebitIdFromIdentityKey, recoveryIdFromKey } from '../ids.ts';
 
 export const MEMBERSHIP_VERSION = 1;
 /** At most this many members (devices and the recovery key) at once. */
@@ -95,10 +95,31 @@ export const GenesisEntrySchema = z.strictObject({
    * genesis, and the id stays the one derived from that key. Absent for a new motebit, whose id is
    * derived from the genesis entry's hash.
    */
-  legacy: z.strictObject({ identity_key: Key32, sig: Signature }).optional(),
+  legacy: z
+    .strictObject({
+      identity_key: Key32,
+      sig: Signature,
+      /**
+       * Each protocol-2 device's last event as the upgrading device held it (device id → device_seq): those
+       * events, certified by the identity key and naming no log position, stay valid; any later one is refused.
+       */
+      frontier: z.record(DeviceIdSchema, z.int().min(0).max(Number.MAX_SAFE_INTEGER)),
+    })
+    .optional(),
 });
 
-export const AddEntrySchema = z.strictObject({ ...Base, kind: z.literal('add'), motebit_id: MotebitIdSchema, member: MemberKeySchema, wrap: WrapSchema });
+export const AddEntrySchema = z.strictObject({
+  ...Base,
+  kind: z.literal('add'),
+  motebit_id: MotebitIdSchema,
+  member: MemberKeySchema,
+  wrap: WrapSchema,
+  /**
+   * An upgraded motebit only: a protocol-2 device upgraded later keeps its device id, and its events up to
+   * this device_seq from before its upgrade (certified, naming no log position) are valid.
+   */
+  legacy_seq: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
 
 export const RemoveEntrySchema = z.strictObject({
   ...Base,
@@ -124,7 +145,7 @@ export type UnsignedEntry = Entry extends infer E ? (E extends Entry ? Omit<E, '
 
 function withoutSig(entry: UnsignedEntry | Entry): Record<string, unknown> {
   const { sig: _sig, ...rest } = entry as Entry;
-  if (rest.kind === 'genesis' && rest.legacy) return { ...rest, legacy: { identity_key: rest.legacy.identity_key } };
+  if (rest.kind === 'genesis' && rest.legacy) return { ...rest, legacy: { identity_key: rest.legacy.identity_key, frontier: rest.legacy.frontier } };
   return rest;
 }
 

@@ -57,6 +57,11 @@ export interface MembershipState {
   readonly recoveryId: string;
   /** Every entry's hash, by seq: a log served later must hold the same ones (else it is a fork). */
   readonly hashes: readonly string[];
+  /**
+   * An upgraded protocol-2 motebit: its old identity key, and for each old device the last of its events
+   * from before the upgrade that stays valid. Null for a motebit that began with a log.
+   */
+  readonly legacy: { readonly identityKey: string; readonly cutoffs: ReadonlyMap<string, number> } | null;
 }
 
 export type MembershipFault =
@@ -140,7 +145,8 @@ export function startLog(raw: unknown): MembershipState {
   if (genesis.legacy) epochs.push({ n: 0, keyId: genesis.epoch.prev_key_id!, since: 0, epoch: { n: 0, key_id: genesis.epoch.prev_key_id!, wraps: {}, prev_key: null, prev_key_id: null } });
   epochs.push({ n: genesis.epoch.n, keyId: genesis.epoch.key_id, since: 0, epoch: genesis.epoch });
   const hash = entryHash(genesis);
-  return { motebitId: motebitIdOfGenesis(genesis), head: { seq: 0, hash }, members, epochs, recoveryId: recoveries[0]!.id, hashes: [hash] };
+  const legacy = genesis.legacy ? { identityKey: genesis.legacy.identity_key, cutoffs: new Map(Object.entries(genesis.legacy.frontier)) } : null;
+  return { motebitId: motebitIdOfGenesis(genesis), head: { seq: 0, hash }, members, epochs, recoveryId: recoveries[0]!.id, hashes: [hash], legacy };
 }
 
 /** The state after one more entry; throws MembershipError (the state given is left as it was). */
@@ -158,6 +164,7 @@ export function applyEntry(state: MembershipState, raw: unknown): MembershipStat
   const members = new Map(state.members);
   let epochs = state.epochs;
   let recoveryId = state.recoveryId;
+  let legacy = state.legacy;
   const live = currentMembers(state);
   const now = current(state);
   switch (entry.kind) {
@@ -167,6 +174,12 @@ export function applyEntry(state: MembershipState, raw: unknown): MembershipStat
       if (members.has(entry.member.id)) throw new MembershipError(seq, 'not_allowed', `${entry.member.id} has been a member before and cannot come back`);
       if (live.length >= MAX_MEMBERS) throw new MembershipError(seq, 'too_many_members', `a motebit has at most ${MAX_MEMBERS} members`);
       members.set(entry.member.id, { key: entry.member, addedAt: seq, removedAt: null, cutoff: null, joinWrap: entry.wrap });
+      if (entry.legacy_seq !== undefined) {
+        if (!legacy) throw new MembershipError(seq, 'not_allowed', 'only an upgraded motebit has devices with events from before its log');
+        const cutoffs = new Map(legacy.cutoffs);
+        cutoffs.set(entry.member.id, Math.max(entry.legacy_seq, cutoffs.get(entry.member.id) ?? 0));
+        legacy = { identityKey: legacy.identityKey, cutoffs };
+      }
       break;
     }
     case 'remove': {
@@ -196,7 +209,7 @@ export function applyEntry(state: MembershipState, raw: unknown): MembershipStat
     }
   }
   const hash = entryHash(entry);
-  return { motebitId: state.motebitId, head: { seq, hash }, members, epochs, recoveryId, hashes: [...state.hashes, hash] };
+  return { motebitId: state.motebitId, head: { seq, hash }, members, epochs, recoveryId, hashes: [...state.hashes, hash], legacy };
 }
 
 /** Verifies a whole log from its genesis; `motebitId`, when given, is the id the log must belong to. */
@@ -224,6 +237,18 @@ export function epochAt(state: MembershipState, position: number): EpochState {
   let found = state.epochs[0]!;
   for (const epoch of state.epochs) if (epoch.since <= position && epoch.n >= found.n) found = epoch;
   return found;
+}
+
+/**
+ * Whether an event from before the upgrade of a protocol-2 motebit (it names no log position, and its seal
+ * is certified by the old identity key) is valid: only up to its device's cutoff, which the upgrade (or the
+ * device's own later upgrade) recorded. Everything a master-token holder writes after that is refused.
+ */
+export function mayWriteLegacy(state: MembershipState, deviceId: string, deviceSeq: number): WriteVerdict {
+  if (!state.legacy) return { ok: false, reason: 'it names no membership log position (an event from before this motebit had a membership log, or a forgery)' };
+  const cutoff = state.legacy.cutoffs.get(deviceId);
+  if (cutoff === undefined || deviceSeq > cutoff) return { ok: false, reason: `it was written with the old shared key after this motebit's upgrade (${deviceId} had ${cutoff ?? 0} events from before it)` };
+  return { ok: true };
 }
 
 export type WriteVerdict = { ok: true } | { ok: false; reason: string };

@@ -197,14 +197,14 @@ describe('membership log', () => {
     const oldKey = newContentKey();
     const laptop = device('laptop');
     const recovery = recoveryKey();
-    const { entry, contentKey } = await genesisEntry(laptop, recovery.key, 1000, { identityKey, contentKey: oldKey });
+    const { entry, contentKey } = await genesisEntry(laptop, recovery.key, 1000, { identityKey, contentKey: oldKey, frontier: {} });
     const state = verifyLog([entry], motebitIdFromIdentityKey(identityKey.publicKey));
     expect([...(await openKeys(state, reader(laptop))).keys()]).toEqual([keyIdOf(contentKey), keyIdOf(oldKey)]);
     // Another identity key cannot vouch for it: the founder re-signs, the old key's signature fails.
     const genesis = entry as Extract<Entry, { kind: 'genesis' }>;
     const { sig: _sig, ...unsigned } = genesis;
     const otherIdentity = signingKeyFromSeed(randomBytes(32));
-    const swapped = signEntry({ ...unsigned, legacy: { identity_key: toBase64Url(otherIdentity.publicKey), sig: genesis.legacy!.sig } }, laptop.signing) as Entry;
+    const swapped = signEntry({ ...unsigned, legacy: { identity_key: toBase64Url(otherIdentity.publicKey), sig: genesis.legacy!.sig, frontier: {} } }, laptop.signing) as Entry;
     expect(fault(() => verifyLog([swapped]))).toBe('signature');
   });
 });
@@ -232,7 +232,7 @@ describe('membership log: a genesis that breaks a rule', () => {
       ['a chained key without its id', (g) => ({ ...g, epoch: { ...g.epoch, prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) } } }), 'epoch'],
       ['a previous key in a new motebit', (g) => ({ ...g, epoch: { ...g.epoch, prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) }, prev_key_id: 'ek_AAAAAAAAAAAAAAAA' } }), 'epoch'],
       ['not wrapped for the recovery key', (g) => ({ ...g, epoch: { ...g.epoch, wraps: { [g.members[0]!.id]: g.epoch.wraps[g.members[0]!.id]! } } }), 'epoch'],
-      ['a legacy genesis that chains no old key', (g) => ({ ...g, legacy: { identity_key: g.members[0]!.sign_key, sig: 'A'.repeat(86) } }), 'signature'],
+      ['a legacy genesis that chains no old key', (g) => ({ ...g, legacy: { identity_key: g.members[0]!.sign_key, sig: 'A'.repeat(86), frontier: {} } }), 'signature'],
     ];
     for (const [what, change, expected] of cases) {
       const { entry } = await genesisAnd(change);

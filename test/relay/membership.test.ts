@@ -162,7 +162,7 @@ describe(`membership logs at the relay (${TEST_STORE})`, () => {
     const { motebit, devices } = await enrolledMotebit(client, 2);
     const laptop = device('laptop');
     const recovery = memberFromSecret('recovery', randomBytes(32), null);
-    const { entry } = await genesisEntry(laptop, recovery.key, Date.now(), { identityKey: motebit.identity, contentKey: randomBytes(32) });
+    const { entry } = await genesisEntry(laptop, recovery.key, Date.now(), { identityKey: motebit.identity, contentKey: randomBytes(32), frontier: {} });
     // Without a device token: refused (a revoked device still knows the master token).
     expect((await offer(motebit.motebitId, [entry])).body.error?.code).toBe('malformed_token');
     expect((await client.revoke(motebit, devices[1]!.deviceId)).status).toBe(200);
