@@ -3,14 +3,14 @@
 // matches a plain model kept by this test alone (sets and counters, nothing from shared/membership/log.ts):
 // who is a member, which epochs each member can read, which events a removed device may still have written.
 // Any change to a valid log (an entry dropped, swapped, duplicated, altered, or signed by someone else) is
-// refused. Seeds: a fixed one and a random one, printed (test/support/property.ts).
+// refused, so is a fork, and a forged wrapped key fails the log for its recipient. Seeds: a fixed one and a random one, printed (test/support/property.ts).
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addEntry, genesisEntry, memberFromSecret, recoveryEntry, removeEntry, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { signEntry, type Entry } from '../../shared/membership/entry.ts';
-import { keyIdOf } from '../../shared/membership/epoch-keys.ts';
-import { MembershipError, applyEntry, mayWrite, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
+import { keyIdOf, wrapKey } from '../../shared/membership/epoch-keys.ts';
+import { MembershipError, applyEntry, checkExtends, mayWrite, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 import { assertAsyncProperty, propertyPlan } from '../support/property.ts';
 
@@ -170,6 +170,60 @@ describe('membership log, random histories', () => {
           if (member && member.removedAt === null && (log[i]!.kind !== 'recovery' || signer.key.id === before.recoveryId)) return;
         }
         expect(refused(() => verifyLog(changed))).toBe(true);
+      }),
+      PLAN,
+    );
+  });
+
+  it(`refuses a fork: a log served later that diverges from the one a device verified (${RUNS} histories)`, async () => {
+    await assertAsyncProperty(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), fc.nat(), fc.nat(), async (ops, at, by) => {
+        const { log, model, state } = await write(ops);
+        // Another history from entry k on: a member as of k writes a different entry k + 1.
+        if (log.length < 2) return;
+        const k = at % (log.length - 1); // the original history has an entry k + 1 of its own
+        const base = verifyLog(log.slice(0, k + 1));
+        const members = model.everyone.filter((m) => base.members.get(m.key.id)?.removedAt === null && m.key.role === 'device');
+        if (members.length === 0) return;
+        const signer = members[by % members.length]!;
+        const keys = await openKeys(base, { id: signer.key.id, kemPrivateKey: signer.kem.privateKey });
+        const { entry: other } = await rotateEntry(base, signer, keys.get(base.epochs.at(-1)!.keyId)!, 999_999);
+        const forked = applyEntry(base, other);
+        expect(refused(() => checkExtends(state, forked))).toBe(true);
+        // And the other way round: a device that holds the fork refuses the original history.
+        expect(refused(() => checkExtends(forked, state))).toBe(true);
+      }),
+      PLAN,
+    );
+  });
+
+  it(`a forged wrapped key fails the log for its recipient, whoever signs it (${RUNS} histories)`, async () => {
+    await assertAsyncProperty(
+      fc.asyncProperty(fc.array(op, { minLength: 0, maxLength: 8 }), fc.nat(), async (ops, pick) => {
+        const { log, model } = await write(ops);
+        // The last entry: a wrap in it is replaced by a wrap of another key, for the same member, epoch and
+        // key id, and the entry is signed again by its own signer (a relay cannot sign; a member could).
+        const last = log.at(-1)!;
+        const signer = model.everyone.find((m) => m.key.id === last.signer)!;
+        const before = log.length === 1 ? null : verifyLog(log.slice(0, -1));
+        let forged: Entry;
+        let recipient: string;
+        if ('epoch' in last) {
+          const ids = Object.keys(last.epoch.wraps);
+          recipient = ids[pick % ids.length]!;
+          const member = model.everyone.find((m) => m.key.id === recipient)!;
+          const wrap = await wrapKey(randomBytes(32), member.key.kem_key, { recipientId: recipient, epoch: last.epoch.n, keyId: last.epoch.key_id });
+          forged = { ...last, epoch: { ...last.epoch, wraps: { ...last.epoch.wraps, [recipient]: wrap } } } as Entry;
+        } else {
+          recipient = last.member.id;
+          const epoch = before!.epochs.at(-1)!;
+          forged = { ...last, wrap: await wrapKey(randomBytes(32), last.member.kem_key, { recipientId: recipient, epoch: epoch.n, keyId: epoch.keyId }) } as Entry;
+        }
+        const { sig: _sig, ...unsigned } = forged;
+        const resigned = signEntry(unsigned as never, signer.signing) as Entry;
+        const state = before ? applyEntry(before, resigned) : verifyLog([resigned]);
+        const member = model.everyone.find((m) => m.key.id === recipient)!;
+        await expect(openKeys(state, { id: recipient, kemPrivateKey: member.kem.privateKey })).rejects.toThrow(MembershipError);
       }),
       PLAN,
     );

@@ -12,7 +12,7 @@ import { addEntry, removeEntry } from '../../shared/membership/author.ts';
 import { MembershipError, applyEntry } from '../../shared/membership/log.ts';
 import type { StoredWireEvent } from '../../shared/wire.ts';
 import { startRewritingProxy, type RewritingProxy } from '../support/rewriting-proxy.ts';
-import { Lab, freePort, syncAll } from '../support/devices.ts';
+import { Lab, eventually, freePort, syncAll } from '../support/devices.ts';
 
 let lab: Lab;
 let proxy: RewritingProxy | undefined;
@@ -129,5 +129,23 @@ describe('per-device keys and a membership log', () => {
     await expect(a.relay.offerMembership([readd])).rejects.toMatchObject({ code: 'membership_refused' });
     await expect(b.relay.frontier()).rejects.toMatchObject({ kind: 'auth' });
     expect((await a.syncNow()).ok).toBe(true);
+  });
+
+  it('a member listening live opens events sealed under an epoch it had not read yet, without a failure', async () => {
+    const relay = await lab.relay();
+    const { device: a, recoveryKey } = await lab.found(relay.url, { name: 'a', transport: 'websocket' });
+    const b = await lab.recover(relay.url, a.identity.motebitId, recoveryKey, { name: 'b', transport: 'websocket' });
+    const c = await lab.recover(relay.url, a.identity.motebitId, recoveryKey, { name: 'c', transport: 'websocket' });
+    await syncAll([a, b, c]);
+    c.engine.start(); // c listens on its socket from now on
+    await eventually(() => c.status().transport === 'websocket' && c.status().state === 'idle', 'c listening');
+    const epochBefore = c.membership!.state!.epochs.at(-1)!.n;
+    await a.revoke(b.identity.deviceId); // a new epoch c has not read
+    a.put('after/rotation', 'hello c');
+    expect((await a.syncNow()).ok).toBe(true);
+    await eventually(() => c.get('after/rotation')?.value === 'hello c', 'c applies the event live');
+    expect(c.membership!.state!.epochs.at(-1)!.n).toBe(epochBefore + 1);
+    expect(c.status().lastError).toBeNull();
+    expect(c.store.rejectedEvents()).toEqual([]);
   });
 });
