@@ -31,6 +31,9 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
   recover --relay URL --motebit ID [--name NAME] [--remove DEVICE]...
                                                      every device lost: add this one with the recovery key
                                                      (read from the terminal or stdin), removing DEVICEs
+  recovery-key --replace                             per-device keys: replace the recovery key (the current
+                                                     one is read from the terminal or stdin); the new one is
+                                                     shown once, the old one stops working
   upgrade                                            master token motebits: give this device its own keys,
                                                      keeping every event (the first device founds the
                                                      membership log and shows a recovery key; later ones
@@ -74,6 +77,7 @@ const options = {
   motebit: { type: 'string' },
   remove: { type: 'string', multiple: true },
   yes: { type: 'boolean', default: false },
+  replace: { type: 'boolean', default: false },
   verbose: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -510,6 +514,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     warnAboutSecrets(device, io);
     if (command === 'shell') return await shell(device, io);
     if (command === 'approve') return await approve(device, args, values, flags, io);
+    if (command === 'recovery-key') {
+      need(args, 0, 'no arguments');
+      if (!values.replace) throw new UsageError('the recovery key is shown only once, at init; "recovery-key --replace" makes a new one (it asks for the current one)');
+      const current = await readSecretLine('Current recovery key (MBR1-…): ', io);
+      const next = await device.replaceRecoveryKey(current);
+      io.err('the old recovery key no longer works');
+      await showRecoveryKey(device.identity.motebitId, next, flags, io);
+      return EXIT.ok;
+    }
     return await runDeviceCommand(device, command, args, flags, io);
   } catch (error) {
     const { message, code } = describe(error, verbose);

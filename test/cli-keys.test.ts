@@ -198,4 +198,19 @@ describe('per-device keys from the CLI', () => {
     const config = JSON.parse(readFileSync(join(home('phone'), '.motebit', 'config.json'), 'utf8')) as { motebit_id: string; keys?: string };
     expect(config).toMatchObject({ motebit_id: motebitId, keys: 'per-device' });
   });
+
+  it('the recovery key can be replaced: the new one is shown once, the old one no longer works', async () => {
+    const { motebitId, recoveryKey } = await init('laptop');
+    const wrong = await runCli(['--home', home('laptop'), 'recovery-key', '--replace'], { stdin: `${recoveryKey.replace(/^MBR1-..../, 'MBR1-AAAA')}\n` });
+    expect(wrong.code).not.toBe(0);
+    const replaced = await runCli(['--home', home('laptop'), 'recovery-key', '--replace', '--json'], { stdin: `${recoveryKey}\n` });
+    expect(replaced.code, replaced.stderr).toBe(0);
+    const next = (JSON.parse(replaced.stdout.split('\n')[0]!) as { recovery_key: string }).recovery_key;
+    expect(next).toMatch(/^MBR1-/);
+    expect(next).not.toBe(recoveryKey);
+    const withOld = await runCli(['--home', home('old'), 'recover', '--relay', relay.url, '--motebit', motebitId], { stdin: `${recoveryKey}\n` });
+    expect(withOld.code).not.toBe(0);
+    const withNew = await runCli(['--home', home('new'), 'recover', '--relay', relay.url, '--motebit', motebitId], { stdin: `${next}\n` });
+    expect(withNew.code, withNew.stderr).toBe(0);
+  });
 });

@@ -9,7 +9,7 @@ import { ensurePrivateDir, motebitDir } from '../config/home.ts';
 import { randomBytes } from 'node:crypto';
 import { createMotebit, createPairingCode, deviceNameOrDefault, checkNoIdentity, installMember, joinMotebit, loadLocalIdentity, undoSetup, upgradeInPlace, type LocalIdentity, type MasterTokenIdentity, type MemberIdentity } from '../identity/local-identity.ts';
 import { formatRecoveryKey, generateRecoverySecret, parseRecoveryKey, recoveryMember } from '../identity/recovery-key.ts';
-import { genesisEntry, memberFromDeviceSeed, memberFromSecret, addEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
+import { genesisEntry, memberFromDeviceSeed, memberFromSecret, addEntry, recoveryEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { MembershipError, applyEntry, currentMembers, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 import { MembershipRelayError, MembershipSync } from '../sync/membership-sync.ts';
@@ -416,6 +416,22 @@ export class Device {
     const relayHas = (await this.relay.frontier()).devices.find((d) => d.device_id === deviceId)?.seq ?? 0;
     const seq = Math.max(relayHas, this.store.frontier().heads[deviceId] ?? 0);
     return seq > 0 ? seq : undefined;
+  }
+
+  /**
+   * Replaces the recovery key (one written down may have been seen): the current one, typed in, names a new
+   * one in the log (a `recovery` entry; the old key is cut off like a removed device). Answers the new key,
+   * to be shown once. The current key is never stored.
+   */
+  async replaceRecoveryKey(currentRecoveryKey: string): Promise<string> {
+    const current = recoveryMember(parseRecoveryKey(currentRecoveryKey));
+    const { state, currentKey } = await this.memberContext();
+    if (state.recoveryId !== current.key.id) throw new InvalidStateError('that is not the current recovery key of this motebit; nothing was changed');
+    const secret = generateRecoverySecret();
+    const entry = await recoveryEntry(state, current, recoveryMember(secret).key, currentKey, Date.now());
+    await this.relay.offerMembership([entry]);
+    await this.refreshMembership();
+    return formatRecoveryKey(secret);
   }
 
   /** The recovery key made at init, once: later calls answer null. */
