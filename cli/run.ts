@@ -39,7 +39,8 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
                                                      membership log and shows a recovery key; later ones
                                                      show a code to approve on an upgraded device)
   pair                                               master token motebits: show a pairing code for a new device
-  join CODE [--name NAME]                            master token motebits: join with a pairing code
+  join [--name NAME]                                 master token motebits: join with a pairing code, typed
+                                                     when asked or given on stdin (never on the command line)
   put ENTITY JSON                                    write a value (queued until the next sync)
   import FILE|-                                      write JSON lines {"entity": …, "value": …} in one transaction
   delete ENTITY                                      delete an entity (a tombstone that syncs)
@@ -250,7 +251,7 @@ async function runDeviceCommand(device: Device, command: string, args: string[],
       if (flags.json) io.out(JSON.stringify({ pairing_code: code }));
       else {
         io.out(await pairingQrText(code));
-        io.out(`On the new device run:\n  motebit-sync join ${code}\nThe code carries this motebit's master token: show it only to your own device.`);
+        io.out(`${code}\nOn the new device run "motebit-sync join" and paste this code when it asks (never put it on a command line).\nThe code carries this motebit's master token: show it only to your own device. Better: "motebit-sync upgrade" gives each device its own keys.`);
       }
       return EXIT.ok;
     }
@@ -355,10 +356,10 @@ async function showRecoveryKey(motebitId: string, recoveryKey: string, flags: Fl
  * One line of a secret, from the terminal without echo, or from stdin when it is not a terminal (scripts).
  * Never from argv, where other users of the machine can read it.
  */
-async function readSecretLine(prompt: string, io: Io): Promise<string> {
+async function readSecretLine(prompt: string, io: Io, missing = 'no recovery key on stdin'): Promise<string> {
   if (!process.stdin.isTTY) {
     const line = (await readStdin()).split('\n')[0]?.trim() ?? '';
-    if (line === '') throw new UsageError('no recovery key on stdin');
+    if (line === '') throw new UsageError(missing);
     return line;
   }
   io.err(prompt);
@@ -480,6 +481,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       io.err(`recovered motebit ${motebitId}; this device is ${device.identity.deviceId}`);
       return await syncAndReport(device, flags, io);
     }
+    if (command === 'join' && args.length === 0 && !flags.relay) {
+      // A master-token pairing code carries the motebit's secret: read from the terminal or stdin, never argv.
+      const pairingCode = await readSecretLine('Pairing code from "motebit-sync pair" (motebit-pair:…): ', io, 'no pairing code on stdin; for a per-device motebit run join --relay URL');
+      device = await Device.join({ ...home, pairingCode, deviceName: flags.name });
+      warnAboutSecrets(device, io);
+      io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);
+      return await syncAndReport(device, flags, io);
+    }
     if (command === 'join' && args.length === 0) {
       if (!flags.relay) throw new UsageError('join needs --relay URL (a per-device motebit) or a pairing code from "motebit-sync pair" (a master token motebit)');
       const relayUrl = parseRelayUrl(flags.relay);
@@ -496,6 +505,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     if (command === 'join') {
       need(args, 1, 'CODE');
+      if (/^\s*motebit-pair:/i.test(args[0]!)) {
+        throw new UsageError('a pairing code carries the secret of the motebit, and a command line can be read by other users of this machine and stays in shell history: run "motebit-sync join" and paste the code when asked, or give it on stdin');
+      }
       device = await Device.join({ ...home, pairingCode: args[0]!, deviceName: flags.name });
       warnAboutSecrets(device, io);
       io.err(`joined motebit ${device.identity.motebitId}; this device is ${device.identity.deviceId}`);

@@ -47,7 +47,7 @@ beforeAll(async () => {
   b = join(lab.dir, 'b');
   expect((await cli(['--home', a, 'init', '--relay', relayUrl, '--name', 'laptop', '--keys', 'master-token'])).code).toBe(0);
   const code = JSON.parse((await cli(['--home', a, 'pair', '--json'])).stdout).pairing_code as string;
-  expect((await cli(['--home', b, 'join', code, '--name', 'desktop'])).code).toBe(0);
+  expect((await cli(['--home', b, 'join', '--name', 'desktop'], `${code}\n`)).code).toBe(0);
   bDevice = JSON.parse((await cli(['--home', b, 'status', '--json'])).stdout).device_id as string;
 
   // the same six entities on both devices, neither having seen the other's writes

@@ -172,7 +172,11 @@ describe('per-device keys from the CLI', () => {
     expect(old.code, old.stderr).toBe(0);
     const motebitId = (JSON.parse(old.stdout.split('\n')[0]!) as { motebit_id: string }).motebit_id;
     const code = (JSON.parse((await runCli(['--home', home('laptop'), 'pair', '--json'])).stdout) as { pairing_code: string }).pairing_code;
-    expect((await runCli(['--home', home('phone'), 'join', code, '--name', 'phone'])).code).toBe(0);
+    // The old code carries the master token: refused on the command line (other users read argv), taken on stdin.
+    const onArgv = await runCli(['--home', home('phone'), 'join', code, '--name', 'phone']);
+    expect(onArgv.code).toBe(2);
+    expect(onArgv.stderr).toMatch(/command line can be read by other users/);
+    expect((await runCli(['--home', home('phone'), 'join', '--name', 'phone'], { stdin: `${code}\n` })).code).toBe(0);
     expect((await runCli(['--home', home('phone'), 'put', 'note/phone', '"old"'])).code).toBe(0);
     expect((await runCli(['--home', home('phone'), 'sync'])).code).toBe(0);
     expect((await runCli(['--home', home('laptop'), 'sync'])).code).toBe(0);

@@ -85,7 +85,7 @@ describe('motebit-sync in words', () => {
     const first = await lab.create(relay.url, { name: 'first' });
     await first.relay.enrolDevice({ identityKey: masterTokenIdentity(first.identity).identityKey, deviceKey: createDeviceKey().signingKey.publicKey, name: 'evil\u202egnp.exe\u2066x' });
     const home = join(lab.dir, 'names');
-    expect((await cli(['--home', home, 'join', await first.pairingCode(), '--name', 'reader'])).code).toBe(0);
+    expect((await runCli(['--home', home, 'join', '--name', 'reader'], { stdin: `${await first.pairingCode()}\n`, env: { MOTEBIT_KEYRING: KEYRING } })).code).toBe(0);
     const devices = await cli(['--home', home, 'devices']);
     expect(devices.code).toBe(0);
     expect(devices.stdout).toContain('evil\ufffdgnp.exe\ufffdx');

@@ -22,7 +22,7 @@ beforeAll(async () => {
   b = join(lab.dir, 'b');
   expect((await cli(['--home', a, 'init', '--relay', relayUrl, '--name', 'laptop', '--keys', 'master-token'])).code).toBe(0);
   const code = JSON.parse((await cli(['--home', a, 'pair', '--json'])).stdout).pairing_code as string;
-  expect((await cli(['--home', b, 'join', code, '--name', 'desktop'])).code).toBe(0);
+  expect((await cli(['--home', b, 'join', '--name', 'desktop'], `${code}\n`)).code).toBe(0);
 });
 afterAll(() => lab.close());
 
@@ -107,7 +107,7 @@ describe('motebit-sync', () => {
   it('revoking a device cuts it off: its next sync fails with the auth exit code and says why', async () => {
     const c = join(lab.dir, 'c');
     const code = JSON.parse((await cli(['--home', a, 'pair', '--json'])).stdout).pairing_code as string;
-    expect((await cli(['--home', c, 'join', code, '--name', 'old-phone'])).code).toBe(0);
+    expect((await cli(['--home', c, 'join', '--name', 'old-phone'], `${code}\n`)).code).toBe(0);
     const deviceId = JSON.parse((await cli(['--home', c, 'status', '--json'])).stdout).device_id as string;
     expect((await cli(['--home', a, 'revoke', deviceId])).code).toBe(0);
     const devices = JSON.parse((await cli(['--home', a, 'devices', '--json'])).stdout).devices;
@@ -136,7 +136,7 @@ describe('motebit-sync against a relay that fails it', () => {
     const y = join(lab.dir, 'y');
     expect((await cli(['--home', x, 'init', '--relay', proxy.url, '--name', 'x', '--keys', 'master-token'])).code).toBe(0);
     const code = JSON.parse((await cli(['--home', x, 'pair', '--json'])).stdout).pairing_code as string;
-    expect((await cli(['--home', y, 'join', code, '--name', 'y'])).code).toBe(0);
+    expect((await cli(['--home', y, 'join', '--name', 'y'], `${code}\n`)).code).toBe(0);
     expect((await cli(['--home', x, 'import', '-'], '{"entity":"n/1","value":1}\n{"entity":"n/2","value":2}\n{"entity":"n/3","value":3}\n')).code).toBe(0);
     expect((await cli(['--home', x, 'sync'])).code).toBe(0);
 

@@ -240,7 +240,7 @@ async function enrol(devices: readonly DeviceHome[], url: string, encrypted: boo
     const pair = await first!.run(['pair', '--json']);
     const code = jsonOut(pair)?.pairing_code;
     if (pair.code !== 0 || typeof code !== 'string') throw new Error(`setup: pair exited ${pair.code}: ${tail(pair.stderr)}`);
-    const join = await device.run(['join', code, '--name', device.name, '--json']);
+    const join = await device.run(['join', '--name', device.name, '--json'], { stdin: `${code}\n` }); // the code carries the master token: never on argv
     if (join.code !== 0) throw new Error(`setup: join exited ${join.code}: ${tail(join.stderr)}`);
     device.deviceId = String(jsonOut(join)?.device_id ?? '');
   }
