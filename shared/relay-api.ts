@@ -10,7 +10,7 @@ export const RELAY_PROTOCOL = 'v1';
  * Additive revisions of v1 (docs/protocol.md, "Revisions"). 2: log epochs and heads on every pull, push and
  * ready; the frontier endpoint; members may push other devices' sealed events; writers stored gap-free.
  */
-export const RELAY_REVISION = 2;
+export const RELAY_REVISION = 3;
 
 // ---- Limits (defaults; a relay may be configured lower, never higher than the schemas allow) ----
 export const MAX_BATCH_EVENTS = 256;
