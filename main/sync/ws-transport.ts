@@ -9,26 +9,19 @@
 // listeners (so the engine can fall back to HTTP) and re-opened with exponential backoff and jitter,
 // resuming after the cursor, so nothing is missed or delivered twice. An auth failure or a revocation is
 // final: reported with kind 'auth' and never retried.
+//
+// What each event does in each state (of one socket, and of the transport across sockets) is decided in
+// ws-state.ts; this file is the shell that owns the socket, timers and promises and performs the effects.
 import { canonicalAudience } from '../../shared/audience.ts';
 import { createRequire } from 'node:module';
 import type { RawData, WebSocket } from 'ws';
 import type { SigningKey } from '../../shared/crypto.ts';
-import {
-  AUTH_FAILURE_REASONS,
-  CLOSE_CODES,
-  ERROR_CODES,
-  MAX_BATCH_EVENTS,
-  QUOTA_NAMES,
-  WsServerMessageSchema,
-  type PushResult,
-  type QuotaName,
-  type WsClientMessage,
-  type WsServerMessage,
-} from '../../shared/relay-api.ts';
+import { MAX_BATCH_EVENTS, WsServerMessageSchema, type PushResult, type WsClientMessage } from '../../shared/relay-api.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS, mintWsToken, wsPath } from '../../shared/token.ts';
 import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
 import { checkOrder, checkResults } from './http-transport.ts';
-import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded, type EventSink, type Transport } from './transport.ts';
+import { EpochBinding, TransportError, type EventSink, type Transport } from './transport.ts';
+import { LINK_START, SOCKET_START, linkTransition, socketTransition, unavailable, type LinkEffect, type LinkEvent, type LinkState, type SocketEffect, type SocketEvent, type SocketState } from './ws-state.ts';
 import { Emitter } from '../../shared/emitter.ts';
 
 // ws (and the tls and https modules it loads) is required when the first socket opens: a command that
@@ -75,49 +68,12 @@ const DEFAULTS = {
   backoff: { initialMs: 500, maxMs: 30_000 },
   tokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
 };
-/** Re-auth this long before the token expires (at most a quarter of its remaining life). */
-const REAUTH_MARGIN_MS = 60_000;
-/** Retry a refused re-auth after at most this long. */
-const REAUTH_RETRY_MS = 5_000;
 const CLOSE_GRACE_MS = 2_000;
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const KNOWN_TYPES = new Set(['ready', 'reauthed', 'events', 'caught_up', 'ack', 'error']);
-const AUTH_CODES = new Set<string>(AUTH_FAILURE_REASONS);
-const ERROR_CODE_SET = new Set<string>(ERROR_CODES);
-const isQuotaName = (name: string): name is QuotaName => (QUOTA_NAMES as readonly string[]).includes(name);
 
-/** The error a close code stands for. Auth failures and revocation are final; the rest are worth a retry. */
-export function closeError(code: number, reason: string): TransportError {
-  switch (code) {
-    case CLOSE_CODES.authFailed:
-      return new TransportError('auth', `the relay refused the device's token: ${reason || 'no reason given'}`, AUTH_CODES.has(reason) ? { code: reason } : {});
-    case CLOSE_CODES.revoked:
-      return new TransportError('auth', 'this device has been revoked', { code: 'revoked_device' });
-    case CLOSE_CODES.tokenExpired:
-      return new TransportError('network', 'the socket token expired before it was renewed', { code: 'token_expired' });
-    case CLOSE_CODES.protocolError:
-      return new TransportError('protocol', `the relay refused a message: ${reason}`, ERROR_CODE_SET.has(reason) ? { code: reason } : {});
-    case CLOSE_CODES.tooBig:
-      return new TransportError('protocol', 'a message was too big for the relay');
-    case CLOSE_CODES.authTimeout:
-      return new TransportError('network', 'the relay timed out waiting for auth');
-    case CLOSE_CODES.overloaded:
-      return new TransportError('network', reason === 'rate_limited' ? 'the relay is taking too many connections from this network; it retries later' : 'the relay closed an overloaded socket');
-    case CLOSE_CODES.quotaExceeded:
-      // Not final: a connection of this motebit may close; meanwhile the engine syncs over HTTP.
-      return quotaExceeded(isQuotaName(reason) ? reason : undefined);
-    case CLOSE_CODES.goingAway:
-      return new TransportError('network', 'the relay is shutting down');
-    default:
-      return new TransportError('network', `the socket closed (${code}${reason ? ` ${reason}` : ''})`);
-  }
-}
-
-function errorOfCode(code: string, message: string): TransportError {
-  if (AUTH_CODES.has(code) || code === 'wrong_motebit') return new TransportError('auth', message, { code });
-  if (code === 'internal') return new TransportError('network', message, { code });
-  return new TransportError('refused', message, { code });
-}
+/** The error a close code stands for (kept here too: callers import it from the transport). */
+export { closeError } from './ws-state.ts';
 
 interface PendingPush {
   events: readonly WireEvent[];
@@ -141,18 +97,18 @@ interface SessionHost {
   readonly binding: EpochBinding;
 }
 
-/** One socket, from upgrade to close. */
+/**
+ * One socket, from upgrade to close. What each event does is decided by socketTransition (ws-state.ts);
+ * this class owns the socket, its timers and the waiting promises, and performs the effects.
+ */
 class Session {
   readonly ws: WebSocket;
   readonly ready: Promise<void>;
-  isReady = false;
-  /** Set once the socket is over; the reason it is. */
-  ended: TransportError | undefined;
-  #endedCause: unknown;
-  caughtUp = false;
+  #state: SocketState = SOCKET_START;
   readonly #host: SessionHost;
   readonly #pending = new Map<string, PendingPush>();
   readonly #queue: Ordered[] = [];
+  /** The pump is running (the socket is paused while the sink works). */
   #pumping = false;
   #wakers: Array<() => void> = [];
   #resolveReady!: () => void;
@@ -160,8 +116,6 @@ class Session {
   #connectTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #reauthTimer: NodeJS.Timeout | undefined;
-  #reauthPending = false;
-  #exp = 0;
   #lastHeard = Date.now();
   #upgradeStatus: number | undefined;
   #socketError: Error | undefined;
@@ -181,7 +135,7 @@ class Session {
       response.resume();
       this.ws.terminate();
     });
-    this.ws.on('open', () => this.#opened());
+    this.ws.on('open', () => this.#feed({ type: 'opened' }));
     this.ws.on('message', (data, isBinary) => this.#message(data, isBinary));
     const heard = (): void => {
       this.#lastHeard = Date.now();
@@ -191,18 +145,24 @@ class Session {
     this.ws.on('error', (error) => {
       this.#socketError ??= error;
     });
-    this.ws.on('close', (code, reason) => this.#closed(code, reason.toString()));
+    this.ws.on('close', (code, reason) => {
+      this.#feed({ type: 'closed', code, reason: reason.toString(), ...(this.#upgradeStatus === undefined ? {} : { upgradeStatus: this.#upgradeStatus }), ...(this.#socketError ? { socketError: this.#socketError } : {}) });
+    });
+  }
+
+  /** Set once the socket is over; the reason it is. */
+  get ended(): TransportError | undefined {
+    return this.#state.kind === 'ended' ? this.#state.error : undefined;
   }
 
   /** Ends the session now with `error` (and drops the socket). */
   fail(error: TransportError, cause?: unknown): void {
-    this.#end(error, cause);
-    this.ws.terminate();
+    this.#feed({ type: 'fail', error, cause });
   }
 
   /** Closes cleanly (1000) and resolves once the socket is closed. */
   async close(error: TransportError): Promise<void> {
-    this.#end(error);
+    this.#feed({ type: 'close-requested', error });
     if (this.ws.readyState === this.ws.CLOSED) return;
     const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'closing');
@@ -213,7 +173,8 @@ class Session {
   }
 
   push(id: string, events: readonly WireEvent[]): Promise<PushResult[]> {
-    if (this.ended) return Promise.reject(this.ended);
+    const ended = this.ended;
+    if (ended) return Promise.reject(ended);
     return new Promise((resolve, reject) => {
       const timeoutMs = this.#host.options.pushTimeoutMs;
       const timer = setTimeout(() => {
@@ -238,11 +199,84 @@ class Session {
 
   /** Resolves once 'caught_up' has been handled and nothing received is waiting for the sink. */
   async settled(): Promise<void> {
-    while (!(this.caughtUp && !this.#pumping && this.#queue.length === 0)) {
-      if (this.ended) throw this.#endedCause ?? this.ended;
+    for (;;) {
+      const state = this.#state;
+      if (state.kind === 'ended') throw state.cause ?? state.error;
+      if (state.kind === 'ready' && state.caughtUp && !this.#pumping && this.#queue.length === 0) return;
       await new Promise<void>((resolve) => this.#wakers.push(resolve));
     }
-    if (this.ended) throw this.#endedCause ?? this.ended;
+  }
+
+  /** Moves the state by `event` and performs what the transition says. */
+  #feed(event: SocketEvent): void {
+    const step = socketTransition(this.#state, event);
+    this.#state = step.state;
+    for (const effect of step.effects) this.#perform(effect);
+  }
+
+  #perform(effect: SocketEffect): void {
+    switch (effect.type) {
+      case 'send-auth':
+        this.#send({ type: 'auth', token: this.#host.token(), after: this.#host.cursor() });
+        this.#startHeartbeat();
+        return;
+      case 'send-reauth':
+        this.#send({ type: 'reauth', token: this.#host.token() });
+        return;
+      case 'ping':
+        try {
+          this.ws.ping();
+        } catch {
+          // closing; the close event ends the session
+        }
+        return;
+      case 'bind-epoch':
+        this.#host.binding.check(effect.epoch); // checked by the transition: binds, never throws
+        return;
+      case 'resolve-ready':
+        clearTimeout(this.#connectTimer);
+        this.#resolveReady();
+        return;
+      case 'arm-reauth':
+        clearTimeout(this.#reauthTimer);
+        this.#reauthTimer = setTimeout(() => this.#feed({ type: 'reauth-due' }), effect.delayMs);
+        return;
+      case 'ack': {
+        const pending = this.#pending.get(effect.id);
+        if (!pending) return;
+        this.#pending.delete(effect.id);
+        clearTimeout(pending.timer);
+        try {
+          checkResults(effect.results, pending.events);
+          this.#host.binding.check(effect.epoch);
+          pending.resolve(effect.results);
+        } catch (error) {
+          pending.reject(error);
+        }
+        return;
+      }
+      case 'refuse-push': {
+        const pending = this.#pending.get(effect.id);
+        if (!pending) return;
+        this.#pending.delete(effect.id);
+        clearTimeout(pending.timer);
+        pending.reject(effect.error);
+        return;
+      }
+      case 'enqueue':
+        this.#queue.push(effect.message);
+        if (!this.#pumping) void this.#pump();
+        return;
+      case 'notify-caught-up':
+        this.#host.caughtUp(this);
+        return;
+      case 'end':
+        this.#end(effect.error, effect.cause, effect.wasReady);
+        return;
+      case 'terminate':
+        this.ws.terminate();
+        return;
+    }
   }
 
   #wake(): void {
@@ -257,47 +291,13 @@ class Session {
     this.ws.send(JSON.stringify(message), callback);
   }
 
-  #opened(): void {
-    if (this.ended) return;
-    this.#send({ type: 'auth', token: this.#host.token(), after: this.#host.cursor() });
+  #startHeartbeat(): void {
     const { pingIntervalMs, idleTimeoutMs } = this.#host.options;
     this.#lastHeard = Date.now();
-    this.#pingTimer = setInterval(() => {
-      // While the sink works the socket is paused, so pongs cannot be heard: that is not silence.
-      if (this.#pumping || this.ended) return;
-      if (Date.now() - this.#lastHeard > idleTimeoutMs) {
-        this.fail(new TransportError('network', `nothing heard from the relay for ${idleTimeoutMs} ms`));
-        return;
-      }
-      try {
-        this.ws.ping();
-      } catch {
-        // closing; the close event ends the session
-      }
-    }, pingIntervalMs);
+    this.#pingTimer = setInterval(() => this.#feed({ type: 'tick', silentMs: Date.now() - this.#lastHeard, idleTimeoutMs, pumping: this.#pumping }), pingIntervalMs);
   }
 
-  #closed(code: number, reason: string): void {
-    if (this.ended) return;
-    if (code === 1006 && this.#upgradeStatus !== undefined) {
-      const status = this.#upgradeStatus;
-      // The relay itself refuses upgrades only with 404 (no such motebit), 429 (too many sockets from this
-      // address waiting to authenticate) or 503 (busy, shutting down): the last two pass, so they are retried.
-      // A refusal by something in between (a proxy that does not pass WebSockets) is 'refused'.
-      this.#end(new TransportError(status >= 500 || status === 429 ? 'network' : 'refused', `the WebSocket upgrade was refused: HTTP ${status}`));
-      return;
-    }
-    if (code === 1006 && this.#socketError && !this.isReady) {
-      this.#end(new TransportError('network', `cannot open a WebSocket to the relay: ${this.#socketError.message}`, { cause: this.#socketError }));
-      return;
-    }
-    this.#end(closeError(code, reason));
-  }
-
-  #end(error: TransportError, cause?: unknown): void {
-    if (this.ended) return;
-    this.ended = error;
-    this.#endedCause = cause;
+  #end(error: TransportError, cause: unknown, wasReady: boolean): void {
     clearTimeout(this.#connectTimer);
     clearInterval(this.#pingTimer);
     clearTimeout(this.#reauthTimer);
@@ -308,22 +308,22 @@ class Session {
       pending.reject(new TransportError(error.kind === 'auth' ? 'auth' : 'network', `the socket closed before the push was acknowledged: ${error.message}`, { cause: error, ...(error.code === undefined ? {} : { code: error.code }) }));
     }
     this.#wake();
-    if (this.isReady) this.#host.ended(this, error, cause);
+    if (wasReady) this.#host.ended(this, error, cause);
     else this.#rejectReady(error);
   }
 
   #message(data: RawData, isBinary: boolean): void {
-    if (this.ended) return;
+    if (this.#state.kind === 'ended') return; // stale: nothing to hear, nothing to parse
     this.#lastHeard = Date.now();
     if (isBinary) {
-      this.fail(new TransportError('protocol', 'the relay sent a binary message'));
+      this.#feed({ type: 'invalid', error: new TransportError('protocol', 'the relay sent a binary message') });
       return;
     }
     let json: unknown;
     try {
       json = JSON.parse(data.toString());
     } catch {
-      this.fail(new TransportError('protocol', 'the relay sent a message that is not JSON'));
+      this.#feed({ type: 'invalid', error: new TransportError('protocol', 'the relay sent a message that is not JSON') });
       return;
     }
     // Within v1 the relay may add message types; a client ignores those it does not know.
@@ -331,105 +331,23 @@ class Session {
     if (typeof type === 'string' && !KNOWN_TYPES.has(type)) return;
     const parsed = WsServerMessageSchema.safeParse(json);
     if (!parsed.success) {
-      this.fail(new TransportError('protocol', `the relay sent an invalid message: ${parsed.error.issues[0]?.message ?? 'invalid'}`));
+      this.#feed({ type: 'invalid', error: new TransportError('protocol', `the relay sent an invalid message: ${parsed.error.issues[0]?.message ?? 'invalid'}`) });
       return;
     }
-    this.#handle(parsed.data);
-  }
-
-  #handle(message: WsServerMessage): void {
-    if (!this.isReady && message.type !== 'ready') {
-      this.fail(new TransportError('protocol', `the relay sent ${message.type} before ready`));
-      return;
-    }
-    switch (message.type) {
-      case 'ready':
-        if (this.isReady) {
-          this.fail(new TransportError('protocol', 'the relay sent ready twice'));
-          return;
-        }
-        try {
-          this.#host.binding.check(message.epoch);
-        } catch (error) {
-          this.fail(error as TransportError);
-          return;
-        }
-        this.isReady = true;
-        clearTimeout(this.#connectTimer);
-        this.#armReauth(message.exp);
-        this.#resolveReady();
-        return;
-      case 'reauthed':
-        this.#reauthPending = false;
-        this.#armReauth(message.exp);
-        return;
-      case 'ack': {
-        const pending = this.#pending.get(message.id);
-        if (!pending) return;
-        this.#pending.delete(message.id);
-        clearTimeout(pending.timer);
-        try {
-          checkResults(message.results, pending.events);
-          this.#host.binding.check(message.epoch);
-          pending.resolve(message.results);
-        } catch (error) {
-          pending.reject(error);
-        }
-        return;
-      }
-      case 'error': {
-        const pending = message.id === undefined ? undefined : this.#pending.get(message.id);
-        if (pending && message.id !== undefined) {
-          this.#pending.delete(message.id);
-          clearTimeout(pending.timer);
-          pending.reject(message.code === QUOTA_EXCEEDED ? quotaExceeded(message.quota) : errorOfCode(message.code, `the relay refused the push: ${message.code}: ${message.message}`));
-          return;
-        }
-        if (this.#reauthPending && message.id === undefined) {
-          // The socket keeps its current token until it expires; try again a little later.
-          this.#reauthPending = false;
-          const remaining = this.#exp * 1000 - Date.now();
-          if (remaining > 0) this.#scheduleReauth(Math.min(REAUTH_RETRY_MS, remaining / 4));
-        }
-        return;
-      }
-      case 'events':
-      case 'caught_up':
-        this.#queue.push(message);
-        if (!this.#pumping) void this.#pump();
-        return;
-    }
-  }
-
-  #armReauth(exp: number): void {
-    this.#exp = exp;
-    const remaining = exp * 1000 - Date.now();
-    this.#scheduleReauth(Math.max(0, remaining - Math.min(REAUTH_MARGIN_MS, remaining / 4)));
-  }
-
-  #scheduleReauth(delayMs: number): void {
-    clearTimeout(this.#reauthTimer);
-    this.#reauthTimer = setTimeout(() => {
-      if (this.ended) return;
-      this.#reauthPending = true;
-      this.#send({ type: 'reauth', token: this.#host.token() });
-    }, delayMs);
+    this.#feed({ type: 'message', message: parsed.data, now: Date.now(), boundEpoch: this.#host.binding.epoch });
   }
 
   async #pump(): Promise<void> {
     this.#pumping = true;
     this.ws.pause();
     try {
-      while (!this.ended) {
+      while (this.#state.kind !== 'ended') {
         const item = this.#queue.shift();
         if (!item) break;
         if (item.type === 'events') {
           checkOrder(item.events, this.#host.cursor());
           if (item.events.length > 0) await this.#host.deliver(item.events);
-        } else {
-          this.caughtUp = true;
-          this.#host.caughtUp(this);
-        }
+        } else this.#feed({ type: 'caught-up' });
       }
     } catch (error) {
       if (error instanceof TransportError) this.fail(error);
@@ -437,13 +355,11 @@ class Session {
     } finally {
       this.#pumping = false;
       this.#lastHeard = Date.now();
-      if (!this.ended) this.ws.resume();
+      if (this.#state.kind !== 'ended') this.ws.resume();
       this.#wake();
     }
   }
 }
-
-type State = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'stopped' | 'closed';
 
 export class WsTransport implements Transport {
   readonly kind = 'websocket' as const;
@@ -453,13 +369,13 @@ export class WsTransport implements Transport {
   readonly #motebitId: string;
   readonly #deviceId: string;
   readonly #deviceKey: SigningKey;
-  #state: State = 'idle';
+  /** Where the transport is (ws-state.ts decides what each event does in each state). */
+  #link: LinkState = LINK_START;
   #sink: EventSink | undefined;
   #cursor = 0;
   #binding = new EpochBinding();
   #session: Session | undefined;
   #connecting: Session | undefined;
-  #fatal: TransportError | undefined;
   #attempt = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #delivering: Promise<void> = Promise.resolve();
@@ -496,7 +412,7 @@ export class WsTransport implements Transport {
 
   /** Whether a socket is authenticated right now. */
   get connected(): boolean {
-    return this.#state === 'open' && this.#session !== undefined && !this.#session.ended;
+    return this.#link.kind === 'open' && this.#session !== undefined && !this.#session.ended;
   }
 
   /** Event pages received on the current socket and not yet handed to the sink. */
@@ -515,24 +431,22 @@ export class WsTransport implements Transport {
   }
 
   async open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {
-    if (this.#state === 'closed') throw new TransportError('network', 'the transport is closed');
-    if (this.#state !== 'idle') throw new Error('the transport is already open');
-    if (!Number.isSafeInteger(after) || after < 0) throw new RangeError('after is a sequence number');
+    for (const effect of this.#feed({ type: 'open-requested', after })) {
+      if (effect.type === 'reject') throw effect.error;
+    }
     this.#cursor = after;
     this.#binding = new EpochBinding(epoch);
     this.#sink = sink;
-    this.#state = 'connecting';
     try {
       const session = await this.#connect();
-      if (this.#state !== 'connecting') {
-        await session.close(new TransportError('network', 'the transport is closed'));
-        throw new TransportError('network', 'the transport was closed while opening');
+      for (const effect of this.#feed({ type: 'opened' })) {
+        if (effect.type === 'adopt') this.#adopt(session);
+        else if (effect.type === 'discard') await session.close(new TransportError('network', 'the transport is closed'));
+        else if (effect.type === 'reject') throw effect.error;
       }
-      this.#adopt(session);
     } catch (error) {
-      if (this.#state === 'connecting') {
-        this.#state = 'idle';
-        this.#sink = undefined;
+      for (const effect of this.#feed({ type: 'open-failed' })) {
+        if (effect.type === 'forget-sink') this.#sink = undefined;
       }
       throw error;
     }
@@ -561,19 +475,42 @@ export class WsTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    clearTimeout(this.#reconnectTimer);
+    if (!this.#feed({ type: 'close-requested' }).some((effect) => effect.type === 'close-sockets')) return;
     const closing = new TransportError('network', 'the transport is closed');
     const sessions = [this.#session, this.#connecting].filter((session) => session !== undefined);
     this.#session = undefined;
     await Promise.all(sessions.map((session) => session.close(closing)));
   }
 
+  /**
+   * Moves the link state by `event`, performs the effects that need nothing but the transport (timers,
+   * listeners) and returns the rest for the caller, which holds what they act on (a socket, open()'s arguments).
+   */
+  #feed(event: LinkEvent): LinkEffect[] {
+    const step = linkTransition(this.#link, event);
+    this.#link = step.state;
+    const rest: LinkEffect[] = [];
+    for (const effect of step.effects) {
+      switch (effect.type) {
+        case 'schedule-reconnect':
+          this.#scheduleReconnect();
+          break;
+        case 'cancel-reconnect':
+          clearTimeout(this.#reconnectTimer);
+          break;
+        case 'notify-down':
+          this.#downListeners.emit(effect.error);
+          break;
+        default:
+          rest.push(effect);
+      }
+    }
+    return rest;
+  }
+
   #live(): Session {
-    if (this.#fatal) throw this.#fatal;
-    if (this.#state === 'closed') throw new TransportError('network', 'the transport is closed');
-    if (this.#state === 'idle' || this.#state === 'connecting') throw new Error('open the transport first');
+    const refusal = unavailable(this.#link);
+    if (refusal) throw refusal;
     const session = this.#session;
     if (!session || session.ended) throw new TransportError('network', 'the WebSocket is down; reconnecting');
     return session;
@@ -606,16 +543,16 @@ export class WsTransport implements Transport {
     );
   }
 
+  /** Makes `session` the current socket (the link state is already 'open'). */
   #adopt(session: Session): void {
     this.#session = session;
-    this.#state = 'open';
     // A session that ended between 'ready' and here was not current when it told us.
     if (session.ended) this.#ended(session, session.ended);
   }
 
   #deliver(events: StoredWireEvent[]): Promise<void> {
     const sink = this.#sink;
-    if (this.#state === 'closed' || !sink) return Promise.reject(new TransportError('network', 'the transport is closed'));
+    if (this.#link.kind === 'closed' || !sink) return Promise.reject(new TransportError('network', 'the transport is closed'));
     const last = events.at(-1);
     const delivery = (async () => {
       await sink(events);
@@ -628,23 +565,7 @@ export class WsTransport implements Transport {
   #ended(session: Session, error: TransportError): void {
     if (session !== this.#session) return;
     this.#session = undefined;
-    if (this.#state !== 'open') return;
-    if (isFatal(error)) this.#stop(error);
-    else {
-      this.#state = 'reconnecting';
-      this.#scheduleReconnect();
-    }
-    this.#notifyDown(error);
-  }
-
-  #stop(error: TransportError): void {
-    this.#fatal = error;
-    this.#state = 'stopped';
-    clearTimeout(this.#reconnectTimer);
-  }
-
-  #notifyDown(error: TransportError): void {
-    this.#downListeners.emit(error);
+    this.#feed({ type: 'socket-ended', error });
   }
 
   #scheduleReconnect(): void {
@@ -657,33 +578,21 @@ export class WsTransport implements Transport {
 
   async #reconnect(): Promise<void> {
     this.#reconnectTimer = undefined;
-    if (this.#state !== 'reconnecting') return;
-    // The socket that dropped may still be in the sink: resume only after it, from the cursor it left.
+    if (!this.#feed({ type: 'reconnect-due' }).some((effect) => effect.type === 'await-delivery')) return;
     await this.#delivering;
-    if (this.#state !== 'reconnecting') return;
+    if (!this.#feed({ type: 'drained' }).some((effect) => effect.type === 'connect')) return;
     let session: Session;
     try {
       session = await this.#connect();
     } catch (error) {
-      if (this.#state !== 'reconnecting') return;
-      const failure = error instanceof TransportError ? error : new TransportError('network', String(error), { cause: error });
-      if (isFatal(failure)) {
-        this.#stop(failure);
-        this.#notifyDown(failure);
-      } else this.#scheduleReconnect();
+      this.#feed({ type: 'reconnect-failed', error: error instanceof TransportError ? error : new TransportError('network', String(error), { cause: error }) });
       return;
     }
-    if (this.#state !== 'reconnecting') {
-      await session.close(new TransportError('network', 'the transport is closed'));
-      return;
+    for (const effect of this.#feed({ type: 'reconnected' })) {
+      if (effect.type === 'adopt') this.#adopt(session);
+      else if (effect.type === 'discard') await session.close(new TransportError('network', 'the transport is closed'));
+      // It may have dropped again at once: then #ended has scheduled the next attempt and there is no "up".
+      else if (effect.type === 'notify-up' && this.connected) this.#upListeners.emit();
     }
-    this.#adopt(session);
-    if (!this.connected) return; // it dropped again at once; #ended has scheduled the next attempt
-    this.#upListeners.emit();
   }
-}
-
-/** Failures a reconnect cannot cure: the relay refused the device, or it now serves another log. */
-function isFatal(error: TransportError): boolean {
-  return error.kind === 'auth' || error.code === EPOCH_CHANGED;
 }
