@@ -101,6 +101,7 @@ describe('first run without a keyring (npm start, headless)', () => {
     // a motebit made with the file store: the banner stays on every screen, and after a reload
     await page.getByLabel('Relay URL').fill(relay.url);
     await page.getByRole('button', { name: 'Create motebit' }).click();
+    await page.getByRole('button', { name: 'I have written it down' }).click({ timeout: WAIT_MS }); // the recovery key, once
     await page.locator('[data-testid="last-sync"]', { hasText: /^Synced/ }).waitFor({ timeout: WAIT_MS });
     expect(existsSync(join(motebitDir(home), 'secrets.json'))).toBe(true);
     for (const tab of ['status', 'conflicts', 'settings']) {
@@ -206,6 +207,7 @@ describe('the setup screen and errors in the window', () => {
   it.skipIf(!HAS_CHROMIUM)(`a stale "sync is paused" clears after Resume, also after a reload${NO_CHROMIUM}`, async () => {
     await page.getByLabel('Relay URL').fill(relay.url);
     await page.getByRole('button', { name: 'Create motebit' }).click();
+    await page.getByRole('button', { name: 'I have written it down' }).click({ timeout: WAIT_MS }); // the recovery key, once
     await page.locator('[data-testid="last-sync"]', { hasText: /^Synced/ }).waitFor({ timeout: WAIT_MS });
     const box = page.getByTestId('status-error');
     await harness.controller.current.engine.pause();

@@ -13,6 +13,7 @@ import { ensureRendererBuilt } from '../main/harness/renderer-build.ts';
 import { startHarness, type RunningHarness } from '../main/harness/server.ts';
 import type { RunningRelay } from '../relay/server.ts';
 import { KEYRING, Lab, eventually } from '../test/support/devices.ts';
+import { startCli } from '../test/support/pair.ts';
 import { HARNESS_SCRIPT, HAS_CHROMIUM, WAIT_MS, cli, launchChromium, screenshotPath } from './support.ts';
 
 const NO_CHROMIUM = HAS_CHROMIUM ? '' : ' (skipped: /usr/bin/chromium is not installed)';
@@ -157,6 +158,7 @@ describe('settings window', () => {
     await relayField.fill(relay.url);
     await page.locator('form[data-form="create"]').getByLabel('Name of this device').fill('harness-laptop');
     await page.getByRole('button', { name: 'Create motebit' }).click();
+    await page.getByRole('button', { name: 'I have written it down' }).click({ timeout: WAIT_MS }); // the recovery key, once (e2e/pairing.test.ts)
     await page.locator('[data-testid="relay-url"]', { hasText: relay.url }).waitFor({ timeout: WAIT_MS });
     await page.locator('[data-testid="last-sync"]', { hasText: /^Synced \d+ s ago$/ }).waitFor({ timeout: WAIT_MS });
     expect(harness.controller.state()).toMatchObject({ phase: 'ready', deviceName: 'harness-laptop', relayUrl: relay.url });
@@ -164,15 +166,17 @@ describe('settings window', () => {
   });
 
   it.skipIf(!HAS_CHROMIUM)(`a concurrent write on two devices shows as a conflict; "Keep the other value" converges both${NO_CHROMIUM}`, async () => {
-    // pair the CLI device with a code from the window
+    // pair the CLI device from the window: it shows a code, the window enters it and approves
     await tab('settings').click();
-    await page.getByRole('button', { name: 'Create a pairing code' }).click();
-    const codeBox = page.locator('[data-testid="pairing-code"]');
-    await codeBox.waitFor({ timeout: WAIT_MS });
-    const code = await codeBox.inputValue();
-    expect(await page.locator('img.qr').getAttribute('src')).toMatch(/^data:image\/svg\+xml;/);
+    const joiner = startCli(['--home', cliHome, 'join', '--relay', relay.url, '--name', 'cli-desktop', '--json']);
+    const { join_code: code } = await joiner.json<{ join_code: string }>();
+    await page.getByLabel('Code the new device shows').fill(code);
     await page.screenshot({ path: screenshotPath('4-settings'), fullPage: true });
-    expect((await cli(cliHome, ['join', code, '--name', 'cli-desktop'])).code).toBe(0);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const { sas } = await joiner.json<{ sas: string }>();
+    expect(await page.getByTestId('approval-sas').textContent({ timeout: WAIT_MS })).toBe(sas);
+    await page.getByRole('button', { name: 'Approve', exact: true }).click();
+    expect(await joiner.exited, joiner.stderr()).toBe(0);
     const cliDevice = JSON.parse((await cli(cliHome, ['status', '--json'])).stdout).device_id as string;
     await page.getByRole('button', { name: 'Refresh list' }).click();
     await page.locator(`[data-testid="device-list"] li[data-device-id="${cliDevice}"]`, { hasText: 'cli-desktop' }).waitFor({ timeout: WAIT_MS });

@@ -10,7 +10,12 @@ const channels = [
   'app.state',
   'setup.create',
   'setup.join',
+  'setup.joinStart',
+  'setup.joinDigits',
+  'setup.joinFinish',
   'setup.cancel',
+  'recovery.take',
+  'setup.recover',
   'app.environment',
   'secrets.retry',
   'secrets.useFile',
@@ -33,6 +38,9 @@ const channels = [
   'devices.list',
   'devices.revoke',
   'pairing.create',
+  'pairing.check',
+  'pairing.approve',
+  'pairing.decline',
 ] as const;
 const events = ['status.changed', 'app.changed'] as const;
 

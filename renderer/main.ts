@@ -8,6 +8,7 @@ import { h, replace } from './dom.ts';
 import { fileSecretsBanner, keyringView } from './keyring-view.ts';
 import { settingsView } from './settings-view.ts';
 import { setupView } from './setup-view.ts';
+import { recoveryKeyView } from './recovery-key-view.ts';
 import { moveOfferView } from './relay-move-view.ts';
 import { statusView } from './status-view.ts';
 import { caller } from './ui.ts';
@@ -18,7 +19,10 @@ const app: HTMLElement = root;
 const { bridge, onDisconnect } = connectBridge();
 const call = caller(bridge);
 
-let phase: 'loading' | 'keyring' | 'setup' | 'ready' = 'loading';
+// recovery: the motebit is ready, and the window first shows its recovery key (once) or finds there is none
+let phase: 'loading' | 'keyring' | 'setup' | 'recovery' | 'ready' = 'loading';
+/** The latest ready state while the recovery key is shown. */
+let readyState: Extract<AppState, { phase: 'ready' }> | null = null;
 /** Where secrets are kept (or that there is no keyring) and the default device name; fetched at start. */
 let environment: EnvironmentView = {
   secrets: { store: 'os', filePath: null, why: null, command: null, instead: null, fileMeaning: '', details: null },
@@ -74,9 +78,23 @@ function showState(state: AppState): void {
     onRelay?.(state.relayUrl);
     return;
   }
+  readyState = state;
+  if (phase === 'recovery') return;
+  phase = 'recovery';
+  // A motebit created here just now: its recovery key, which main hands out once, comes first.
+  void call('recovery.take', {}).then((result) => {
+    if (!result.ok || result.value === null) return enterReady();
+    replace(app, recoveryKeyView(result.value, enterReady));
+    document.title = 'Motebit Sync — your recovery key';
+    (app.querySelector('h1') as HTMLElement | null)?.focus();
+  });
+}
+
+function enterReady(): void {
+  if (phase === 'ready' || readyState === null) return;
   phase = 'ready';
   document.title = 'Motebit Sync';
-  showReady(state);
+  showReady(readyState);
 }
 
 type Tab = 'status' | 'conflicts' | 'settings';

@@ -6,6 +6,7 @@ import type { SyncStatus } from '../shared/status.ts';
 import { h, replace } from './dom.ts';
 import { ago, dateTime } from './format.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';
+import { addDeviceView } from './add-device-view.ts';
 
 export interface SettingsPanel {
   readonly element: HTMLElement;
@@ -164,15 +165,11 @@ export function settingsView(call: Call): SettingsPanel {
       code.select();
     })();
   });
-  const pairCard = h(
-    'section',
-    { className: 'card', 'aria-labelledby': 'pair-heading' },
-    h('h3', { id: 'pair-heading' }, 'Add a device'),
-    h('p', {}, 'Create a one-off code on this device, then enter it on the new one.'),
-    h('div', { className: 'actions' }, pairButton),
-    pairMessage.element,
-    pairOutput,
-  );
+  // A motebit that shares one master token: a one-off code made here; per-device keys: by approval.
+  const oneOffCode = h('div', {}, h('p', {}, 'Create a one-off code on this device, then enter it on the new one.'), h('div', { className: 'actions' }, pairButton), pairMessage.element, pairOutput);
+  const pairBody = h('div', {});
+  let pairKeys: SettingsView['keys'] | null = null;
+  const pairCard = h('section', { className: 'card', 'aria-labelledby': 'pair-heading' }, h('h3', { id: 'pair-heading' }, 'Add a device'), pairBody);
 
   const element = h(
     'section',
@@ -187,6 +184,10 @@ export function settingsView(call: Call): SettingsPanel {
     if (first || document.activeElement !== relay.input) relay.input.value = next.relayUrl ?? '';
     if (first || document.activeElement !== interval.input) interval.input.value = String(next.intervalSeconds);
     loginBox.checked = next.startAtLogin;
+    if (pairKeys !== next.keys) {
+      pairKeys = next.keys;
+      replace(pairBody, next.keys === 'per-device' ? addDeviceView(call, loadDevices) : oneOffCode);
+    }
     const row = (label: string, value: string, mono = false, testid?: string) => h('div', { className: 'fact' }, h('dt', {}, label), h('dd', { className: mono ? 'mono' : '', 'data-testid': testid }, value));
     replace(
       facts,
@@ -218,9 +219,16 @@ export function settingsView(call: Call): SettingsPanel {
           'div',
           { className: 'warning-box', 'data-testid': 'revoke-explanation' },
           h('p', {}, h('strong', {}, `Revoking ${label}:`)),
-          h('p', {}, 'Does: it can no longer sync through this relay, for good. It stops receiving your changes and cannot send any. It cannot be undone; to use it again, it joins as a new device with a pairing code.'),
-          h('p', {}, 'Does not: erase what it already has. Everything it synced so far stays on it.'),
-          h('p', {}, 'Be aware: today it still knows your motebit’s secret. With it, whoever has that device can still read what it has, could read what you sync later, and could even join your motebit again as a new device. Revoking is enough for a device you retire; for a lost or stolen one it is not a full protection yet (the security notes explain why, under “Revoking a device”).'),
+          ...(settings?.keys === 'per-device'
+            ? [
+                h('p', {}, 'Does: it is removed from your motebit, for good. It will no longer sync, and cannot read anything written from now on: your other devices switch to a new key it does not get. It cannot be undone; to use it again, add it as a new device.'),
+                h('p', {}, 'Does not: erase what it already has. Everything it synced so far stays on it.'),
+              ]
+            : [
+                h('p', {}, 'Does: it can no longer sync through this relay, for good. It stops receiving your changes and cannot send any. It cannot be undone; to use it again, it joins as a new device with a pairing code.'),
+                h('p', {}, 'Does not: erase what it already has. Everything it synced so far stays on it.'),
+                h('p', {}, 'Be aware: today it still knows your motebit’s secret. With it, whoever has that device can still read what it has, could read what you sync later, and could even join your motebit again as a new device. Revoking is enough for a device you retire; for a lost or stolen one it is not a full protection yet (the security notes explain why, under “Revoking a device”).'),
+              ]),
         );
         cancel.addEventListener('click', () => {
           showRevoke();

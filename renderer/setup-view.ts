@@ -1,9 +1,12 @@
-// First run: create a new motebit on a relay, or join an existing one with a pairing code. It says what a
-// relay is and how to start one; the device name is filled in with the host name (visible, editable); a
+// First run: create a new motebit on a relay, or join an existing one: by approval (a one-time code this
+// device shows, join-view.ts), or, for a motebit that still shares one master token, with the pairing code
+// another device made (the secondary way, folded away). It says what a relay is and how to start one; the device name is filled in with the host name (visible, editable); a
 // setup waiting for a relay that does not answer can be cancelled (nothing is written). Main checks the
 // URL and that the relay answers; its error is shown under the field it is about, details folded away.
 import type { AppState, EnvironmentView, IpcError } from '../shared/ipc-contract.ts';
 import { h } from './dom.ts';
+import { approvalJoin } from './join-view.ts';
+import { recoverView } from './recover-view.ts';
 import { field, messageLine, onSubmit, type Call, type Field } from './ui.ts';
 
 export function setupView(call: Call, onReady: (state: AppState) => void, environment: EnvironmentView): HTMLElement {
@@ -19,7 +22,7 @@ export function setupView(call: Call, onReady: (state: AppState) => void, enviro
     'form',
     { className: 'card', 'aria-labelledby': 'create-heading', novalidate: true, 'data-form': 'create' },
     h('h2', { id: 'create-heading' }, 'Create a new motebit'),
-    h('p', {}, 'Start fresh on this device. You can add your other devices afterwards with a pairing code.'),
+    h('p', {}, 'Start fresh on this device. You can add your other devices afterwards from Settings → Add a device.'),
     relay.wrap,
     createName.wrap,
     h('div', { className: 'actions' }, createButton, createCancel.button),
@@ -35,22 +38,31 @@ export function setupView(call: Call, onReady: (state: AppState) => void, enviro
     showError(result.error, { relayUrl: relay, deviceName: createName }, relay, createMessage);
   });
 
-  // ---- join ----
-  const code = field({ label: 'Pairing code', name: 'pairingCode', hint: 'On a device that already syncs, open Settings → Add a device and copy its code here.', multiline: true });
+  // ---- join by approval (the way) ----
+  const approval = approvalJoin(call, onReady, environment, nameHint);
+
+  // ---- join with a pairing code (a motebit that shares one master token) ----
+  const code = field({ label: 'Pairing code', name: 'pairingCode', hint: 'On a device that already syncs, open Settings → Add a device, create a one-off code and copy it here.', multiline: true });
   const joinName = field({ label: 'Name of this device', name: 'deviceName', hint: nameHint, value: environment.defaultDeviceName });
   const joinButton = h('button', { type: 'submit', className: 'primary' }, 'Join motebit');
   const joinCancel = cancelButton(call, 'join');
   const joinMessage = messageLine();
-  const joinForm = h(
-    'form',
-    { className: 'card', 'aria-labelledby': 'join-heading', novalidate: true, 'data-form': 'join' },
+  const joinForm = h('form', { novalidate: true, 'data-form': 'join' }, code.wrap, joinName.wrap, h('div', { className: 'actions' }, joinButton, joinCancel.button), joinMessage.element);
+  const withCode = h('details', { className: 'secondary-way', 'data-testid': 'join-with-code' }, h('summary', {}, 'I have a code that starts with motebit-pair:'), joinForm);
+  const joinCard = h(
+    'section',
+    { className: 'card', 'aria-labelledby': 'join-heading', 'data-card': 'join' },
     h('h2', { id: 'join-heading' }, 'Join an existing motebit'),
-    h('p', {}, 'Add this device to a motebit you already use on another device.'),
-    code.wrap,
-    joinName.wrap,
-    h('div', { className: 'actions' }, joinButton, joinCancel.button),
-    joinMessage.element,
+    h('p', {}, 'Add this device to a motebit you already use on another device. This device shows a one-time code; you approve it on the other device.'),
+    approval.element,
+    withCode,
   );
+  const recover = recoverView(call, onReady, environment, nameHint);
+  approval.onWaiting((waiting) => {
+    createForm.hidden = waiting;
+    withCode.hidden = waiting;
+    recover.hidden = waiting;
+  });
   onSubmit(joinForm, joinButton, 'Joining…', async () => {
     code.setError(null);
     joinName.setError(null);
@@ -73,7 +85,8 @@ export function setupView(call: Call, onReady: (state: AppState) => void, enviro
       h('code', {}, 'npx motebit-relay'),
       ' in a terminal on a computer your devices can reach; it prints the address to enter below.',
     ),
-    h('div', { className: 'cards' }, createForm, joinForm),
+    h('div', { className: 'cards' }, createForm, joinCard),
+    recover,
   );
 }
 

@@ -42,7 +42,7 @@ export function statusView(call: Call, showConflicts: () => void): StatusView {
     h('h3', { id: 'revoked-heading' }, 'This device was removed from your motebit'),
     h('p', {}, 'Another of your devices revoked it, so the relay no longer lets it sync: changes made here are not sent, and changes made elsewhere do not arrive.'),
     h('p', {}, 'Everything this device already had is still here, and you can still read it.'),
-    h('p', {}, 'What to do next: if you want this computer back, open Settings → Add a device on one of your other devices and create a pairing code. Then quit Motebit Sync here, move its folder (.motebit in your home folder) aside, start it again and choose “Join an existing motebit” with that code: it joins as a new device (a revoked device never comes back as itself).'),
+    h('p', {}, 'What to do next: if you want this computer back, quit Motebit Sync here, move its folder (.motebit in your home folder) aside, start it again and choose “Join an existing motebit”: it shows a one-time code to approve on one of your other devices, under Settings → Add a device (a motebit that still shares one key gives a pairing code there instead). It joins as a new device: a revoked device never comes back as itself.'),
     h('p', {}, 'If you did not revoke it, someone with access to one of your other devices did: check them.'),
   );
   const errorBox = h('div', { className: 'error-box', role: 'alert', hidden: true, 'data-testid': 'status-error' });

@@ -29,9 +29,16 @@ export interface Field {
  * The technical text behind a message, folded away: a <details> whose summary is "Details". Null when
  * there is nothing more to say, so a message in words stands alone.
  */
-export function detailsDisclosure(details: string | null | undefined): HTMLElement | null {
+export function detailsDisclosure(details: string | null | undefined, message?: string): HTMLElement | null {
   if (!details) return null;
+  if (message !== undefined && sameWords(details, message)) return null; // nothing more to say
   return h('details', { className: 'details' }, h('summary', {}, 'Details'), h('pre', { className: 'details-text' }, details));
+}
+
+/** Two texts that say the same (case, spacing and end punctuation aside). */
+function sameWords(a: string, b: string): boolean {
+  const plain = (text: string) => text.trim().replace(/[.;:]+$/, '').replace(/\s+/g, ' ').toLowerCase();
+  return plain(a) === plain(b) || plain(b).startsWith(`${plain(a)}:`);
 }
 
 export interface FieldOptions {
@@ -72,7 +79,7 @@ export function field(options: FieldOptions): Field {
     wrap,
     input,
     setError(message, details) {
-      replace(error, message ?? '', detailsDisclosure(message === null ? null : details));
+      replace(error, message ?? '', detailsDisclosure(message === null ? null : details, message ?? undefined));
       error.hidden = message === null;
       if (message === null) input.removeAttribute('aria-invalid');
       else input.setAttribute('aria-invalid', 'true');
@@ -118,7 +125,7 @@ export function messageLine(): { element: HTMLElement; error(message: string, de
     error(message, details) {
       element.className = 'message error';
       element.setAttribute('role', 'alert');
-      replace(element, message, detailsDisclosure(details));
+      replace(element, message, detailsDisclosure(details, message));
     },
     ok(message) {
       element.className = 'message ok';

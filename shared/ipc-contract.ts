@@ -113,8 +113,21 @@ export const SettingsSchema = z.strictObject({
   motebitId: MotebitIdSchema,
   deviceId: DeviceIdSchema,
   deviceName: z.string().nullable(),
+  /** per-device: each device its own keys, new devices added by approval; shared: one master token (protocol 2), pairing codes. */
+  keys: z.enum(['per-device', 'shared']),
 });
 export type SettingsView = z.infer<typeof SettingsSchema>;
+
+/** The six digits both devices show while pairing by approval ("123 456"). */
+const SasSchema = z.string().regex(/^\d{3} \d{3}$/);
+
+/** A new device asking to join, as a member sees it once the new device answered its code. */
+export const ApprovalSchema = z.strictObject({ deviceId: DeviceIdSchema, name: z.string().nullable(), sas: SasSchema });
+export type ApprovalView = z.infer<typeof ApprovalSchema>;
+
+/** The recovery key made with a new motebit, handed to the window once (then null). */
+export const RecoveryKeySchema = z.strictObject({ motebitId: MotebitIdSchema, recoveryKey: z.string(), qrSvg: z.string() });
+export type RecoveryKeyView = z.infer<typeof RecoveryKeySchema>;
 
 export const CycleSchema = z.strictObject({
   ok: z.boolean(),
@@ -131,8 +144,31 @@ export const IPC_CONTRACT = {
   'app.state': { input: Empty, output: AppStateSchema },
   'setup.create': { input: z.strictObject({ relayUrl: RelayUrlInput, deviceName: DeviceName.optional() }), output: AppStateSchema },
   'setup.join': { input: z.strictObject({ pairingCode: z.string().trim().min(1, 'paste the pairing code').max(4096), deviceName: DeviceName.optional() }), output: AppStateSchema },
-  /** Cancels a setup still waiting for its relay: it fails with "cancelled" and nothing is written. */
+  /**
+   * Joining by approval, in three steps: joinStart answers the one-time code to show (text, QR, when it stops
+   * working); joinDigits waits for a member to answer it and answers the six digits; joinFinish waits for the
+   * approval and answers the state (ready). setup.cancel stops the wait; nothing is written before approval.
+   */
+  'setup.joinStart': { input: z.strictObject({ relayUrl: RelayUrlInput, deviceName: DeviceName.optional() }), output: z.strictObject({ code: z.string(), qrSvg: z.string(), expiresAt: z.int() }) },
+  'setup.joinDigits': { input: Empty, output: z.strictObject({ motebitId: MotebitIdSchema, sas: SasSchema }) },
+  'setup.joinFinish': { input: Empty, output: AppStateSchema },
+  /** Cancels a setup still waiting for its relay, or a join waiting for its approval: it fails with "cancelled" and nothing is written. */
   'setup.cancel': { input: Empty, output: z.strictObject({ cancelled: z.boolean() }) },
+  /**
+   * Every device lost: this device is added to the motebit with its recovery key (typed by the person, never
+   * stored); it then syncs the whole motebit, and can remove the lost devices from Settings.
+   */
+  'setup.recover': {
+    input: z.strictObject({
+      relayUrl: RelayUrlInput,
+      motebitId: z.string().trim().min(1, 'enter the motebit id').max(64),
+      recoveryKey: z.string().trim().min(1, 'enter the recovery key').max(256),
+      deviceName: DeviceName.optional(),
+    }),
+    output: AppStateSchema,
+  },
+  /** The recovery key of the motebit just created here, once: every later call answers null. */
+  'recovery.take': { input: Empty, output: RecoveryKeySchema.nullable() },
   'app.environment': { input: Empty, output: EnvironmentSchema },
   /** No keyring: look again (after the person started one); opens the device when it is set up. */
   'secrets.retry': { input: Empty, output: EnvironmentSchema },
@@ -180,6 +216,12 @@ export const IPC_CONTRACT = {
   'devices.revoke': { input: z.strictObject({ deviceId: DeviceIdSchema }), output: DeviceSchema },
   /** A pairing code for a new device, as text and as an SVG QR code. */
   'pairing.create': { input: Empty, output: z.strictObject({ code: z.string(), qrSvg: z.string() }) },
+  /** Per-device keys: the code a new device shows; waits for its answer and answers its name and the six digits. */
+  'pairing.check': { input: z.strictObject({ code: z.string().trim().min(1, 'enter the code the new device shows').max(200) }), output: ApprovalSchema },
+  /** The person saw the same digits on both devices: the device checked last is added. */
+  'pairing.approve': { input: z.strictObject({ deviceId: DeviceIdSchema }), output: z.strictObject({ deviceId: DeviceIdSchema, name: z.string().nullable() }) },
+  /** Don't approve (or stop checking): nothing is added, and the code cannot be used again. */
+  'pairing.decline': { input: Empty, output: z.strictObject({ declined: z.boolean() }) },
 } as const;
 
 export type Channel = keyof typeof IPC_CONTRACT;

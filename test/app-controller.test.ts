@@ -5,10 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { AppController, type PlatformHooks } from '../main/app/app-controller.ts';
-import { Device } from '../main/app/device.ts';
 import { createDispatcher, type Dispatch } from '../main/app/ipc-dispatch.ts';
 import { configPath } from '../main/config/home.ts';
 import { Lab, eventually, syncAll } from './support/devices.ts';
+import { joinByApproval } from './support/pair.ts';
 
 class RecordingPlatform implements PlatformHooks {
   readonly notifications: { title: string; body: string }[] = [];
@@ -69,7 +69,7 @@ it('notifies once per batch of new conflicts, and "keep the other value" converg
   const relay = await lab.relay();
   await controller.start();
   await ok('setup.create', { relayUrl: relay.url, deviceName: 'desk' });
-  const other = lab.track(await Device.join({ ...lab.home('phone'), pairingCode: await controller.current.pairingCode(), deviceName: 'phone' }));
+  const other = lab.track(await joinByApproval(controller.current, { ...lab.home('phone'), deviceName: 'phone' }));
   await ok('sync.now');
   expect(platform.notifications).toEqual([]);
 
@@ -120,7 +120,7 @@ it('an invalid relay URL in settings shows an error and changes nothing; a valid
   expect(await ok('settings.setRelayUrl', { relayUrl: second.url })).toMatchObject({ relayUrl: second.url });
   expect(await ok('sync.now')).toMatchObject({ ok: true }); // the new relay is sent the whole log ...
   expect(controller.status()).toMatchObject({ pendingOut: 0, lastRecovery: null }); // ... which is seeding it, not a recovery
-  const joined = lab.track(await Device.join({ ...lab.home('late'), pairingCode: await controller.current.pairingCode() }));
+  const joined = lab.track(await joinByApproval(controller.current, lab.home('late')));
   await syncAll([joined]);
   expect(joined.get('memory/1')?.value).toBe('moves with me'); // it came from the second relay
 });

@@ -2,13 +2,14 @@
 // test keyring: init shows the recovery key once and keeps it nowhere; join shows a one-time code and the
 // six digits; approve asks before it adds anything; a code is used once; the recovery key brings the whole
 // motebit back on a fresh home and removes a device a thief added.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../relay/server.ts';
-import { CLI, runCli } from './support/cli.ts';
-import { KEYRING, Lab, freePort } from './support/devices.ts';
+import { runCli } from './support/cli.ts';
+import { startCli } from './support/pair.ts';
+import { Lab, freePort } from './support/devices.ts';
 import { startRewritingProxy, type RewritingProxy } from './support/rewriting-proxy.ts';
 
 let lab: Lab;
@@ -30,39 +31,11 @@ afterEach(async () => {
 
 const home = (name: string) => join(lab.dir, name);
 
-/** The CLI as a running process whose stdout lines can be awaited one by one, and whose stdin can be written. */
+/** The CLI as a running process (test/support/pair.ts), killed after the test if it is still running. */
 function start(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MOTEBIT_KEYRING: KEYRING } });
-  children.push(child);
-  const lines: string[] = [];
-  const waiters: (() => void)[] = [];
-  let buffered = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    let at;
-    while ((at = buffered.indexOf('\n')) !== -1) {
-      lines.push(buffered.slice(0, at));
-      buffered = buffered.slice(at + 1);
-    }
-    for (const wake of waiters.splice(0)) wake();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let read = 0;
-  return {
-    child,
-    exited,
-    stderr: () => stderr,
-    /** The next stdout line (JSON), however long the child takes to print it, or an error when it exits first. */
-    async json<T = Record<string, unknown>>(): Promise<T> {
-      for (;;) {
-        if (read < lines.length) return JSON.parse(lines[read++]!) as T;
-        const woke = new Promise<'line'>((resolve) => waiters.push(() => resolve('line')));
-        if ((await Promise.race([woke, exited.then(() => 'exit' as const)])) === 'exit' && read >= lines.length) throw new Error(`the CLI exited before printing a line: ${stderr}`);
-      }
-    },
-  };
+  const run = startCli(args);
+  children.push(run.child);
+  return run;
 }
 
 function filesUnder(dir: string): string[] {

@@ -74,7 +74,22 @@ beforeAll(async () => {
   await controller('f').dispatch('secrets.useFile', {});
   await a.dispatch('setup.create', { relayUrl: relay.url, deviceName: 'laptop' });
   await a.dispatch('app.state', {});
-  const b = await lab.join(a.app.current, { name: 'phone' });
+  const taken = (await a.dispatch('recovery.take', {})) as { ok: true; value: { motebitId: string; recoveryKey: string } }; // the recovery key of the motebit just made, once ...
+  await a.dispatch('recovery.take', {}); // ... then null
+  // every device lost: the recovery key adds a new one
+  const recovered = controller('r');
+  await recovered.app.start();
+  await recovered.dispatch('setup.recover', { relayUrl: relay.url, motebitId: taken.value.motebitId, recoveryKey: taken.value.recoveryKey, deviceName: 'recovered' });
+  // a second device joins by approval, both sides through the contract
+  const phone = controller('b');
+  await phone.app.start();
+  const started = (await phone.dispatch('setup.joinStart', { relayUrl: relay.url, deviceName: 'phone' })) as { ok: true; value: { code: string } };
+  const [checked, digits] = (await Promise.all([a.dispatch('pairing.check', { code: started.value.code }), phone.dispatch('setup.joinDigits', {})])) as { ok: true; value: { deviceId: string; sas: string } }[];
+  expect(checked!.value.sas).toBe(digits!.value.sas);
+  await a.dispatch('pairing.approve', { deviceId: checked!.value.deviceId });
+  await phone.dispatch('setup.joinFinish', {});
+  await a.dispatch('pairing.decline', {}); // nothing waiting: { declined: false }
+  const b = phone.app.current;
   a.app.current.put('memory/x', { text: 'from a', tags: ['a', 1, null, true] });
   b.put('memory/x', { text: 'from b', nested: { n: 1.5 } });
   await a.dispatch('sync.now', {});
@@ -106,15 +121,23 @@ beforeAll(async () => {
   await a.dispatch('relay.dismissMove', { at: 1 });
   await a.dispatch('settings.setInterval', { seconds: 45 });
   await a.dispatch('settings.setStartAtLogin', { enabled: true });
-  await a.dispatch('pairing.create', {});
 
+  await a.dispatch('devices.list', {});
+  await a.dispatch('devices.revoke', { deviceId: b.identity.deviceId }); // per-device keys: a remove entry and a new key
+
+  // a motebit that shares one master token (protocol 2, made only outside the window now): pairing codes
+  const old = controller('o');
+  await old.app.start();
+  await old.app.create(relay.url, 'old-laptop', 'shared');
+  await old.dispatch('settings.get', {});
+  await old.dispatch('pairing.create', {});
   const c = controller('c');
   await c.app.start();
-  const pairing = (await a.dispatch('pairing.create', {})) as { ok: true; value: { code: string } };
+  const pairing = (await old.dispatch('pairing.create', {})) as { ok: true; value: { code: string } };
   await c.dispatch('setup.join', { pairingCode: pairing.value.code, deviceName: 'tablet' });
-  await a.dispatch('devices.list', {});
-  await a.dispatch('devices.revoke', { deviceId: c.app.state().phase === 'ready' ? (c.app.state() as { deviceId: string }).deviceId : '' });
-  await a.dispatch('devices.list', {});
+  await old.dispatch('devices.list', {});
+  await old.dispatch('devices.revoke', { deviceId: c.app.state().phase === 'ready' ? (c.app.state() as { deviceId: string }).deviceId : '' });
+  await old.dispatch('devices.list', {});
 
   // the values a healthy lab rarely produces
   record(outputs, 'app.state', { phase: 'setup' });

@@ -3,7 +3,7 @@
 // Electron adapter (main/electron/) and the UI harness both drive this one object; only the platform hooks
 // (notifications, start at login) differ between them.
 import { join } from 'node:path';
-import type { ConflictView, DeviceView, EnvironmentView, SecretsView, SettingsView, AppState } from '../../shared/ipc-contract.ts';
+import type { ApprovalView, ConflictView, DeviceView, EnvironmentView, RecoveryKeyView, SecretsView, SettingsView, AppState } from '../../shared/ipc-contract.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
 import { updateConfig } from '../config/config.ts';
@@ -20,8 +20,10 @@ import { CancelledError } from './error-words.ts';
 import type { ConflictQuery, ConflictRecord, KeepChoice } from '../store/event-store.ts';
 import { winReasonWords } from './conflict-words.ts';
 import { RelayClient } from '../sync/relay-client.ts';
+import { TransportError } from '../sync/transport.ts';
 import { announceMove, dismissMove, moveOffer, type MoveOffer } from './relay-move.ts';
 import { Device, type HomeOptions } from './device.ts';
+import { ApprovalDesk, JoinSession } from './pairing-sessions.ts';
 import { InvalidStateError, type Handlers } from './ipc-dispatch.ts';
 import { Emitter, type Listener } from '../../shared/emitter.ts';
 
@@ -54,6 +56,12 @@ export class AppController {
   private secretsState: SecretsView;
   /** The relay check of a setup in progress, which Cancel aborts. */
   private attempt: AbortController | null = null;
+  /** A join by approval in progress (the new device's side). */
+  private joining: JoinSession | null = null;
+  /** A new device this member is checking or about to approve. */
+  private readonly approvals = new ApprovalDesk();
+  /** The recovery key of the motebit created here, until the window takes it (once). */
+  private recoveryKey: RecoveryKeyView | null = null;
 
   constructor(options: AppControllerOptions) {
     this.options = options;
@@ -157,11 +165,94 @@ export class AppController {
 
   // ---- setup --------------------------------------------------------------------------------------
 
-  async create(relayUrl: string, deviceName?: string): Promise<AppState> {
+  /**
+   * A new motebit: per-device keys (the window's only way), whose recovery key the window takes once
+   * (recovery.take); 'shared' (protocol 2, one master token) only for callers that ask for it.
+   */
+  async create(relayUrl: string, deviceName?: string, keys: 'per-device' | 'shared' = 'per-device'): Promise<AppState> {
     if (this.device) throw new InvalidStateError('this device already belongs to a motebit');
     const url = parseRelayUrl(relayUrl); // a bad URL fails here, before anything is written
     await this.checkRelayCancellably(url);
-    await this.attach(await this.noticingKeyring(Device.create({ ...this.options, relayUrl: url, deviceName })));
+    const device = await this.noticingKeyring(Device.create({ ...this.options, relayUrl: url, deviceName, ...(keys === 'per-device' ? { keys } : {}) }));
+    const recoveryKey = device.takeRecoveryKey();
+    // kept before the window hears the motebit is ready, so its first recovery.take finds it
+    this.recoveryKey = recoveryKey ? { motebitId: device.identity.motebitId, recoveryKey, qrSvg: await pairingQrSvg(recoveryKey) } : null;
+    await this.attach(device);
+    return this.state();
+  }
+
+  /**
+   * Every device lost: the recovery key (as typed; never stored) adds this device to the motebit, which
+   * then syncs everything. A mistyped key or a wrong motebit id fails before anything is written.
+   */
+  async recover(relayUrl: string, motebitId: string, recoveryKey: string, deviceName?: string): Promise<AppState> {
+    if (this.device) throw new InvalidStateError('this device already belongs to a motebit');
+    const url = parseRelayUrl(relayUrl);
+    await this.checkRelayCancellably(url);
+    let device: Device;
+    try {
+      device = await this.noticingKeyring(Device.recover({ ...this.options, relayUrl: url, motebitId, recoveryKey, deviceName }));
+    } catch (error) {
+      // the relay knows no such motebit for this key: say which two things to check, not what the relay said
+      if (error instanceof TransportError && (error.kind === 'auth' || error.code === 'not_found')) {
+        throw new InvalidStateError('this relay knows no motebit with that id and this recovery key; check the motebit id (it was shown with the recovery key) and the relay address; nothing was set up');
+      }
+      throw error;
+    }
+    await this.attach(device);
+    return this.state();
+  }
+
+  /** The recovery key of the motebit just created here, once; null after (and on any other device). */
+  takeRecoveryKey(): RecoveryKeyView | null {
+    const taken = this.recoveryKey;
+    this.recoveryKey = null;
+    return taken;
+  }
+
+  /**
+   * Joins by approval, first step: checks the relay, opens a rendezvous and answers the one-time code to
+   * show. A join still waiting is stopped first. Nothing is written until a member approves.
+   */
+  async joinStart(relayUrl: string, deviceName?: string): Promise<{ code: string; qrSvg: string; expiresAt: number }> {
+    if (this.device) throw new InvalidStateError('this device already belongs to a motebit');
+    const url = parseRelayUrl(relayUrl);
+    this.joining?.cancel();
+    this.joining = null;
+    await this.checkRelayCancellably(url);
+    const session = new JoinSession(
+      (hooks) => this.noticingKeyring(Device.joinByApproval({ ...this.options, relayUrl: url, deviceName, ...hooks })),
+      async (device) => {
+        if (this.device) {
+          await device.close();
+          throw new InvalidStateError('this device already belongs to a motebit');
+        }
+        await this.attach(device);
+      },
+    );
+    this.joining = session;
+    const { code, expiresAt } = await session.started;
+    return { code, expiresAt, qrSvg: await pairingQrSvg(code) };
+  }
+
+  private get joinInProgress(): JoinSession {
+    if (!this.joining) throw new InvalidStateError('no join is in progress; get a code first');
+    return this.joining;
+  }
+
+  /** Second step: waits for a member to answer the code; the six digits to compare. */
+  joinDigits(): Promise<{ motebitId: string; sas: string }> {
+    return this.joinInProgress.offered;
+  }
+
+  /** Last step: waits for the approval; the device is set up and syncing when it answers. */
+  async joinFinish(): Promise<AppState> {
+    const session = this.joinInProgress;
+    try {
+      await session.joined;
+    } finally {
+      if (this.joining === session) this.joining = null;
+    }
     return this.state();
   }
 
@@ -193,6 +284,7 @@ export class AppController {
 
   /** Cancels a setup still waiting for its relay; false when there is none (or it is past that point). */
   cancelSetup(): { cancelled: boolean } {
+    if (this.joining?.cancel()) return { cancelled: true };
     if (!this.attempt) return { cancelled: false };
     this.attempt.abort();
     return { cancelled: true };
@@ -283,6 +375,7 @@ export class AppController {
       motebitId: identity.motebitId,
       deviceId: identity.deviceId,
       deviceName: identity.deviceName,
+      keys: identity.kind === 'member' ? 'per-device' : 'shared',
     };
   }
 
@@ -368,6 +461,17 @@ export class AppController {
     return { deviceId: d.device_id, name: d.name ?? null, enrolledAt: d.enrolled_at, revokedAt: d.revoked_at, current: false };
   }
 
+  /** Per-device keys: a new device's code; waits for its answer; its name and the six digits to compare. */
+  checkApproval(code: string): Promise<ApprovalView> {
+    return this.approvals.check(this.current, code);
+  }
+
+  async approve(deviceId: string): Promise<{ deviceId: string; name: string | null }> {
+    const approved = await this.approvals.approve(deviceId);
+    this.deviceNamesAt = 0;
+    return approved;
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   private async detach(): Promise<void> {
@@ -380,6 +484,8 @@ export class AppController {
 
   /** On quit: a running cycle finishes or is cleanly abandoned, and the store is closed. Nothing is lost. */
   async close(): Promise<void> {
+    this.joining?.cancel();
+    this.approvals.decline();
     const device = this.device;
     await this.detach();
     device?.store.close();
@@ -391,7 +497,12 @@ export class AppController {
       'app.state': () => this.state(),
       'setup.create': ({ relayUrl, deviceName }) => this.create(relayUrl, deviceName),
       'setup.join': ({ pairingCode, deviceName }) => this.join(pairingCode, deviceName),
+      'setup.joinStart': ({ relayUrl, deviceName }) => this.joinStart(relayUrl, deviceName),
+      'setup.joinDigits': () => this.joinDigits(),
+      'setup.joinFinish': () => this.joinFinish(),
       'setup.cancel': () => this.cancelSetup(),
+      'recovery.take': () => this.takeRecoveryKey(),
+      'setup.recover': ({ relayUrl, motebitId, recoveryKey, deviceName }) => this.recover(relayUrl, motebitId, recoveryKey, deviceName),
       'app.environment': () => this.environment(),
       'secrets.retry': () => this.retrySecrets(),
       'secrets.useFile': () => this.useFileStore(),
@@ -436,6 +547,9 @@ export class AppController {
         const code = await this.current.pairingCode();
         return { code, qrSvg: await pairingQrSvg(code) };
       },
+      'pairing.check': ({ code }) => this.checkApproval(code),
+      'pairing.approve': ({ deviceId }) => this.approve(deviceId),
+      'pairing.decline': () => this.approvals.decline(),
     };
   }
 }
