@@ -49,8 +49,8 @@ export interface ChainHead {
  * (shared/membership/event-authority.ts).
  */
 export interface EventAuthority {
-  /** Null when the event's writer may have written it at the position it names; else why not, in words. Asked for every event. */
-  admit(event: SealedEvent): string | null;
+  /** Null when the event's writer may have written it at the position it names; else why not, in words. Asked for every event (`hash`: its hash). */
+  admit(event: SealedEvent, hash: string): string | null;
   /** Null when the event's seal holds; else what is wrong. */
   seal(event: SealedEvent, hash: string): SealProblem | null;
 }
@@ -146,7 +146,7 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
       if (event.clock.l <= last.lamport) {
         throw new ChainError('clock_regressed', `${describe(event)} has a Lamport time that does not increase`, atEvent(event));
       }
-      const refusal = ctx.authority.admit(event);
+      const refusal = ctx.authority.admit(event, hash);
       if (refusal !== null) throw new ChainError('not_member', `${describe(event)} is refused: ${refusal}`, atEvent(event));
       run.push(item);
       last = { seq: event.device_seq, hash, lamport: event.clock.l };

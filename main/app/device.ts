@@ -527,8 +527,11 @@ export class Device {
     const target = state.members.get(deviceId);
     if (!target || target.key.role !== 'device') throw new InvalidStateError(`${deviceId} is not a device of this motebit`);
     if (target.removedAt === null) {
+      // Its events this device holds stay valid, pinned by the hash of the last one (its history cannot be rewritten).
       const cutoff = this.store.frontier().heads[deviceId] ?? 0;
-      const { entry } = await removeEntry(state, identity.member, deviceId, cutoff, this.currentContentKey(state), Date.now());
+      const cutoffHash = cutoff === 0 ? null : (this.store.eventHash(deviceId, cutoff) ?? null);
+      if (cutoff > 0 && cutoffHash === null) throw new InvalidStateError(`this device does not hold event ${cutoff} of ${deviceId}; sync, then remove it`);
+      const { entry } = await removeEntry(state, identity.member, deviceId, cutoff, this.currentContentKey(state), Date.now(), cutoffHash);
       await this.relay.offerMembership([entry]);
       await this.refreshMembership();
     }

@@ -697,6 +697,11 @@ export class EventStore {
     return this.sql.headOf.get(deviceId) as ChainHead | undefined;
   }
 
+  /** The hash of an applied event of a device, or undefined when this device does not hold it. */
+  eventHash(deviceId: string, deviceSeq: number): string | undefined {
+    return (this.sql.hashAt.get(deviceId, deviceSeq) as { hash: string } | undefined)?.hash;
+  }
+
   /** What this device's new events name of the membership log: its head, for a motebit that has one. */
   private writePosition(): { m?: number } {
     if (!this.identity.membership) return {};

@@ -79,11 +79,14 @@ export async function addEntry(state: MembershipState, signer: MemberSecret, mem
   return sign({ ...next(state, signer, at), kind: 'add' as const, member, wrap, ...(legacySeq === undefined ? {} : { legacy_seq: legacySeq }) }, signer);
 }
 
-/** Removes a device (events after `cutoff` refused) and starts a new epoch for the members that remain. */
-export async function removeEntry(state: MembershipState, signer: MemberSecret, memberId: string, cutoff: number, currentKey: Buffer, at: number): Promise<{ entry: Entry; contentKey: Buffer }> {
+/**
+ * Removes a device (its events after `cutoff` refused; the one at the cutoff must be the event of hash
+ * `cutoffHash`, null with cutoff 0) and starts a new epoch for the members that remain.
+ */
+export async function removeEntry(state: MembershipState, signer: MemberSecret, memberId: string, cutoff: number, currentKey: Buffer, at: number, cutoffHash: string | null = null): Promise<{ entry: Entry; contentKey: Buffer }> {
   const remaining = currentMembers(state).filter((m) => m.key.id !== memberId).map((m) => m.key);
   const { epoch, contentKey } = await newEpoch(state.epochs.at(-1)!.n + 1, remaining, currentKey);
-  return { entry: sign({ ...next(state, signer, at), kind: 'remove' as const, member_id: memberId, cutoff, epoch }, signer), contentKey };
+  return { entry: sign({ ...next(state, signer, at), kind: 'remove' as const, member_id: memberId, cutoff, cutoff_hash: cutoffHash, epoch }, signer), contentKey };
 }
 
 /** A new epoch for the current members. */

@@ -128,6 +128,11 @@ export const RemoveEntrySchema = z.strictObject({
   member_id: MemberIdSchema,
   /** The removed device's events up to this device_seq stay valid; any later one is refused everywhere. */
   cutoff: z.int().min(0),
+  /**
+   * The hash of that last valid event (null with cutoff 0): it pins the removed device's whole history up to
+   * the cutoff through the hash chain, so it cannot write another version of an event it wrote before.
+   */
+  cutoff_hash: Hash.nullable(),
   epoch: EpochSchema,
 });
 

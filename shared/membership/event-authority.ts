@@ -12,8 +12,8 @@ import { mayWrite, mayWriteLegacy, type MembershipState } from './log.ts';
 
 export function membershipAuthority(state: MembershipState): EventAuthority {
   return {
-    admit(event) {
-      const verdict = event.m === undefined ? mayWriteLegacy(state, event.device_id, event.device_seq) : mayWrite(state, event.device_id, event.device_seq, event.m);
+    admit(event, hash) {
+      const verdict = event.m === undefined ? mayWriteLegacy(state, event.device_id, event.device_seq) : mayWrite(state, event.device_id, event.device_seq, event.m, hash);
       return verdict.ok ? null : verdict.reason;
     },
     seal(event, hash) {

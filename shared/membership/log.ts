@@ -35,6 +35,8 @@ export interface MemberState {
   readonly removedAt: number | null;
   /** A removed device's events up to this device_seq stay valid; null while it is a member. */
   readonly cutoff: number | null;
+  /** The hash of the event at the cutoff (null for cutoff 0, and while a member). */
+  readonly cutoffHash: string | null;
   /** Its wrap of the epoch that was current when it was added (add and recovery entries carry it). */
   readonly joinWrap: Wrap | null;
 }
@@ -140,7 +142,7 @@ export function startLog(raw: unknown): MembershipState {
   if (!verifyEntrySignature(genesis, devices[0]!.sign_key)) throw new MembershipError(0, 'signature', 'the founding device did not sign this genesis');
   if (genesis.legacy && !verifyLegacySignature(genesis)) throw new MembershipError(0, 'signature', "the motebit's old identity key did not sign this genesis");
   checkEpoch(genesis.epoch, null, null, ids, 0, genesis.legacy !== undefined);
-  const members = new Map<string, MemberState>(genesis.members.map((key) => [key.id, { key, addedAt: 0, removedAt: null, cutoff: null, joinWrap: null }]));
+  const members = new Map<string, MemberState>(genesis.members.map((key) => [key.id, { key, addedAt: 0, removedAt: null, cutoff: null, cutoffHash: null, joinWrap: null }]));
   const epochs: EpochState[] = [];
   if (genesis.legacy) epochs.push({ n: 0, keyId: genesis.epoch.prev_key_id!, since: 0, epoch: { n: 0, key_id: genesis.epoch.prev_key_id!, wraps: {}, prev_key: null, prev_key_id: null } });
   epochs.push({ n: genesis.epoch.n, keyId: genesis.epoch.key_id, since: 0, epoch: genesis.epoch });
@@ -173,7 +175,7 @@ export function applyEntry(state: MembershipState, raw: unknown): MembershipStat
       if (entry.member.role !== 'device') throw new MembershipError(seq, 'not_allowed', 'only devices are added; a recovery key is replaced by the one before it');
       if (members.has(entry.member.id)) throw new MembershipError(seq, 'not_allowed', `${entry.member.id} has been a member before and cannot come back`);
       if (live.length >= MAX_MEMBERS) throw new MembershipError(seq, 'too_many_members', `a motebit has at most ${MAX_MEMBERS} members`);
-      members.set(entry.member.id, { key: entry.member, addedAt: seq, removedAt: null, cutoff: null, joinWrap: entry.wrap });
+      members.set(entry.member.id, { key: entry.member, addedAt: seq, removedAt: null, cutoff: null, cutoffHash: null, joinWrap: entry.wrap });
       if (entry.legacy_seq !== undefined) {
         if (!legacy) throw new MembershipError(seq, 'not_allowed', 'only an upgraded motebit has devices with events from before its log');
         const cutoffs = new Map(legacy.cutoffs);
@@ -186,7 +188,8 @@ export function applyEntry(state: MembershipState, raw: unknown): MembershipStat
       const target = members.get(entry.member_id);
       if (!target || target.removedAt !== null) throw new MembershipError(seq, 'not_allowed', `${entry.member_id} is not a member`);
       if (target.key.role !== 'device') throw new MembershipError(seq, 'not_allowed', 'the recovery key is never removed, only replaced by itself');
-      members.set(entry.member_id, { ...target, removedAt: seq, cutoff: entry.cutoff });
+      if ((entry.cutoff === 0) !== (entry.cutoff_hash === null)) throw new MembershipError(seq, 'not_allowed', 'a removal names the hash of the last event it keeps valid (and none when it keeps none)');
+      members.set(entry.member_id, { ...target, removedAt: seq, cutoff: entry.cutoff, cutoffHash: entry.cutoff_hash });
       checkEpoch(entry.epoch, now, state, live.filter((m) => m.key.id !== entry.member_id).map((m) => m.key.id), seq, false);
       epochs = [...epochs, { n: entry.epoch.n, keyId: entry.epoch.key_id, since: seq, epoch: entry.epoch }];
       break;
@@ -202,8 +205,8 @@ export function applyEntry(state: MembershipState, raw: unknown): MembershipStat
       if (entry.member.role !== 'recovery') throw new MembershipError(seq, 'not_allowed', 'a recovery entry names a recovery key');
       if (members.has(entry.member.id)) throw new MembershipError(seq, 'not_allowed', `${entry.member.id} has been a member before and cannot come back`);
       const old = members.get(state.recoveryId)!;
-      members.set(old.key.id, { ...old, removedAt: seq, cutoff: 0 });
-      members.set(entry.member.id, { key: entry.member, addedAt: seq, removedAt: null, cutoff: null, joinWrap: entry.wrap });
+      members.set(old.key.id, { ...old, removedAt: seq, cutoff: 0, cutoffHash: null });
+      members.set(entry.member.id, { key: entry.member, addedAt: seq, removedAt: null, cutoff: null, cutoffHash: null, joinWrap: entry.wrap });
       recoveryId = entry.member.id;
       break;
     }
@@ -254,16 +257,18 @@ export function mayWriteLegacy(state: MembershipState, deviceId: string, deviceS
 export type WriteVerdict = { ok: true } | { ok: false; reason: string };
 
 /**
- * Whether an event by `deviceId`, its `deviceSeq`-th, written when its device knew the log up to
- * `position`, is valid: the device was a member at that position, and if it was removed since, the event
- * is not after the cutoff its removal named. Every device decides the same for the same log.
+ * Whether an event by `deviceId`, its `deviceSeq`-th (of hash `hash`), written when its device knew the log
+ * up to `position`, is valid: the device was a member at that position, and if it was removed since, the
+ * event is not after the cutoff its removal named, and the event at the cutoff is the one it named (which
+ * pins every earlier one through the hash chain). Every device decides the same for the same log.
  */
-export function mayWrite(state: MembershipState, deviceId: string, deviceSeq: number, position: number): WriteVerdict {
+export function mayWrite(state: MembershipState, deviceId: string, deviceSeq: number, position: number, hash: string): WriteVerdict {
   if (position > state.head.seq) return { ok: false, reason: `it names membership entry ${position}, beyond the log this device holds (${state.head.seq})` };
   const member = state.members.get(deviceId);
   if (!member || member.key.role !== 'device') return { ok: false, reason: `${deviceId} is not a device of this motebit` };
   if (member.addedAt > position) return { ok: false, reason: `${deviceId} was not a member yet at entry ${position}` };
   if (member.removedAt !== null && position >= member.removedAt) return { ok: false, reason: `${deviceId} had been removed at entry ${member.removedAt}` };
   if (member.cutoff !== null && deviceSeq > member.cutoff) return { ok: false, reason: `${deviceId} was removed; its events after number ${member.cutoff} are refused` };
+  if (member.cutoff !== null && deviceSeq === member.cutoff && hash !== member.cutoffHash) return { ok: false, reason: `${deviceId} was removed; this is not the event number ${member.cutoff} its removal kept (another version)` };
   return { ok: true };
 }

@@ -15,6 +15,9 @@ import { openKeys } from '../../shared/membership/open-keys.ts';
 import { assertAsyncProperty, propertyPlan } from '../support/property.ts';
 
 const PLAN = propertyPlan('membership', 100);
+/** The hash a removal names for the event at its cutoff, and a hash of another version of that event. */
+const KEPT = 'c'.repeat(64);
+const OTHER = 'd'.repeat(64);
 const RUNS = PLAN.runs * PLAN.seeds.length;
 
 type Op = { kind: 'add'; by: number } | { kind: 'remove'; by: number; target: number; cutoff: number } | { kind: 'rotate'; by: number } | { kind: 'recovery' };
@@ -78,7 +81,7 @@ async function write(ops: readonly Op[]): Promise<{ log: Entry[]; model: Model; 
       const devices = model.live.filter((m) => m.key.role === 'device');
       if (devices.length === 0) continue;
       const target = devices[o.target % devices.length]!;
-      const made = await removeEntry(state, by, target.key.id, o.cutoff, key(), at);
+      const made = await removeEntry(state, by, target.key.id, o.cutoff, key(), at, o.cutoff === 0 ? null : KEPT);
       entry = made.entry;
       model.live = model.live.filter((m) => m !== target);
       model.removed.set(target.key.id, [state.head.seq + 1, o.cutoff]);
@@ -132,8 +135,11 @@ describe('membership log, random histories', () => {
           const added = model.addedAt.get(member.key.id)!;
           for (let position = 0; position <= verified.head.seq; position++) {
             for (const deviceSeq of [1, 50, 101]) {
-              const valid = position >= added && (!removal || (position < removal[0] && deviceSeq <= removal[1]));
-              expect(mayWrite(verified, member.key.id, deviceSeq, position).ok).toBe(valid);
+              // At a removed device's cutoff, only the event its removal named (KEPT) is valid.
+              for (const hash of [KEPT, OTHER]) {
+                const valid = position >= added && (!removal || (position < removal[0] && deviceSeq <= removal[1] && (deviceSeq < removal[1] || hash === KEPT)));
+                expect(mayWrite(verified, member.key.id, deviceSeq, position, hash).ok).toBe(valid);
+              }
             }
           }
         }

@@ -40,6 +40,9 @@ async function append(log: Entry[], state: MembershipState, entry: Entry): Promi
   return applyEntry(state, entry);
 }
 
+/** Some event hash (what mayWrite checks only at a removed device's cutoff). */
+const H = 'b'.repeat(64);
+
 describe('membership log', () => {
   it('a new motebit: the id commits to the genesis entry, the founder and the recovery key read epoch 1', async () => {
     const { laptop, recovery, log, key, state } = await found();
@@ -63,10 +66,10 @@ describe('membership log', () => {
     expect(keys.get(keyIdOf(key2))).toEqual(key2);
     expect(keys.get(keyIdOf(key1))).toEqual(key1);
     // Entries: 0 genesis, 1 rotate, 2 add phone.
-    expect(mayWrite(state, phone.key.id, 1, 1).ok).toBe(false); // not a member yet at entry 1
-    expect(mayWrite(state, phone.key.id, 1, 2)).toEqual({ ok: true });
-    expect(mayWrite(state, phone.key.id, 1, 3).ok).toBe(false); // beyond the log held
-    expect(mayWrite(state, state.recoveryId, 1, 2).ok).toBe(false); // the recovery key writes no events
+    expect(mayWrite(state, phone.key.id, 1, 1, H).ok).toBe(false); // not a member yet at entry 1
+    expect(mayWrite(state, phone.key.id, 1, 2, H)).toEqual({ ok: true });
+    expect(mayWrite(state, phone.key.id, 1, 3, H).ok).toBe(false); // beyond the log held
+    expect(mayWrite(state, state.recoveryId, 1, 2, H).ok).toBe(false); // the recovery key writes no events
   });
 
   it('a removed device: no key of the new epoch, no entry accepted from it, events after its cutoff refused, never back', async () => {
@@ -74,7 +77,8 @@ describe('membership log', () => {
     let state = verifyLog(log);
     const phone = device('phone');
     state = await append(log, state, await addEntry(state, laptop, phone.key, key1, 2000));
-    const { entry: removal, contentKey: key2 } = await removeEntry(state, laptop, phone.key.id, 41, key1, 3000);
+    const kept = 'c'.repeat(64); // the hash of its event 41, as the remover holds it
+    const { entry: removal, contentKey: key2 } = await removeEntry(state, laptop, phone.key.id, 41, key1, 3000, kept);
     state = await append(log, state, removal);
 
     const phoneKeys = await openKeys(state, reader(phone));
@@ -84,10 +88,16 @@ describe('membership log', () => {
     expect(currentMembers(state).map((m) => m.key.id).sort()).toEqual([laptop.key.id, recovery.key.id].sort());
 
     // Its events: up to the cutoff valid (written before it was removed), later ones refused even when
-    // they claim an old log position; nothing at or after the removal.
-    expect(mayWrite(state, phone.key.id, 41, 1)).toEqual({ ok: true });
-    expect(mayWrite(state, phone.key.id, 42, 1).ok).toBe(false);
-    expect(mayWrite(state, phone.key.id, 5, 2).ok).toBe(false);
+    // they claim an old log position; nothing at or after the removal; at the cutoff, only the event the
+    // removal named (another version of it would rewrite its history below the cutoff).
+    expect(mayWrite(state, phone.key.id, 41, 1, kept)).toEqual({ ok: true });
+    expect(mayWrite(state, phone.key.id, 41, 1, H).ok).toBe(false);
+    expect(mayWrite(state, phone.key.id, 40, 1, H)).toEqual({ ok: true });
+    expect(mayWrite(state, phone.key.id, 42, 1, H).ok).toBe(false);
+    expect(mayWrite(state, phone.key.id, 5, 2, H).ok).toBe(false);
+    // A removal that keeps events names the last one's hash, and one that keeps none names none.
+    const { entry: noHash } = await removeEntry(state, laptop, laptop.key.id, 3, key2, 4000);
+    expect(fault(() => applyEntry(state, noHash))).toBe('not_allowed');
 
     // It can no longer add, remove or rotate, and cannot be added back.
     const thief = device('thief');
@@ -106,7 +116,7 @@ describe('membership log', () => {
     const removeRecovery = await removeEntry(state, thief, recovery.key.id, 0, key, 2500);
     expect(fault(() => applyEntry(state, removeRecovery.entry))).toBe('not_allowed');
     // The thief removes the owner's laptop; the recovery key removes the thief.
-    const { entry: kick, contentKey: key2 } = await removeEntry(state, thief, laptop.key.id, 10, key, 3000);
+    const { entry: kick, contentKey: key2 } = await removeEntry(state, thief, laptop.key.id, 10, key, 3000, 'd'.repeat(64));
     state = await append(log, state, kick);
     const { entry: back, contentKey: key3 } = await removeEntry(state, recovery, thief.key.id, 0, key2, 4000);
     state = await append(log, state, back);

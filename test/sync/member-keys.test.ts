@@ -3,7 +3,9 @@
 // its removal, cannot get an event accepted by any member (also when a lying relay serves it), cannot add
 // or remove members, and cannot come back.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import type { Device } from '../../main/app/device.ts';
+import { EventStore } from '../../main/store/event-store.ts';
 import { EncryptedTransport } from '../../main/sync/encrypted-transport.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
 import { MemberKeyring } from '../../main/sync/member-keyring.ts';
@@ -98,13 +100,25 @@ describe('per-device keys and a membership log', () => {
     expect(fooled.ok).toBe(false);
     expect(a.store.rejectedEvents().some((r) => r.deviceId === b.identity.deviceId && r.code === 'not_member')).toBe(true);
 
+    // Rewrite its past: another version of its event at the cutoff, served to a store that never held the
+    // original (a device added later), is refused: the removal pinned that event's hash.
+    const forger = EventStore.open(join(lab.dir, 'forger.db'), { motebitId: b.identity.motebitId, deviceId: b.identity.deviceId, membership: () => bKnew });
+    forger.put('b/1', 'rewritten');
+    const rewritten = forger.outboxBatch(10, b.identity.credentials);
+    forger.close();
+    expect(rewritten[0]!.device_seq).toBe(1);
+    const later = EventStore.open(join(lab.dir, 'later.db'), { motebitId: a.identity.motebitId, deviceId: 'dv_' + 'L'.repeat(22), membership: () => a.membership!.state! });
+    expect(() => later.applyRemote(rewritten)).toThrow(/not the event number 1 its removal kept/);
+    expect(later.get('b/1')).toBeUndefined();
+    later.close();
+
     // Add or remove members: an entry it signs is refused by the relay and, served by a lying relay, by `a`.
     if (b.identity.kind !== 'member') throw new Error('b is a member device');
     const bKey = bKeysBefore.byId(bKnew.epochs.at(-1)!.keyId)!;
     const intruder = (await lab.found(proxy!.url, { name: 'intruder' })).device;
     if (intruder.identity.kind !== 'member') throw new Error('a member device');
     const forgedAdd = await addEntry(aState, b.identity.member, intruder.identity.member.key, bKey, Date.now());
-    const { entry: forgedRemove } = await removeEntry(aState, b.identity.member, a.identity.deviceId, 99, bKey, Date.now());
+    const { entry: forgedRemove } = await removeEntry(aState, b.identity.member, a.identity.deviceId, 99, bKey, Date.now(), 'e'.repeat(64));
     for (const entry of [forgedAdd, forgedRemove]) {
       expect(() => applyEntry(aState, entry)).toThrow(MembershipError);
       await expect(b.relay.offerMembership([entry])).rejects.toMatchObject({ kind: 'auth' });
