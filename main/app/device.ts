@@ -527,7 +527,10 @@ export class Device {
     const target = state.members.get(deviceId);
     if (!target || target.key.role !== 'device') throw new InvalidStateError(`${deviceId} is not a device of this motebit`);
     if (target.removedAt === null) {
-      // Its events this device holds stay valid, pinned by the hash of the last one (its history cannot be rewritten).
+      // First receive all the relay holds of it: every event it pushed while a member stays valid everywhere
+      // (a device that applied one must never disagree with one that refuses it). Then its events this
+      // device holds stay valid, pinned by the hash of the last one (its history cannot be rewritten).
+      await this.syncNow();
       const cutoff = this.store.frontier().heads[deviceId] ?? 0;
       const cutoffHash = cutoff === 0 ? null : (this.store.eventHash(deviceId, cutoff) ?? null);
       if (cutoff > 0 && cutoffHash === null) throw new InvalidStateError(`this device does not hold event ${cutoff} of ${deviceId}; sync, then remove it`);

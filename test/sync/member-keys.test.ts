@@ -162,4 +162,21 @@ describe('per-device keys and a membership log', () => {
     expect(c.status().lastError).toBeNull();
     expect(c.store.rejectedEvents()).toEqual([]);
   });
+
+  it('removing a device keeps every event it pushed while a member, so devices that applied them agree with the remover', async () => {
+    const relay = await lab.relay();
+    const { device: a, recoveryKey } = await lab.found(relay.url, { name: 'a', transport: 'http' });
+    const b = await lab.recover(relay.url, a.identity.motebitId, recoveryKey, { name: 'b', transport: 'http' });
+    const c = await lab.recover(relay.url, a.identity.motebitId, recoveryKey, { name: 'c', transport: 'http' });
+    await syncAll([a, b, c]);
+    b.put('b/late', 'pushed before its removal');
+    expect((await b.syncNow()).ok).toBe(true);
+    expect((await c.syncNow()).ok).toBe(true); // c applies it; a has not seen it yet
+    expect(c.get('b/late')?.value).toBe('pushed before its removal');
+    await a.revoke(b.identity.deviceId);
+    expect(a.membership!.state!.members.get(b.identity.deviceId)?.cutoff).toBe(b.store.frontier().heads[b.identity.deviceId]);
+    await syncAll([a, c]);
+    expect(a.get('b/late')?.value).toBe('pushed before its removal');
+    expect(a.store.stateDigest()).toBe(c.store.stateDigest());
+  });
 });
