@@ -41,6 +41,11 @@ const channels = [
   'pairing.check',
   'pairing.approve',
   'pairing.decline',
+  'keys.upgrade',
+  'keys.upgradeWaiting',
+  'keys.upgradeDigits',
+  'keys.upgradeFinish',
+  'keys.upgradeCancel',
 ] as const;
 const events = ['status.changed', 'app.changed'] as const;
 

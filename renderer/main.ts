@@ -11,6 +11,7 @@ import { setupView } from './setup-view.ts';
 import { recoveryKeyView } from './recovery-key-view.ts';
 import { moveOfferView } from './relay-move-view.ts';
 import { statusView } from './status-view.ts';
+import { upgradeJoinView, type UpgradeStarted } from './upgrade-view.ts';
 import { caller } from './ui.ts';
 
 const root = document.getElementById('app');
@@ -20,7 +21,8 @@ const { bridge, onDisconnect } = connectBridge();
 const call = caller(bridge);
 
 // recovery: the motebit is ready, and the window first shows its recovery key (once) or finds there is none
-let phase: 'loading' | 'keyring' | 'setup' | 'recovery' | 'ready' = 'loading';
+// upgrade: this device is getting its own keys (upgrade-view.ts); the window shows that until it is done
+let phase: 'loading' | 'keyring' | 'setup' | 'recovery' | 'upgrade' | 'ready' = 'loading';
 /** The latest ready state while the recovery key is shown. */
 let readyState: Extract<AppState, { phase: 'ready' }> | null = null;
 /** Where secrets are kept (or that there is no keyring) and the default device name; fetched at start. */
@@ -78,35 +80,72 @@ function showState(state: AppState): void {
     onRelay?.(state.relayUrl);
     return;
   }
+  if (phase === 'upgrade') {
+    readyState = state; // the same motebit and device: the upgrade screen leads back to it when done
+    return;
+  }
   readyState = state;
   if (phase === 'recovery') return;
   phase = 'recovery';
   // A motebit created here just now: its recovery key, which main hands out once, comes first.
-  void call('recovery.take', {}).then((result) => {
-    if (!result.ok || result.value === null) return enterReady();
-    replace(app, recoveryKeyView(result.value, enterReady));
+  void call('recovery.take', {}).then(async (result) => {
+    if (!result.ok || result.value === null) {
+      // a window opened again while this device's upgrade waits for a member: its code and digits again
+      const waiting = await call('keys.upgradeWaiting', {});
+      if (!waiting.ok || waiting.value === null) return enterReady();
+      phase = 'ready';
+      return showUpgrade(waiting.value);
+    }
+    replace(app, recoveryKeyView(result.value, () => enterReady()));
     document.title = 'Motebit Sync — your recovery key';
     (app.querySelector('h1') as HTMLElement | null)?.focus();
   });
 }
 
-function enterReady(): void {
+function enterReady(tab: Tab = 'status'): void {
   if (phase === 'ready' || readyState === null) return;
   phase = 'ready';
   document.title = 'Motebit Sync';
-  showReady(readyState);
+  showReady(readyState, tab);
+}
+
+/**
+ * The upgrade started in Settings: the first device's recovery key (once, as after create), or a later
+ * device's code and digits; then Settings again, which now say which keys the device has.
+ */
+function showUpgrade(started: UpgradeStarted): void {
+  if (phase !== 'ready') return;
+  phase = 'upgrade';
+  stopTicking?.();
+  onStatus = null;
+  onRelay = null;
+  onGone = null;
+  const back = () => enterReady('settings');
+  if (started.kind === 'founded') {
+    void call('recovery.take', {}).then((result) => {
+      if (!result.ok || result.value === null) return back();
+      replace(app, recoveryKeyView(result.value, back));
+      document.title = 'Motebit Sync — your recovery key';
+      (app.querySelector('h1') as HTMLElement | null)?.focus();
+    });
+    return;
+  }
+  const view = upgradeJoinView(call, started, back);
+  replace(app, view.element);
+  document.title = 'Motebit Sync — upgrade this device';
+  view.start();
 }
 
 type Tab = 'status' | 'conflicts' | 'settings';
 
-function showReady(state: Extract<AppState, { phase: 'ready' }>): void {
+function showReady(state: Extract<AppState, { phase: 'ready' }>, first: Tab = 'status'): void {
   const conflictCount = h('span', { className: 'count', hidden: true, 'data-testid': 'conflict-count' });
   const status = statusView(call, () => select('conflicts'));
   const conflicts = conflictsView(call, (count) => {
     conflictCount.textContent = count === 0 ? '' : String(count); // hidden when 0, and not read as part of the tab name
     conflictCount.hidden = count === 0;
   });
-  const settings = settingsView(call);
+  const settings = settingsView(call, showUpgrade);
   const moveOffer = moveOfferView(call);
   const panels: Record<Tab, HTMLElement> = { status: status.element, conflicts: conflicts.element, settings: settings.element };
   const tabButton = (tab: Tab, label: string, extra?: HTMLElement) =>
@@ -135,7 +174,7 @@ function showReady(state: Extract<AppState, { phase: 'ready' }>): void {
     h('nav', { className: 'tabs', 'aria-label': 'Sections' }, tabs.status, tabs.conflicts, tabs.settings),
     h('main', { className: 'panels' }, status.element, conflicts.element, settings.element),
   );
-  select('status');
+  select(first);
   status.setRelayUrl(state.relayUrl);
 
   let lastConflicts = -1;

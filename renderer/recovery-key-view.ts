@@ -11,7 +11,7 @@ export function recoveryKeyView(key: RecoveryKeyView, onDone: () => void): HTMLE
     'main',
     { id: 'recovery-key', className: 'setup', 'aria-labelledby': 'recovery-heading' },
     h('h1', { id: 'recovery-heading', tabindex: '-1' }, 'Your recovery key'),
-    h('p', { className: 'lead' }, 'Your motebit is ready. Before you go on, write down this recovery key (or print or photograph the QR code) and keep it away from your devices, somewhere safe.'),
+    h('p', { className: 'lead' }, 'This device now has its own keys. Before you go on, write down this recovery key (or print or photograph the QR code) and keep it away from your devices, somewhere safe.'),
     h(
       'section',
       { className: 'card recovery', 'aria-label': 'Recovery key' },

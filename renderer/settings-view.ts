@@ -7,6 +7,7 @@ import { h, replace } from './dom.ts';
 import { ago, dateTime } from './format.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';
 import { addDeviceView } from './add-device-view.ts';
+import { upgradeCard, type UpgradeStarted } from './upgrade-view.ts';
 
 export interface SettingsPanel {
   readonly element: HTMLElement;
@@ -14,7 +15,8 @@ export interface SettingsPanel {
   updateStatus(status: SyncStatus): void;
 }
 
-export function settingsView(call: Call): SettingsPanel {
+/** onUpgrade: the upgrade of a master-token motebit started here (the window takes it from there). */
+export function settingsView(call: Call, onUpgrade: (started: UpgradeStarted) => void = () => {}): SettingsPanel {
   let settings: SettingsView | null = null;
   let paused = false;
 
@@ -170,12 +172,15 @@ export function settingsView(call: Call): SettingsPanel {
   const pairBody = h('div', {});
   let pairKeys: SettingsView['keys'] | null = null;
   const pairCard = h('section', { className: 'card', 'aria-labelledby': 'pair-heading' }, h('h3', { id: 'pair-heading' }, 'Add a device'), pairBody);
+  // ---- upgrade: a motebit that shares one master token gives each device its own keys ----
+  const upgrade = upgradeCard(call, onUpgrade);
+  upgrade.hidden = true;
 
   const element = h(
     'section',
     { id: 'panel-settings', className: 'panel', 'aria-labelledby': 'settings-heading' },
     h('h2', { id: 'settings-heading' }, 'Settings'),
-    h('div', { className: 'cards' }, relayForm, intervalForm, deviceCard, devicesCard, pairCard),
+    h('div', { className: 'cards' }, upgrade, relayForm, intervalForm, deviceCard, devicesCard, pairCard),
   );
 
   function show(next: SettingsView): void {
@@ -184,6 +189,7 @@ export function settingsView(call: Call): SettingsPanel {
     if (first || document.activeElement !== relay.input) relay.input.value = next.relayUrl ?? '';
     if (first || document.activeElement !== interval.input) interval.input.value = String(next.intervalSeconds);
     loginBox.checked = next.startAtLogin;
+    upgrade.hidden = next.keys !== 'shared';
     if (pairKeys !== next.keys) {
       pairKeys = next.keys;
       replace(pairBody, next.keys === 'per-device' ? addDeviceView(call, loadDevices) : oneOffCode);
@@ -192,6 +198,7 @@ export function settingsView(call: Call): SettingsPanel {
     replace(
       facts,
       row('Encryption', next.encryption ? 'End-to-end encrypted: the relay cannot read your data' : 'Off: the relay can read what it carries', false, 'encryption'),
+      row('Keys', next.keys === 'per-device' ? 'Each device has its own keys' : 'One master key shared by every device', false, 'keys'),
       row('Connection', next.transport === 'auto' ? 'Automatic (WebSocket, else HTTP)' : next.transport === 'websocket' ? 'WebSocket only' : 'HTTP only'),
       row('Device name', next.deviceName ?? '(no name)'),
       row('Device id', next.deviceId, true),

@@ -129,6 +129,9 @@ export type ApprovalView = z.infer<typeof ApprovalSchema>;
 export const RecoveryKeySchema = z.strictObject({ motebitId: MotebitIdSchema, recoveryKey: z.string(), qrSvg: z.string() });
 export type RecoveryKeyView = z.infer<typeof RecoveryKeySchema>;
 
+/** A later upgrade of a master-token device, joining the log by approval: the one-time code to show (text, QR, when it stops working). */
+const UpgradeJoinSchema = z.strictObject({ kind: z.literal('join'), code: z.string(), qrSvg: z.string(), expiresAt: z.int() });
+
 export const CycleSchema = z.strictObject({
   ok: z.boolean(),
   pushed: z.int().min(0),
@@ -222,6 +225,19 @@ export const IPC_CONTRACT = {
   'pairing.approve': { input: z.strictObject({ deviceId: DeviceIdSchema }), output: z.strictObject({ deviceId: DeviceIdSchema, name: z.string().nullable() }) },
   /** Don't approve (or stop checking): nothing is added, and the code cannot be used again. */
   'pairing.decline': { input: Empty, output: z.strictObject({ declined: z.boolean() }) },
+  /**
+   * A motebit that shares one master token: this device gets its own keys, keeping every value and the
+   * motebit. The first device to upgrade founds the membership log: 'founded', and recovery.take answers its
+   * recovery key once. A later one joins that log by approval: 'join' with the one-time code to show; then
+   * keys.upgradeDigits (the six digits, once a member answered) and keys.upgradeFinish (approved: ready).
+   * keys.upgradeCancel stops the wait. A failure or a cancel changes nothing: the device runs on as it was.
+   */
+  'keys.upgrade': { input: Empty, output: z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('founded') }), UpgradeJoinSchema]) },
+  /** A later upgrade still waiting for a member (a window opened again meanwhile takes it up): its code; else null. */
+  'keys.upgradeWaiting': { input: Empty, output: UpgradeJoinSchema.nullable() },
+  'keys.upgradeDigits': { input: Empty, output: z.strictObject({ motebitId: MotebitIdSchema, sas: SasSchema }) },
+  'keys.upgradeFinish': { input: Empty, output: AppStateSchema },
+  'keys.upgradeCancel': { input: Empty, output: z.strictObject({ cancelled: z.boolean() }) },
 } as const;
 
 export type Channel = keyof typeof IPC_CONTRACT;

@@ -138,10 +138,25 @@ beforeAll(async () => {
   await old.dispatch('devices.list', {});
   await old.dispatch('devices.revoke', { deviceId: c.app.state().phase === 'ready' ? (c.app.state() as { deviceId: string }).deviceId : '' });
   await old.dispatch('devices.list', {});
+  // upgrading it: the old laptop founds the log, a second old device is approved by it
+  const d = controller('d');
+  await d.app.start();
+  await d.dispatch('setup.join', { pairingCode: ((await old.dispatch('pairing.create', {})) as { ok: true; value: { code: string } }).value.code, deviceName: 'old-phone' });
+  await old.dispatch('keys.upgradeCancel', {}); // nothing to cancel: { cancelled: false }
+  await old.dispatch('keys.upgrade', {}); // { kind: 'founded' }
+  await old.dispatch('recovery.take', {});
+  await d.dispatch('keys.upgradeWaiting', {}); // nothing waiting: null
+  const upgrading = (await d.dispatch('keys.upgrade', {})) as { ok: true; value: { code: string } }; // { kind: 'join', … }
+  await d.dispatch('keys.upgradeWaiting', {}); // the same code again
+  const [approval, upgradeDigits] = (await Promise.all([old.dispatch('pairing.check', { code: upgrading.value.code }), d.dispatch('keys.upgradeDigits', {})])) as { ok: true; value: { deviceId: string; sas: string } }[];
+  expect(approval!.value.sas).toBe(upgradeDigits!.value.sas);
+  await old.dispatch('pairing.approve', { deviceId: approval!.value.deviceId });
+  await d.dispatch('keys.upgradeFinish', {});
 
   // the values a healthy lab rarely produces
   record(outputs, 'app.state', { phase: 'setup' });
   record(outputs, 'setup.cancel', { cancelled: true });
+  record(outputs, 'keys.upgradeCancel', { cancelled: true });
   record(outputs, 'app.environment', {
     secrets: { store: 'unavailable', filePath: null, why: 'No keyring service answers.', command: "dbus-run-session -- sh -c 'printf %s \"$pw\" | gnome-keyring-daemon --unlock && npm start'", instead: null, fileMeaning: 'plain file', details: 'Platform secure storage failure' },
     defaultDeviceName: 'laptop',

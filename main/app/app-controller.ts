@@ -44,6 +44,16 @@ export interface AppControllerOptions extends HomeOptions {
 
 const DEVICE_NAMES_TTL_MS = 60_000;
 
+/** A later upgrade's one-time code, to show until a member approves (keys.upgrade, keys.upgradeWaiting). */
+type UpgradeJoin = { kind: 'join'; code: string; qrSvg: string; expiresAt: number };
+
+/** An upgrade in progress: its session, the state the device had (the window's while it is closed), its code once shown. */
+interface Upgrading {
+  readonly session: JoinSession;
+  readonly state: AppState;
+  join: UpgradeJoin | null;
+}
+
 export class AppController {
   private readonly options: AppControllerOptions;
   private device: Device | null = null;
@@ -62,6 +72,10 @@ export class AppController {
   private readonly approvals = new ApprovalDesk();
   /** The recovery key of the motebit created here, until the window takes it (once). */
   private recoveryKey: RecoveryKeyView | null = null;
+  /** An upgrade of this device to its own keys in progress (its device closed meanwhile), and the state it had. */
+  private upgrading: Upgrading | null = null;
+  /** The state of a device whose upgrade is starting (its device closing, the session not made yet). */
+  private upgradeStarting: AppState | null = null;
 
   constructor(options: AppControllerOptions) {
     this.options = options;
@@ -136,13 +150,14 @@ export class AppController {
 
   state(): AppState {
     const device = this.device;
-    if (!device) return { phase: 'setup' };
+    if (!device) return this.upgrading?.state ?? this.upgradeStarting ?? { phase: 'setup' };
     const { identity } = device;
     return { phase: 'ready', motebitId: identity.motebitId, deviceId: identity.deviceId, deviceName: identity.deviceName, relayUrl: identity.relayUrl ?? '' };
   }
 
   /** The running device, or an error that says setup comes first. */
   get current(): Device {
+    if (!this.device && (this.upgrading || this.upgradeStarting)) throw new InvalidStateError('this device is being upgraded to its own keys: finish or cancel the upgrade first');
     if (!this.device) throw new InvalidStateError('no motebit is set up on this device yet: create one or join with a pairing code');
     return this.device;
   }
@@ -472,6 +487,104 @@ export class AppController {
     return approved;
   }
 
+  // ---- upgrade (a master-token motebit: this device gets its own keys) ------------------------------
+
+  /**
+   * Upgrades this device in place (Device.upgrade): its engine stops and its store closes while the upgrade
+   * opens the same home. The first device of the motebit founds the membership log: the upgraded device is
+   * attached and its recovery key kept for the window (recovery.take, once): 'founded'. A later one joins
+   * that log by approval: 'join' with the code to show; upgradeDigits and upgradeFinish follow, as for a join.
+   * A failure or a cancel changes nothing: the device is opened again as it was.
+   */
+  async upgradeStart(): Promise<{ kind: 'founded' } | UpgradeJoin> {
+    if (this.upgradeStarting || (this.upgrading && !this.upgrading.session.settled)) throw new InvalidStateError('an upgrade of this device is already in progress: finish or cancel it first');
+    this.upgrading = null;
+    const device = this.current;
+    if (device.identity.kind !== 'master-token') throw new InvalidStateError('this device has its own keys already: there is nothing to upgrade');
+    const state = this.state();
+    // the device's engine stops and its store closes before the upgrade opens the same home
+    this.upgradeStarting = state;
+    try {
+      await this.detach();
+    } finally {
+      device.store.close();
+      this.upgradeStarting = null;
+    }
+    let recoveryKey: string | null = null;
+    const session = new JoinSession(
+      async (hooks) => {
+        try {
+          const upgrading = Device.upgrade({ ...this.options, ...hooks }).then((result) => {
+            recoveryKey = result.recoveryKey;
+            return result.device;
+          });
+          return await this.noticingKeyring(upgrading);
+        } catch (error) {
+          await this.attach(await Device.open(this.options)); // nothing changed: the device as it was
+          throw error;
+        }
+      },
+      async (upgraded) => {
+        if (recoveryKey) this.recoveryKey = { motebitId: upgraded.identity.motebitId, recoveryKey, qrSvg: await pairingQrSvg(recoveryKey) };
+        this.deviceNamesAt = 0;
+        await this.attach(upgraded);
+      },
+    );
+    const upgrading: Upgrading = { session, state, join: null };
+    this.upgrading = upgrading;
+    const done = (): void => {
+      if (this.upgrading === upgrading) this.upgrading = null;
+    };
+    let first;
+    try {
+      first = await Promise.race([session.started.then((code) => ({ kind: 'join' as const, ...code })), session.joined.then(() => ({ kind: 'founded' as const }))]);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    if (first.kind === 'founded') {
+      done();
+      return first;
+    }
+    upgrading.join = { kind: 'join', code: first.code, expiresAt: first.expiresAt, qrSvg: await pairingQrSvg(first.code) };
+    return upgrading.join;
+  }
+
+  /** A later upgrade still waiting for a member's approval: its code again (a window opened meanwhile shows it); else null. */
+  upgradeWaiting(): UpgradeJoin | null {
+    const upgrading = this.upgrading;
+    return upgrading && !upgrading.session.settled ? upgrading.join : null;
+  }
+
+  private get upgradeInProgress(): JoinSession {
+    if (!this.upgrading) throw new InvalidStateError('no upgrade is in progress on this device; start it from Settings');
+    return this.upgrading.session;
+  }
+
+  /** A later upgrade, second step: waits for a member to answer the code; the six digits to compare. */
+  upgradeDigits(): Promise<{ motebitId: string; sas: string }> {
+    return this.upgradeInProgress.offered;
+  }
+
+  /** Last step: waits for the member's approval; this device then runs with its own keys. */
+  async upgradeFinish(): Promise<AppState> {
+    const upgrading = this.upgrading;
+    try {
+      await this.upgradeInProgress.joined;
+    } finally {
+      if (this.upgrading === upgrading) this.upgrading = null;
+    }
+    return this.state();
+  }
+
+  /** Stops an upgrade waiting for a member (the device is opened again as it was); false when there is none. */
+  async upgradeCancel(): Promise<{ cancelled: boolean }> {
+    const upgrading = this.upgrading;
+    if (!upgrading?.session.cancel()) return { cancelled: false };
+    // answers once the device is attached again as it was (or upgraded, when the cancel came too late)
+    return { cancelled: await upgrading.session.joined.then(() => false, () => true) };
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   private async detach(): Promise<void> {
@@ -484,6 +597,7 @@ export class AppController {
 
   /** On quit: a running cycle finishes or is cleanly abandoned, and the store is closed. Nothing is lost. */
   async close(): Promise<void> {
+    await this.upgradeCancel();
     this.joining?.cancel();
     this.approvals.decline();
     const device = this.device;
@@ -550,6 +664,11 @@ export class AppController {
       'pairing.check': ({ code }) => this.checkApproval(code),
       'pairing.approve': ({ deviceId }) => this.approve(deviceId),
       'pairing.decline': () => this.approvals.decline(),
+      'keys.upgrade': () => this.upgradeStart(),
+      'keys.upgradeWaiting': () => this.upgradeWaiting(),
+      'keys.upgradeDigits': () => this.upgradeDigits(),
+      'keys.upgradeFinish': () => this.upgradeFinish(),
+      'keys.upgradeCancel': () => this.upgradeCancel(),
     };
   }
 }
