@@ -3,7 +3,6 @@
 // 3:1 against what is behind it and the dark-mode count badge at least 4.5:1 (measured in the page); and
 // at 200 % zoom and in a 400 px wide window every action of the Conflicts and Settings tabs is reached
 // with Tab and works with Enter or Space, with nothing wider than the window.
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +11,9 @@ import { ensureRendererBuilt } from '../main/harness/renderer-build.ts';
 import { startHarness, type RunningHarness } from '../main/harness/server.ts';
 import { KEYRING, Lab, eventually } from '../test/support/devices.ts';
 import { cliJoin } from '../test/support/pair.ts';
-import { HAS_CHROMIUM, WAIT_MS, cli, launchChromium, screenshotPath } from './support.ts';
+import { HAS_CHROMIUM, WAIT_MS, axeViolations, cli, launchChromium, screenshotPath } from './support.ts';
 
 const NO_CHROMIUM = HAS_CHROMIUM ? '' : ' (skipped: /usr/bin/chromium is not installed)';
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 /** axe rules about contrast and keyboard focus (every one of them must pass). */
 const AXE_RULES = ['color-contrast', 'focus-order-semantics', 'scrollable-region-focusable', 'tabindex', 'nested-interactive', 'frame-focusable-content', 'aria-hidden-focus', 'link-in-text-block'];
 
@@ -50,18 +48,6 @@ async function openPage(options: { width: number; height: number; scale?: number
   return { context, page };
 }
 
-interface AxeResult {
-  violations: { id: string; impact: string | null; nodes: { target: string[]; failureSummary?: string }[] }[];
-}
-
-async function axeViolations(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
-  const result = (await page.evaluate(
-    (rules) => (window as unknown as { axe: { run(context: Document, options: object): Promise<unknown> } }).axe.run(document, { runOnly: { type: 'rule', values: rules }, resultTypes: ['violations'] }),
-    AXE_RULES,
-  )) as AxeResult;
-  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} ${n.failureSummary ?? ''}`));
-}
 
 /**
  * Tabs through the page from the top: for each element focused, whether the ring is drawn and its contrast
@@ -138,7 +124,7 @@ describe('accessibility', () => {
       const { context, page } = await openPage({ width: 1200, height: 900, scheme });
       try {
         await page.getByLabel('Relay URL').first().waitFor({ timeout: WAIT_MS });
-        expect(await axeViolations(page)).toEqual([]);
+        expect(await axeViolations(page, AXE_RULES)).toEqual([]);
         const focused = await tabThrough(page);
         expect(focused.length).toBeGreaterThan(2);
         for (const f of focused) expect(f.ring, `${scheme}: ${f.label}`).toBeGreaterThanOrEqual(3);
@@ -178,7 +164,7 @@ describe('accessibility', () => {
           await page.locator(`#panel-${tab}`).waitFor({ timeout: WAIT_MS });
           if (tab === 'conflicts') await page.locator('#panel-conflicts article.conflict').first().waitFor({ timeout: WAIT_MS });
           if (tab === 'settings') await page.locator('#panel-settings input').first().waitFor({ timeout: WAIT_MS });
-          expect(await axeViolations(page), `${scheme} ${tab}`).toEqual([]);
+          expect(await axeViolations(page, AXE_RULES), `${scheme} ${tab}`).toEqual([]);
           const focused = await tabThrough(page);
           expect(focused.length, `${scheme} ${tab}`).toBeGreaterThan(3);
           for (const f of focused) {
@@ -207,7 +193,7 @@ describe('accessibility', () => {
         const deleteIsCurrent = (await card.locator('[data-side="current"] [data-testid="value"]').textContent()) === '(deleted)';
         await card.getByRole('button', { name: deleteIsCurrent ? 'Keep current value' : 'Keep the other value' }).click();
         await page.getByRole('dialog').waitFor({ timeout: WAIT_MS });
-        expect(await axeViolations(page), `${scheme} dialog`).toEqual([]);
+        expect(await axeViolations(page, AXE_RULES), `${scheme} dialog`).toEqual([]);
         await page.keyboard.press('Escape');
         await page.getByRole('dialog').waitFor({ state: 'hidden', timeout: WAIT_MS });
       } finally {

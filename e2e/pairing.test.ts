@@ -4,7 +4,6 @@
 // the member, approved there); the window adds a device the CLI is joining, or declines it; a device removed
 // from the window can no longer sync. axe-core checks each new screen. Screenshots: test-output/e2e/keys-*.png.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,10 +13,9 @@ import { startHarness, type RunningHarness } from '../main/harness/server.ts';
 import type { RunningRelay } from '../relay/server.ts';
 import { KEYRING, Lab, eventually } from '../test/support/devices.ts';
 import { POLL_MS, startCli } from '../test/support/pair.ts';
-import { HAS_CHROMIUM, WAIT_MS, cli, launchChromium, screenshotPath } from './support.ts';
+import { HAS_CHROMIUM, WAIT_MS, axeViolations, cli, launchChromium, screenshotPath, wideAndNarrowShots } from './support.ts';
 
 const NO_CHROMIUM = HAS_CHROMIUM ? '' : ' (skipped: /usr/bin/chromium is not installed)';
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 /** The same axe rules as e2e/accessibility.test.ts, plus the ones about names and labels of new controls. */
 const AXE_RULES = ['color-contrast', 'focus-order-semantics', 'scrollable-region-focusable', 'tabindex', 'nested-interactive', 'aria-hidden-focus', 'link-in-text-block', 'label', 'button-name', 'image-alt', 'heading-order'];
 /** Long enough for an approval to go through; short enough for a declined code to expire within the test. */
@@ -60,31 +58,7 @@ afterAll(async () => {
   await lab?.close();
 });
 
-interface AxeResult {
-  violations: { id: string; nodes: { target: string[]; failureSummary?: string }[] }[];
-}
 
-async function axeViolations(p: Page): Promise<string[]> {
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ path: AXE });
-  const result = (await p.evaluate(
-    (rules) => (window as unknown as { axe: { run(context: Document, options: object): Promise<unknown> } }).axe.run(document, { runOnly: { type: 'rule', values: rules }, resultTypes: ['violations'] }),
-    AXE_RULES,
-  )) as AxeResult;
-  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} ${n.failureSummary ?? ''}`));
-}
-
-/** A screenshot at 1200 px and one at 400 px wide, where nothing may stick out. */
-async function shots(p: Page, name: string): Promise<void> {
-  await p.screenshot({ path: screenshotPath(name), fullPage: true });
-  const size = p.viewportSize()!;
-  await p.setViewportSize({ width: 400, height: 900 });
-  try {
-    expect(await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
-    await p.screenshot({ path: screenshotPath(`${name}-400`), fullPage: true });
-  } finally {
-    await p.setViewportSize(size);
-  }
-}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -113,8 +87,8 @@ describe('per-device keys in the window', () => {
     expect(words).toMatch(/keep it away from your devices/);
     expect(words).toMatch(/get your motebit back on a new device if every device is lost, and remove any device/);
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Your recovery key'); // focus moved to the new screen
-    expect(await axeViolations(page)).toEqual([]);
-    await shots(page, 'keys-recovery-key');
+    expect(await axeViolations(page, AXE_RULES)).toEqual([]);
+    await wideAndNarrowShots(page, 'keys-recovery-key');
 
     await page.getByRole('button', { name: 'I have written it down' }).click();
     await page.locator('[data-testid="last-sync"]', { hasText: /^Synced/ }).waitFor({ timeout: WAIT_MS });
@@ -173,8 +147,8 @@ describe('per-device keys in the window', () => {
     expect(await page2.getByRole('img', { name: 'QR code of the one-time code' }).getAttribute('src')).toMatch(/^data:image\/svg\+xml;/);
     expect(await page2.getByTestId('join-flow').textContent()).toMatch(/On a device of your motebit choose Add a device and enter this code/);
     expect(await page2.getByTestId('join-expiry').textContent()).toMatch(/works once, until \d{1,2}:\d{2}.* \((less than a minute|about a minute)\)/);
-    expect(await axeViolations(page2)).toEqual([]);
-    await shots(page2, 'keys-join-code');
+    expect(await axeViolations(page2, AXE_RULES)).toEqual([]);
+    await wideAndNarrowShots(page2, 'keys-join-code');
 
     const approval = member.approvalFor(code, { pollMs: POLL_MS });
     const shown = await page2.getByTestId('join-sas').textContent({ timeout: WAIT_MS });
@@ -182,8 +156,8 @@ describe('per-device keys in the window', () => {
     expect(shown).toBe(pending.sas);
     expect(pending.name).toBe('desk');
     expect(await page2.getByTestId('join-flow').textContent()).toMatch(/Approve only if the other device shows the same digits/);
-    expect(await axeViolations(page2)).toEqual([]);
-    await shots(page2, 'keys-join-digits');
+    expect(await axeViolations(page2, AXE_RULES)).toEqual([]);
+    await wideAndNarrowShots(page2, 'keys-join-digits');
     expect(existsSync(configPath(join(lab.dir, 'desk')))).toBe(false); // nothing written before the approval
 
     await pending.approve();
@@ -214,9 +188,9 @@ describe('per-device keys in the window', () => {
     const { sas } = await joiner.json<{ sas: string }>();
     expect(await page.getByTestId('approval-sas').textContent({ timeout: WAIT_MS })).toBe(sas);
     expect(await page.getByTestId('approval-name').textContent()).toBe('cli-phone');
-    expect(await axeViolations(page)).toEqual([]);
+    expect(await axeViolations(page, AXE_RULES)).toEqual([]);
     await page.getByTestId('approval').scrollIntoViewIfNeeded();
-    await shots(page, 'keys-add-device-digits');
+    await wideAndNarrowShots(page, 'keys-add-device-digits');
     await page.getByRole('button', { name: 'Approve', exact: true }).click();
     expect(await joiner.exited, joiner.stderr()).toBe(0);
     await page.locator('[data-testid="add-device"] .message.ok', { hasText: 'Approved: cli-phone is now one of your devices' }).waitFor({ timeout: WAIT_MS });
@@ -257,7 +231,7 @@ describe('per-device keys in the window', () => {
     const explain = page.getByTestId('revoke-explanation');
     await explain.waitFor({ timeout: WAIT_MS });
     expect(await explain.textContent()).toMatch(/It will no longer sync, and cannot read anything written from now on/);
-    expect(await axeViolations(page)).toEqual([]);
+    expect(await axeViolations(page, AXE_RULES)).toEqual([]);
     await explain.scrollIntoViewIfNeeded();
     await page.screenshot({ path: screenshotPath('keys-remove-explain'), fullPage: true });
     await page.getByRole('button', { name: 'Confirm: revoke cli-phone' }).click();
@@ -283,8 +257,8 @@ describe('per-device keys in the window', () => {
       const error = form.locator('[data-error-for="recoveryKey"]');
       await error.filter({ hasText: /recovery key/i }).waitFor({ timeout: WAIT_MS });
       expect(existsSync(configPath(join(lab.dir, 'fresh')))).toBe(false);
-      expect(await axeViolations(page3)).toEqual([]);
-      await shots(page3, 'keys-recover-typo');
+      expect(await axeViolations(page3, AXE_RULES)).toEqual([]);
+      await wideAndNarrowShots(page3, 'keys-recover-typo');
 
       await form.getByLabel('Recovery key').fill(recoveryText);
       await page3.getByRole('button', { name: 'Recover motebit' }).click();

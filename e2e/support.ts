@@ -2,7 +2,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, LaunchOptions } from 'playwright-core';
+import { createRequire } from 'node:module';
+import type { Browser, LaunchOptions, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { runCli, type CliRun } from '../test/support/cli.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -34,4 +36,33 @@ export async function launchChromium(): Promise<Browser> {
 export function screenshotPath(name: string): string {
   mkdirSync(SCREENSHOTS, { recursive: true });
   return join(SCREENSHOTS, `${name}.png`);
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+interface AxeResult {
+  violations: { id: string; nodes: { target: string[]; failureSummary?: string }[] }[];
+}
+
+/** axe-core's violations of `rules` on the page, one line each (axe is injected once; the context needs bypassCSP). */
+export async function axeViolations(page: Page, rules: readonly string[]): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
+  const result = (await page.evaluate(
+    (ruleList) => (window as unknown as { axe: { run(context: Document, options: object): Promise<unknown> } }).axe.run(document, { runOnly: { type: 'rule', values: ruleList }, resultTypes: ['violations'] }),
+    [...rules],
+  )) as AxeResult;
+  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} ${n.failureSummary ?? ''}`));
+}
+
+/** A screenshot at the page's width and one at 400 px wide, where nothing may stick out sideways. */
+export async function wideAndNarrowShots(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: screenshotPath(name), fullPage: true });
+  const size = page.viewportSize()!;
+  await page.setViewportSize({ width: 400, height: 900 });
+  try {
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: screenshotPath(`${name}-400`), fullPage: true });
+  } finally {
+    await page.setViewportSize(size);
+  }
 }

@@ -5,7 +5,6 @@
 // every value; a second window's upgrade shows its code and the same six digits as the member, can be
 // cancelled (nothing changes), and is approved on the member. axe-core checks each new screen.
 // Screenshots: test-output/e2e/upgrade-*.png.
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,10 +13,9 @@ import { ensureRendererBuilt } from '../main/harness/renderer-build.ts';
 import { startHarness, type RunningHarness } from '../main/harness/server.ts';
 import type { RunningRelay } from '../relay/server.ts';
 import { KEYRING, Lab, eventually } from '../test/support/devices.ts';
-import { HAS_CHROMIUM, WAIT_MS, launchChromium, screenshotPath } from './support.ts';
+import { HAS_CHROMIUM, WAIT_MS, axeViolations, launchChromium, screenshotPath, wideAndNarrowShots } from './support.ts';
 
 const NO_CHROMIUM = HAS_CHROMIUM ? '' : ' (skipped: /usr/bin/chromium is not installed)';
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 /** The rules e2e/pairing.test.ts runs on its new screens. */
 const AXE_RULES = ['color-contrast', 'focus-order-semantics', 'scrollable-region-focusable', 'tabindex', 'nested-interactive', 'aria-hidden-focus', 'link-in-text-block', 'label', 'button-name', 'image-alt', 'heading-order'];
 
@@ -64,31 +62,7 @@ afterAll(async () => {
   await lab?.close();
 });
 
-interface AxeResult {
-  violations: { id: string; nodes: { target: string[]; failureSummary?: string }[] }[];
-}
 
-async function axeViolations(p: Page): Promise<string[]> {
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ path: AXE });
-  const result = (await p.evaluate(
-    (rules) => (window as unknown as { axe: { run(context: Document, options: object): Promise<unknown> } }).axe.run(document, { runOnly: { type: 'rule', values: rules }, resultTypes: ['violations'] }),
-    AXE_RULES,
-  )) as AxeResult;
-  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} ${n.failureSummary ?? ''}`));
-}
-
-/** A screenshot at 1200 px and one at 400 px wide, where nothing may stick out. */
-async function shots(p: Page, name: string): Promise<void> {
-  await p.screenshot({ path: screenshotPath(name), fullPage: true });
-  const size = p.viewportSize()!;
-  await p.setViewportSize({ width: 400, height: 900 });
-  try {
-    expect(await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
-    await p.screenshot({ path: screenshotPath(`${name}-400`), fullPage: true });
-  } finally {
-    await p.setViewportSize(size);
-  }
-}
 
 const tab = (p: Page, name: string) => p.locator(`nav button[data-tab="${name}"]`);
 
@@ -114,9 +88,9 @@ describe('upgrading a master-token motebit from the window', () => {
     expect(words).toMatch(/Everything stays: every value, your motebit and this device/);
     expect(words).toMatch(/upgrade your other devices one by one .* approve on a device upgraded already/);
     expect(await page.getByTestId('keys').textContent()).toBe('One master key shared by every device');
-    expect(await axeViolations(page)).toEqual([]);
+    expect(await axeViolations(page, AXE_RULES)).toEqual([]);
     await card.scrollIntoViewIfNeeded();
-    await shots(page, 'upgrade-card');
+    await wideAndNarrowShots(page, 'upgrade-card');
 
     const motebitId = laptop.controller.current.identity.motebitId;
     const deviceId = laptop.controller.current.identity.deviceId;
@@ -126,8 +100,8 @@ describe('upgrading a master-token motebit from the window', () => {
     expect(await key.textContent()).toMatch(/^MBR1(-[0-9A-Z]{2,4})+$/);
     expect(await page.getByTestId('recovery-motebit').textContent()).toBe(motebitId); // the same motebit
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Your recovery key');
-    expect(await axeViolations(page)).toEqual([]);
-    await shots(page, 'upgrade-recovery-key');
+    expect(await axeViolations(page, AXE_RULES)).toEqual([]);
+    await wideAndNarrowShots(page, 'upgrade-recovery-key');
 
     await page.getByRole('button', { name: 'I have written it down' }).click();
     await page.getByTestId('keys').filter({ hasText: 'Each device has its own keys' }).waitFor({ timeout: WAIT_MS });
@@ -163,7 +137,7 @@ describe('upgrading a master-token motebit from the window', () => {
     await page2.getByTestId('cancel-upgrade').click();
     await page2.getByTestId('upgrade-outcome').filter({ hasText: 'Nothing was changed: this device runs on as before, with every value.' }).waitFor({ timeout: WAIT_MS });
     expect(phone.controller.current.identity.kind).toBe('master-token');
-    expect(await axeViolations(page2)).toEqual([]);
+    expect(await axeViolations(page2, AXE_RULES)).toEqual([]);
     await page2.screenshot({ path: screenshotPath('upgrade-cancelled'), fullPage: true });
     await page2.getByTestId('upgrade-back').click();
     await page2.getByTestId('keys').filter({ hasText: 'One master key shared by every device' }).waitFor({ timeout: WAIT_MS });
@@ -177,8 +151,8 @@ describe('upgrading a master-token motebit from the window', () => {
     await page2.reload();
     await page2.getByTestId('upgrade-code').filter({ hasText: code }).waitFor({ timeout: WAIT_MS });
     expect(await page2.getByRole('img', { name: 'QR code of the one-time code' }).getAttribute('src')).toMatch(/^data:image\/svg\+xml;/);
-    expect(await axeViolations(page2)).toEqual([]);
-    await shots(page2, 'upgrade-code');
+    expect(await axeViolations(page2, AXE_RULES)).toEqual([]);
+    await wideAndNarrowShots(page2, 'upgrade-code');
 
     const approval = laptop.controller.checkApproval(code);
     const shown = await page2.getByTestId('upgrade-sas').textContent({ timeout: WAIT_MS });
@@ -186,8 +160,8 @@ describe('upgrading a master-token motebit from the window', () => {
     expect(shown).toBe(pending.sas);
     expect(pending).toMatchObject({ name: 'phone', deviceId: phone.controller.state().phase === 'ready' ? (phone.controller.state() as { deviceId: string }).deviceId : 'none' });
     expect(await page2.getByTestId('upgrade-flow').textContent()).toMatch(/Approve only if the other device shows the same digits/);
-    expect(await axeViolations(page2)).toEqual([]);
-    await shots(page2, 'upgrade-digits');
+    expect(await axeViolations(page2, AXE_RULES)).toEqual([]);
+    await wideAndNarrowShots(page2, 'upgrade-digits');
 
     await laptop.controller.approve(pending.deviceId);
     await page2.getByTestId('keys').filter({ hasText: 'Each device has its own keys' }).waitFor({ timeout: WAIT_MS });
@@ -229,7 +203,7 @@ describe('upgrading a master-token motebit from the window', () => {
         expect(await p.getByTestId('keys').textContent()).toBe('One master key shared by every device');
         expect(solo.controller.current.identity.kind).toBe('master-token');
         expect(solo.controller.current.get('note/solo')?.value).toBe('kept');
-        expect(await axeViolations(p)).toEqual([]);
+        expect(await axeViolations(p, AXE_RULES)).toEqual([]);
         await p.getByTestId('upgrade-card').scrollIntoViewIfNeeded();
         await p.screenshot({ path: screenshotPath('upgrade-failed'), fullPage: true });
         await tab(p, 'status').click();

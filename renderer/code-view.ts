@@ -29,3 +29,32 @@ export function untilWords(expiresAt: number, now = Date.now()): string {
   const minutes = Math.round((expiresAt - now) / 60_000);
   return `until ${time} (${minutes < 1 ? 'less than a minute' : minutes === 1 ? 'about a minute' : `about ${minutes} minutes`})`;
 }
+
+/**
+ * What a device waiting to be approved shows first: its one-time code (QR and text, how long it works) and
+ * where to enter it (`instruction`). `testid` names the code ("<testid>-code") and its expiry ("<testid>-expiry").
+ */
+export function codeStep(code: { code: string; qrSvg: string; expiresAt: number }, testid: string, instruction: Node, cancel: HTMLElement): Node[] {
+  return [
+    h(
+      'div',
+      { className: 'code-grid' },
+      qrImage(code.qrSvg, 'QR code of the one-time code'),
+      h('div', {}, codeText(code.code, { 'data-testid': `${testid}-code` }), h('p', { className: 'hint', 'data-testid': `${testid}-expiry` }, `It works once, ${untilWords(code.expiresAt)}. Nothing secret is in it.`)),
+    ),
+    h('p', {}, instruction),
+    h('p', { className: 'waiting', role: 'status' }, 'Waiting for your other device…'),
+    h('div', { className: 'actions' }, cancel),
+  ];
+}
+
+/** Then, once a member answered: the six digits to compare, and what to do if they differ. */
+export function digitsStep(sas: string, testid: string, cancel: HTMLElement): Node[] {
+  return [
+    h('p', {}, 'Your other device answered. Both screens now show six digits:'),
+    sasDigits(sas, `${testid}-sas`),
+    h('p', {}, h('strong', {}, 'Approve only if the other device shows the same digits.'), ' If they differ, choose Don’t approve there: someone else may be answering.'),
+    h('p', { className: 'waiting', role: 'status' }, 'Waiting for the approval on your other device…'),
+    h('div', { className: 'actions' }, cancel),
+  ];
+}

@@ -4,7 +4,7 @@
 // Cancel stops waiting (nothing is written); an expired code gives words and "Get a new code".
 import type { AppState, EnvironmentView, IpcError } from '../shared/ipc-contract.ts';
 import { h, replace } from './dom.ts';
-import { codeText, qrImage, sasDigits, untilWords } from './code-view.ts';
+import { codeStep, digitsStep } from './code-view.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';
 
 export interface ApprovalJoin {
@@ -93,28 +93,14 @@ export function approvalJoin(call: Call, onReady: (state: AppState) => void, env
     flow.hidden = false;
     waitingListener(true);
     const heading = h('h3', { tabindex: '-1' }, 'Your one-time code');
-    replace(
-      flow,
-      heading,
-      h('div', { className: 'code-grid' }, qrImage(qrSvg, 'QR code of the one-time code'), h('div', {}, codeText(code, { 'data-testid': 'join-code' }), h('p', { className: 'hint', 'data-testid': 'join-expiry' }, `It works once, ${untilWords(expiresAt)}. Nothing secret is in it.`))),
-      h('p', {}, h('strong', {}, 'On a device of your motebit choose Add a device and enter this code'), ' (in Settings, or run motebit-sync approve with it in a terminal).'),
-      h('p', { className: 'waiting', role: 'status' }, 'Waiting for your other device…'),
-      h('div', { className: 'actions' }, cancelButton()),
-    );
+    const instruction = h('span', {}, h('strong', {}, 'On a device of your motebit choose Add a device and enter this code'), ' (in Settings, or run motebit-sync approve with it in a terminal).');
+    replace(flow, heading, ...codeStep({ code, qrSvg, expiresAt }, 'join', instruction, cancelButton()));
     heading.focus();
 
     const digits = await call('setup.joinDigits', {});
     if (!digits.ok) return failed(digits.error);
     const digitsHeading = h('h3', { tabindex: '-1' }, 'Compare the digits');
-    replace(
-      flow,
-      digitsHeading,
-      h('p', {}, 'Your other device answered. Both screens now show six digits:'),
-      sasDigits(digits.value.sas, 'join-sas'),
-      h('p', {}, h('strong', {}, 'Approve only if the other device shows the same digits.'), ' If they differ, choose Don’t approve there: someone else may be answering.'),
-      h('p', { className: 'waiting', role: 'status' }, 'Waiting for the approval on your other device…'),
-      h('div', { className: 'actions' }, cancelButton()),
-    );
+    replace(flow, digitsHeading, ...digitsStep(digits.value.sas, 'join', cancelButton()));
     digitsHeading.focus();
 
     const done = await call('setup.joinFinish', {});

@@ -4,7 +4,7 @@
 // answers, the six digits to compare there, like the join screen. Cancel or a failure changes nothing.
 import type { ChannelOutput, IpcError } from '../shared/ipc-contract.ts';
 import { h, replace } from './dom.ts';
-import { codeText, qrImage, sasDigits, untilWords } from './code-view.ts';
+import { codeStep, digitsStep } from './code-view.ts';
 import { busy, isBusy, messageLine, type Call } from './ui.ts';
 
 export type UpgradeStarted = ChannelOutput<'keys.upgrade'>;
@@ -106,28 +106,14 @@ export function upgradeJoinView(call: Call, started: JoinStarted, onDone: (outco
 
   async function run(join: JoinStarted): Promise<void> {
     const heading = h('h2', { tabindex: '-1' }, 'Your one-time code');
-    replace(
-      flow,
-      heading,
-      h('div', { className: 'code-grid' }, qrImage(join.qrSvg, 'QR code of the one-time code'), h('div', {}, codeText(join.code, { 'data-testid': 'upgrade-code' }), h('p', { className: 'hint' }, `It works once, ${untilWords(join.expiresAt)}. Nothing secret is in it.`))),
-      h('p', {}, h('strong', {}, 'On a device of your motebit that was upgraded already, choose Add a device in Settings and enter this code'), ' (or run motebit-sync approve with it in a terminal).'),
-      h('p', { className: 'waiting', role: 'status' }, 'Waiting for your other device…'),
-      h('div', { className: 'actions' }, cancelButton()),
-    );
+    const instruction = h('span', {}, h('strong', {}, 'On a device of your motebit that was upgraded already, choose Add a device in Settings and enter this code'), ' (or run motebit-sync approve with it in a terminal).');
+    replace(flow, heading, ...codeStep(join, 'upgrade', instruction, cancelButton()));
     heading.focus();
 
     const digits = await call('keys.upgradeDigits', {});
     if (!digits.ok) return ended(digits.error);
     const digitsHeading = h('h2', { tabindex: '-1' }, 'Compare the digits');
-    replace(
-      flow,
-      digitsHeading,
-      h('p', {}, 'Your other device answered. Both screens now show six digits:'),
-      sasDigits(digits.value.sas, 'upgrade-sas'),
-      h('p', {}, h('strong', {}, 'Approve only if the other device shows the same digits.'), ' If they differ, choose Don’t approve there: someone else may be answering.'),
-      h('p', { className: 'waiting', role: 'status' }, 'Waiting for the approval on your other device…'),
-      h('div', { className: 'actions' }, cancelButton()),
-    );
+    replace(flow, digitsHeading, ...digitsStep(digits.value.sas, 'upgrade', cancelButton()));
     digitsHeading.focus();
 
     const done = await call('keys.upgradeFinish', {});
