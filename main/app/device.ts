@@ -2,7 +2,7 @@
 // its identity, secret store, event store, relay client and sync engine. Everything here is plain Node.
 import { join } from 'node:path';
 import { type JsonValue, type SealedEvent } from '../../shared/event.ts';
-import { MAX_MEMBERSHIP_ENTRIES, type DeviceInfo } from '../../shared/relay-api.ts';
+import type { DeviceInfo } from '../../shared/relay-api.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { ensurePrivateDir, motebitDir } from '../config/home.ts';
@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createMotebit, createPairingCode, deviceNameOrDefault, checkNoIdentity, installMember, joinMotebit, loadLocalIdentity, undoSetup, upgradeInPlace, type LocalIdentity, type MasterTokenIdentity, type MemberIdentity } from '../identity/local-identity.ts';
 import { formatRecoveryKey, generateRecoverySecret, parseRecoveryKey, recoveryMember } from '../identity/recovery-key.ts';
 import { genesisEntry, memberFromDeviceSeed, memberFromSecret, addEntry, recoveryEntry, removeEntry, type MemberSecret } from '../../shared/membership/author.ts';
-import { MembershipError, applyEntry, currentMembers, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
+import { MembershipError, applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 import { MembershipRelayError, MembershipSync } from '../sync/membership-sync.ts';
 import { MemberKeyring } from '../sync/member-keyring.ts';
@@ -123,6 +123,8 @@ export class Device {
   private memberKeys: MemberKeyring | null = null;
   /** Made at init, shown once: taken by takeRecoveryKey. */
   private recoveryKeyText: string | null = null;
+  /** Opens events again after a refresh brought a newer epoch (reopen); made on first use. */
+  private opener: EncryptedTransport | null = null;
 
   private constructor(parts: { home: string; identity: LocalIdentity; config: Config; secrets: SecretStore; secretsWarning: string | null; log?: Logger | undefined; transport?: TransportPreference | undefined }) {
     this.home = parts.home;
@@ -231,8 +233,10 @@ export class Device {
   /** Opens again an event that did not open under the keys this device had (it now holds a newer epoch). */
   private reopen(event: ReceivedEvent): ReceivedEvent {
     if (!this.memberKeys || !this.identity.encryption) return event;
+    // One opener for the device (its imported keys are reused); its keyring follows every refresh.
+    this.opener ??= new EncryptedTransport({ inner: new HttpTransport(this.relay), motebitId: this.identity.motebitId, keys: this.memberKeys });
     const { problem: _problem, ...sealed } = event;
-    return new EncryptedTransport({ inner: new HttpTransport(this.relay), motebitId: this.identity.motebitId, keys: this.memberKeys }).openEvent(sealed);
+    return this.opener.openEvent(sealed);
   }
 
   /**
@@ -330,15 +334,28 @@ export class Device {
     const rootSecret = randomBytes(32);
     const name = deviceNameOrDefault(options.home, options.deviceName);
     const member = memberFromSecret('device', rootSecret, name);
-    const timing = options.pollMs === undefined ? {} : { pollMs: options.pollMs };
-    const join = await startJoin({ relayUrl: options.relayUrl, member, ...timing });
+    const { motebitId, entries } = await Device.approvedJoin(options.relayUrl, member, options);
+    await installMember({ home: options.home, secrets, rootSecret, motebitId, relayUrl: options.relayUrl, deviceName: name });
+    return Device.open(options, entries);
+  }
+
+  /**
+   * The new (or later-upgrading) device's side of an approval: its code shown, a member's offer (of
+   * `expectMotebit` when given), the digits shown, then the log it verified once approved.
+   */
+  private static async approvedJoin(
+    relayUrl: string,
+    member: MemberSecret,
+    options: Pick<JoinByApprovalOptions, 'onCode' | 'onOffer' | 'signal' | 'pollMs'>,
+    expectMotebit?: string,
+  ): Promise<{ motebitId: string; entries: readonly unknown[] }> {
+    const join = await startJoin({ relayUrl, member, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
     await options.onCode(join.code, join.expiresAt);
     const waiting = options.signal ? { signal: options.signal } : {};
     const offered = await join.waitForOffer(waiting);
+    if (expectMotebit !== undefined && offered.motebitId !== expectMotebit) throw new InvalidStateError('the device that answered the code offered another motebit; nothing was changed');
     await options.onOffer({ motebitId: offered.motebitId, sas: offered.sas });
-    const joined = await join.waitForApproval(waiting);
-    await installMember({ home: options.home, secrets, rootSecret, motebitId: offered.motebitId, relayUrl: options.relayUrl, deviceName: name });
-    return Device.open(options, joined.entries);
+    return { motebitId: offered.motebitId, entries: (await join.waitForApproval(waiting)).entries };
   }
 
   /**
@@ -393,15 +410,10 @@ export class Device {
         await old.relay.offerMembership([entry]);
         return { device: await reopen(identity, [entry]), recoveryKey: formatRecoveryKey(recoverySecret) };
       }
-      if (!options.onCode || !options.onOffer) throw new InvalidStateError('this motebit was upgraded on another device: this one joins it by approval (run the upgrade where it can show a code)');
-      const join = await startJoin({ relayUrl: identity.relayUrl!, member, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
-      await options.onCode(join.code, join.expiresAt);
-      const waiting = options.signal ? { signal: options.signal } : {};
-      const offered = await join.waitForOffer(waiting);
-      if (offered.motebitId !== identity.motebitId) throw new InvalidStateError('the device that answered the code offered another motebit; nothing was changed');
-      await options.onOffer({ motebitId: offered.motebitId, sas: offered.sas });
-      const joined = await join.waitForApproval(waiting);
-      return { device: await reopen(identity, joined.entries), recoveryKey: null };
+      const { onCode, onOffer } = options;
+      if (!onCode || !onOffer) throw new InvalidStateError('this motebit was upgraded on another device: this one joins it by approval (run the upgrade where it can show a code)');
+      const { entries: joined } = await Device.approvedJoin(identity.relayUrl!, member, { ...options, onCode, onOffer }, identity.motebitId);
+      return { device: await reopen(identity, joined), recoveryKey: null };
     } finally {
       if (open) await old.close();
     }
@@ -523,14 +535,15 @@ export class Device {
   async revoke(deviceId: string): Promise<DeviceInfo> {
     const { identity } = this;
     if (identity.kind !== 'member') return (await this.relay.revokeDevice({ identityKey: identity.identityKey, deviceId })).device;
+    // First receive all the relay holds: every event the device pushed while a member stays valid everywhere
+    // (a device that applied one must never disagree with one that refuses it). The log is read after it,
+    // so the removal follows the newest entry.
+    await this.syncNow();
     const state = await this.refreshMembership();
     const target = state.members.get(deviceId);
     if (!target || target.key.role !== 'device') throw new InvalidStateError(`${deviceId} is not a device of this motebit`);
     if (target.removedAt === null) {
-      // First receive all the relay holds of it: every event it pushed while a member stays valid everywhere
-      // (a device that applied one must never disagree with one that refuses it). Then its events this
-      // device holds stay valid, pinned by the hash of the last one (its history cannot be rewritten).
-      await this.syncNow();
+      // Its events this device holds stay valid, pinned by the hash of the last one (its history cannot be rewritten).
       const cutoff = this.store.frontier().heads[deviceId] ?? 0;
       const cutoffHash = cutoff === 0 ? null : (this.store.eventHash(deviceId, cutoff) ?? null);
       if (cutoff > 0 && cutoffHash === null) throw new InvalidStateError(`this device does not hold event ${cutoff} of ${deviceId}; sync, then remove it`);
@@ -550,12 +563,7 @@ export class Device {
   async enrolAt(relay: RelayClient): Promise<void> {
     const { identity } = this;
     if (identity.kind === 'member') {
-      const entries = this.store.membership.entries().map((entry) => JSON.parse(entry.text) as unknown);
-      const { head } = await relay.membership(-1).catch((error: unknown) => {
-        if (error instanceof TransportError && error.code === 'unknown_device') return { head: -1 };
-        throw error;
-      });
-      for (let i = head + 1; i < entries.length; i += MAX_MEMBERSHIP_ENTRIES) await relay.offerMembership(entries.slice(i, i + MAX_MEMBERSHIP_ENTRIES));
+      await this.membership!.offerTo(relay);
       return;
     }
     await relay.enrolDevice({ identityKey: identity.identityKey, cert: identity.cert, ...(identity.deviceName ? { name: identity.deviceName } : {}) });
@@ -574,12 +582,6 @@ export class Device {
     if (identity.kind !== 'member') throw new InvalidStateError('this motebit shares one master token (protocol 2): upgrade it first');
     const state = await this.refreshMembership();
     return { identity, state, currentKey: this.currentContentKey(state), relay: this.relay };
-  }
-
-  /** The current members (a motebit with a membership log), as this device verified them. */
-  members(): MemberSecret['key'][] {
-    const state = this.membership?.state;
-    return state ? currentMembers(state).map((m) => m.key) : [];
   }
 
   /** A pairing code for a new device: it carries the master token out of band, never through the relay. */

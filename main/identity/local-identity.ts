@@ -113,21 +113,9 @@ export async function installMember({ home, secrets, rootSecret, motebitId, rela
   const existing = await configWithoutIdentity(home);
   const name = deviceNameOrDefault(home, deviceName);
   const deviceId = memberFromSecret('device', rootSecret, name).key.id;
-  const dirExisted = existsSync(motebitDir(home));
-  const previous = await readFile(configPath(home), 'utf8').catch(() => null);
-  const account = rootSecretAccount(motebitId, deviceId);
-  let written = false;
-  try {
-    await secrets.set(account, formatRootSecret(rootSecret));
-    written = true;
-    const config: Config = { ...(existing ?? defaultConfig(home)), sync_url: parseRelayUrl(relayUrl), encryption: encryption ?? true, device_name: name, keys: 'per-device' };
-    const saved = await saveConfig(home, { ...config, motebit_id: motebitId, device_id: deviceId });
-    beforeInstall.set(configPath(home), { text: previous, dirExisted });
-    return assemble({ kind: 'member', rootSecret, config: saved, fromDeviceSeed: false }) as MemberIdentity;
-  } catch (error) {
-    if (written) await secrets.delete(account).catch(() => false);
-    throw error;
-  }
+  const config: Config = { ...(existing ?? defaultConfig(home)), sync_url: parseRelayUrl(relayUrl), encryption: encryption ?? true, device_name: name, keys: 'per-device', motebit_id: motebitId, device_id: deviceId };
+  const saved = await writeIdentity(home, secrets, [[rootSecretAccount(motebitId, deviceId), formatRootSecret(rootSecret)]], config);
+  return assemble({ kind: 'member', rootSecret, config: saved, fromDeviceSeed: false }) as MemberIdentity;
 }
 
 /**
@@ -205,25 +193,42 @@ async function configWithoutIdentity(home: string): Promise<Config | null> {
 const beforeInstall = new Map<string, { text: string | null; dirExisted: boolean }>();
 
 /** Stores the secrets, then writes the config; if anything fails, the secrets written are removed again. */
-async function install(home: string, secrets: SecretStore, masterToken: Buffer, config: Config): Promise<MasterTokenIdentity> {
+/**
+ * Writes an identity: its secrets (account → text, in order), then the config naming it; if anything fails,
+ * the secrets written are removed again. Remembers the config as it was (undoSetup). Answers the saved config.
+ */
+async function writeIdentity(home: string, secrets: SecretStore, entries: readonly (readonly [string, string])[], config: Config): Promise<Config> {
   const dirExisted = existsSync(motebitDir(home));
   const previous = await readFile(configPath(home), 'utf8').catch(() => null); // the file as it was, byte for byte
-  const device = createDeviceKey();
-  const { motebitId } = deriveIdentity(masterToken);
-  const accounts = [masterTokenAccount(motebitId, device.deviceId), deviceKeyAccount(motebitId, device.deviceId)] as const;
   const written: string[] = [];
   try {
-    await secrets.set(accounts[0], formatMasterToken(masterToken));
-    written.push(accounts[0]);
-    await secrets.set(accounts[1], formatDeviceSeed(device.seed));
-    written.push(accounts[1]);
-    const saved = await saveConfig(home, { ...config, motebit_id: motebitId, device_id: device.deviceId });
+    for (const [account, text] of entries) {
+      await secrets.set(account, text);
+      written.push(account);
+    }
+    const saved = await saveConfig(home, config);
     beforeInstall.set(configPath(home), { text: previous, dirExisted });
-    return assemble({ kind: 'master-token', masterToken, device, config: saved }) as MasterTokenIdentity;
+    return saved;
   } catch (error) {
     for (const account of written) await secrets.delete(account).catch(() => false);
     throw error;
   }
+}
+
+/** Stores the master token and a new device key, then writes the config (writeIdentity). */
+async function install(home: string, secrets: SecretStore, masterToken: Buffer, config: Config): Promise<MasterTokenIdentity> {
+  const device = createDeviceKey();
+  const { motebitId } = deriveIdentity(masterToken);
+  const saved = await writeIdentity(
+    home,
+    secrets,
+    [
+      [masterTokenAccount(motebitId, device.deviceId), formatMasterToken(masterToken)],
+      [deviceKeyAccount(motebitId, device.deviceId), formatDeviceSeed(device.seed)],
+    ],
+    { ...config, motebit_id: motebitId, device_id: device.deviceId },
+  );
+  return assemble({ kind: 'master-token', masterToken, device, config: saved }) as MasterTokenIdentity;
 }
 
 function defaultConfig(home: string): Config {

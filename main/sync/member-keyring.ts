@@ -42,9 +42,4 @@ export class MemberKeyring implements BodyKeyring {
   byId(id: string): Buffer | undefined {
     return this.#keys.get(id);
   }
-
-  /** Whether this member holds the key of the log's current epoch (a removed member does not). */
-  holdsCurrent(state: MembershipState): boolean {
-    return this.#keys.has(state.epochs.at(-1)!.keyId);
-  }
 }

@@ -6,7 +6,7 @@
 import { canonicalJson } from '../../shared/encoding.ts';
 import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/relay-api.ts';
 import { MembershipError, applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
-import type { MembershipLedger } from '../store/membership-ledger.ts';
+import type { LedgerEntry, MembershipLedger } from '../store/membership-ledger.ts';
 import { TransportError } from './transport.ts';
 
 /** What the relay does for membership (RelayClient implements it over HTTP). */
@@ -58,55 +58,70 @@ export class MembershipSync {
    */
   adopt(entries: readonly unknown[]): MembershipState {
     if (this.#state) return this.#state;
-    let state: MembershipState | null = null;
-    const kept: { seq: number; hash: string; text: string }[] = [];
-    for (const raw of entries) {
-      state = state ? applyEntry(state, raw) : verifyLog([raw], this.#motebitId);
-      kept.push({ seq: state.head.seq, hash: state.head.hash, text: canonicalJson(raw) });
-    }
+    const { state, kept } = fold(null, entries, this.#motebitId);
     if (!state) throw new MembershipError(0, 'chain', 'the log is empty');
     this.#ledger.append(kept);
     this.#state = state;
     return state;
   }
 
+  /**
+   * Offers another relay (a move) the entries of this device's log it lacks, in offers it takes; answers how
+   * many were sent. The relay checks them like any entries.
+   */
+  async offerTo(relay: MembershipRelay): Promise<number> {
+    return this.#offerMissing(relay, (await this.#read(relay, this.#state?.head.seq ?? -1)).head);
+  }
+
   /** Fetches what the relay has beyond this device's log, verifies and keeps it; re-seeds a relay that lost entries. */
   async refresh(): Promise<MembershipRefresh> {
     const head = this.#state?.head.seq ?? -1;
-    const answer = await this.#read(head);
+    const answer = await this.#read(this.#relay, head);
     if (answer.head < head) {
       // The relay ends before this device's log: it lost entries (a restore, a new database). Offer them
-      // again, from the relay's end on; the relay checks them like any entries.
-      const missing = this.#ledger.entries().filter((entry) => entry.seq > answer.head).map((entry) => JSON.parse(entry.text) as unknown);
-      // In offers the relay takes (at most MAX_MEMBERSHIP_ENTRIES each), in order.
-      for (let i = 0; i < missing.length; i += MAX_MEMBERSHIP_ENTRIES) await this.#relay.offerMembership(missing.slice(i, i + MAX_MEMBERSHIP_ENTRIES));
-      return { kind: 'reseeded', resent: missing.length, state: this.#state! };
+      // again, from the relay's end on.
+      return { kind: 'reseeded', resent: await this.#offerMissing(this.#relay, answer.head), state: this.#state! };
     }
-    let state = this.#state;
-    const kept: { seq: number; hash: string; text: string }[] = [];
+    let folded: ReturnType<typeof fold>;
     try {
-      for (const raw of answer.entries) {
-        state = state ? applyEntry(state, raw) : verifyLog([raw], this.#motebitId);
-        kept.push({ seq: state.head.seq, hash: state.head.hash, text: canonicalJson(raw) });
-      }
-      if (state && state.head.seq < answer.head) throw new MembershipError(state.head.seq + 1, 'chain', `the relay says its log ends at entry ${answer.head} but served entries only up to ${state.head.seq}`);
+      folded = fold(this.#state, answer.entries, this.#motebitId);
+      const end = folded.state?.head.seq ?? -1;
+      if (folded.state && end < answer.head) throw new MembershipError(end + 1, 'chain', `the relay says its log ends at entry ${answer.head} but served entries only up to ${end}`);
     } catch (error) {
       if (error instanceof MembershipError) throw new MembershipRelayError(error);
       throw error;
     }
+    const { state, kept } = folded;
     if (kept.length > 0) this.#ledger.append(kept);
     if (!state) throw new MembershipRelayError(new MembershipError(0, 'chain', 'the relay holds no membership log for this motebit'));
     this.#state = state;
     return { kind: 'current', added: kept.length, state };
   }
 
-  /** The relay's entries after `head`; a relay that does not know this device at all (a new, empty relay) holds none. */
-  async #read(head: number): Promise<{ entries: unknown[]; head: number }> {
+  /** This device's entries after `relayHead`, offered to `relay` in order, in offers it takes (at most MAX_MEMBERSHIP_ENTRIES each). */
+  async #offerMissing(relay: MembershipRelay, relayHead: number): Promise<number> {
+    const missing = this.#ledger.entries().filter((entry) => entry.seq > relayHead).map((entry) => JSON.parse(entry.text) as unknown);
+    for (let i = 0; i < missing.length; i += MAX_MEMBERSHIP_ENTRIES) await relay.offerMembership(missing.slice(i, i + MAX_MEMBERSHIP_ENTRIES));
+    return missing.length;
+  }
+
+  /** A relay's entries after `head`; a relay that does not know this device at all (a new, empty relay) holds none. */
+  async #read(relay: MembershipRelay, head: number): Promise<{ entries: unknown[]; head: number }> {
     try {
-      return await this.#relay.membership(head);
+      return await relay.membership(head);
     } catch (error) {
       if (this.#state && error instanceof TransportError && error.code === 'unknown_device') return { entries: [], head: -1 };
       throw error;
     }
   }
+}
+
+/** `raws` verified onto `state` (from genesis when null), entry by entry; throws MembershipError at the first that breaks a rule. */
+function fold(state: MembershipState | null, raws: readonly unknown[], motebitId: string): { state: MembershipState | null; kept: LedgerEntry[] } {
+  const kept: LedgerEntry[] = [];
+  for (const raw of raws) {
+    state = state ? applyEntry(state, raw) : verifyLog([raw], motebitId);
+    kept.push({ seq: state.head.seq, hash: state.head.hash, text: canonicalJson(raw) });
+  }
+  return { state, kept };
 }
