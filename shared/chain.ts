@@ -68,8 +68,11 @@ export interface ChainContext {
   readonly authority: EventAuthority;
   /** The last applied event of a device, if any. */
   head(deviceId: string): ChainHead | undefined;
-  /** The hash of an applied event, for recognising duplicates. */
-  appliedHash(deviceId: string, deviceSeq: number): string | undefined;
+  /**
+   * The hash of an applied event, for recognising duplicates; null for an event below a snapshot that is
+   * not kept here (a copy of it arriving again is skipped as a duplicate: the snapshot's seal vouched for it).
+   */
+  appliedHash(deviceId: string, deviceSeq: number): string | undefined | null;
 }
 
 export interface ChainPlan {
@@ -131,7 +134,8 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     for (const item of [...chain.values()].sort((a, b) => a.event.device_seq - b.event.device_seq)) {
       const { event, hash } = item;
       if (event.device_seq <= last.seq && run.length === 0) {
-        if (ctx.appliedHash(deviceId, event.device_seq) !== hash) {
+        const applied = ctx.appliedHash(deviceId, event.device_seq);
+        if (applied !== null && applied !== hash) {
           throw new ChainError('fork', `${describe(event)} differs from the one already applied`, atEvent(event));
         }
         duplicates++;

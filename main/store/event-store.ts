@@ -31,6 +31,8 @@ import { MAX_PAYLOAD_DEPTH, jsonValueDepth } from '../../shared/json-bounds.ts';
 import { openDatabase, StoreOpenError, type SqliteDatabase } from './database.ts';
 import { MembershipLedger } from './membership-ledger.ts';
 import { RelayLedger } from './relay-ledger.ts';
+import { SnapshotKeeper } from './snapshot-keeper.ts';
+import { digestSorted } from '../../shared/snapshot/digest.ts';
 
 export interface StoreIdentity {
   readonly motebitId: string;
@@ -141,6 +143,8 @@ export class EventStore {
   readonly ledger: RelayLedger;
   /** The membership log this device verified (docs/keys.md). */
   readonly membership: MembershipLedger;
+  /** Snapshots (issue 12): write one of this log, start from one, prune below one. */
+  readonly snapshots: SnapshotKeeper;
   private readonly db: SqliteDatabase;
   private readonly sql;
 
@@ -153,6 +157,14 @@ export class EventStore {
     this.sql = prepareStatements(db);
     this.ledger = new RelayLedger(db);
     this.membership = new MembershipLedger(db);
+    this.snapshots = new SnapshotKeeper(db, {
+      deviceId: identity.deviceId,
+      motebitId: identity.motebitId,
+      position: () => this.writePosition().m,
+      stateDigest: () => this.stateDigest(),
+      rebuildState: () => this.rebuildState(),
+      pushedSeq: () => this.getCursor('pushed_seq'),
+    });
   }
 
   /** Opens (creating if needed) the store at `path` for one device of one motebit. */
@@ -222,7 +234,8 @@ export class EventStore {
           lamport = clock.l;
           heads[this.identity.deviceId] = seq;
         }
-        this.sql.upsertHead.run(this.identity.deviceId, head.seq, head.hash, head.lamport);
+        const last = events.at(-1);
+        if (last) this.sql.upsertHead.run(this.identity.deviceId, head.seq, head.hash, head.lamport, JSON.stringify(last.clock.v));
         return events;
       })
       .immediate();
@@ -266,7 +279,7 @@ export class EventStore {
           lastOfDevice.set(item.event.device_id, item);
         }
         for (const [deviceId, { event, hash }] of lastOfDevice) {
-          this.sql.upsertHead.run(deviceId, event.device_seq, hash, event.clock.l);
+          this.sql.upsertHead.run(deviceId, event.device_seq, hash, event.clock.l, JSON.stringify(event.clock.v));
           this.sql.unstageUpTo.run(deviceId, event.device_seq);
         }
         // What these authenticated events say their writers had seen of every device.
@@ -516,17 +529,20 @@ export class EventStore {
 
   /** A hash of the materialised state (entity -> winning event, tombstones included). */
   stateDigest(): string {
-    const hash = sha256Stream();
-    for (const row of this.sql.stateDigestRows.iterate() as Iterable<{ entity: string; event_id: string }>) {
-      hash.add(`${row.entity}\u0000${row.event_id}\n`);
-    }
-    return hash.hex();
+    const rows = this.sql.stateDigestRows.iterate() as Iterable<{ entity: string; event_id: string }>;
+    return digestSorted((function* () {
+      for (const row of rows) yield { entity: row.entity, eventId: row.event_id };
+    })());
   }
 
-  /** A hash of the set of applied events (by device and sequence). */
+  /**
+   * A hash of the set of applied events: each writer's chain head (device, sequence, hash), in device
+   * order. Through the hash chains, equal heads mean equal events, also where a device pruned its log or
+   * started from a snapshot and so does not hold all of them.
+   */
   eventsDigest(): string {
     const hash = sha256Stream();
-    for (const row of this.sql.eventDigestRows.iterate() as Iterable<{ hash: string }>) hash.add(`${row.hash}\n`);
+    for (const row of this.sql.headDigestRows.iterate() as Iterable<{ device_id: string; seq: number; hash: string }>) hash.add(`${row.device_id}\u0000${row.seq}\u0000${row.hash}\n`);
     return hash.hex();
   }
 
@@ -584,6 +600,9 @@ export class EventStore {
    */
   sealedRun(deviceId: string, afterSeq: number, limit: number): SealedEvent[] {
     const events = (this.sql.localAfter.all(deviceId, afterSeq, limit) as { body: string }[]).map((row) => parseBody(row.body));
+    // Below a snapshot this device may not hold every event: a run must start right after `afterSeq`, unbroken.
+    const unbroken = events.findIndex((event, i) => event.device_seq !== afterSeq + 1 + i);
+    if (unbroken !== -1) events.length = unbroken;
     let end = events.length;
     while (end > 0 && !events[end - 1]!.seal) end--;
     return events.slice(0, end);
@@ -697,6 +716,18 @@ export class EventStore {
     return this.sql.headOf.get(deviceId) as ChainHead | undefined;
   }
 
+  /** An applied event's hash; null when it is below a snapshot and not kept here (any copy is a duplicate). */
+  private appliedHashOrPruned(deviceId: string, deviceSeq: number): string | undefined | null {
+    const hash = (this.sql.hashAt.get(deviceId, deviceSeq) as { hash: string } | undefined)?.hash;
+    if (hash !== undefined) return hash;
+    return deviceSeq <= this.floor(deviceId) ? null : undefined;
+  }
+
+  /** How far a writer's events may be absent here: covered by a snapshot (0 when none is). */
+  floor(deviceId: string): number {
+    return (this.sql.floorOf.get(deviceId) as { seq: number } | undefined)?.seq ?? 0;
+  }
+
   /** The hash of an applied event of a device, or undefined when this device does not hold it. */
   eventHash(deviceId: string, deviceSeq: number): string | undefined {
     return (this.sql.hashAt.get(deviceId, deviceSeq) as { hash: string } | undefined)?.hash;
@@ -724,7 +755,7 @@ export class EventStore {
       motebitId: this.identity.motebitId,
       authority: this.authority(),
       head: (deviceId) => this.head(deviceId),
-      appliedHash: (deviceId, seq) => (this.sql.hashAt.get(deviceId, seq) as { hash: string } | undefined)?.hash,
+      appliedHash: (deviceId, seq) => this.appliedHashOrPruned(deviceId, seq),
     };
   }
 
@@ -898,8 +929,8 @@ function prepareStatements(db: SqliteDatabase) {
   return {
     insertEvent: p(`INSERT OR IGNORE INTO events (event_id, device_id, device_seq, lamport, entity, op, hash, ts, received_at, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    upsertHead: p(`INSERT INTO heads (device_id, seq, hash, lamport) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, lamport = excluded.lamport`),
+    upsertHead: p(`INSERT INTO heads (device_id, seq, hash, lamport, clock) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, lamport = excluded.lamport, clock = excluded.clock`),
     headOf: p('SELECT seq, hash, lamport FROM heads WHERE device_id = ?'),
     allHeads: p('SELECT device_id, seq, lamport FROM heads'),
     hashAt: p('SELECT hash FROM events WHERE device_id = ? AND device_seq = ?'),
@@ -927,7 +958,7 @@ function prepareStatements(db: SqliteDatabase) {
     conflictCountByEntity: p('SELECT entity, count(*) AS n FROM conflicts GROUP BY entity'),
     allState: p('SELECT entity, event_id, device_id, lamport, deleted, payload, writers, conflicts FROM state ORDER BY entity'),
     stateDigestRows: p('SELECT entity, event_id FROM state ORDER BY entity'),
-    eventDigestRows: p('SELECT hash FROM events ORDER BY device_id, device_seq'),
+    headDigestRows: p('SELECT device_id, seq, hash FROM heads ORDER BY device_id'),
     winnersByFold: p(`SELECT body FROM (
                         SELECT body, row_number() OVER (PARTITION BY entity ORDER BY ${sqlOrder('DESC')}) AS rank
                         FROM events) WHERE rank = 1`),
@@ -971,6 +1002,7 @@ function prepareStatements(db: SqliteDatabase) {
     countOpenConflicts: p('SELECT count(*) AS n FROM conflicts WHERE resolved_by IS NULL'),
     countEntities: p('SELECT count(*) AS n FROM state WHERE deleted = 0'),
     getCursor: p('SELECT value FROM cursors WHERE name = ?'),
+    floorOf: p('SELECT seq FROM floors WHERE device_id = ?'),
     setCursor: p(`INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
   };
 }

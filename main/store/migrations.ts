@@ -136,4 +136,18 @@ export const MIGRATIONS: readonly string[] = [
     entry TEXT NOT NULL
   ) STRICT;
   `,
+  /* 5: snapshots (issue 12): each writer's head clock, and how far its events may be absent here */ `
+  -- The version vector of each writer's head event: what it had seen, a lower bound on the clocks of the
+  -- events it writes later. Kept with the head so it survives pruning (shared/snapshot/retain.ts).
+  ALTER TABLE heads ADD COLUMN clock TEXT;
+  UPDATE heads SET clock = (SELECT json_extract(e.body, '$.clock.v') FROM events e
+                            WHERE e.device_id = heads.device_id AND e.device_seq = heads.seq);
+
+  -- Each writer's events up to seq may be absent from events: covered by the snapshot this device joined
+  -- from, or pruned below a snapshot. A copy of one of them arriving again is a duplicate, not a fork.
+  CREATE TABLE floors (
+    device_id TEXT PRIMARY KEY,
+    seq       INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

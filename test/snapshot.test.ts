@@ -1,0 +1,231 @@
+// Snapshots at the store level (issue 12): a new device starts from one, conflicts stay exact across it,
+// pruning keeps what can still matter and drops the rest (deleted values included), and a snapshot that
+// was tampered with is refused with a clear error. Real SQLite files, real keys.
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../shared/encoding.ts';
+import { newSnapshotId } from '../shared/ids.ts';
+import { coversOf, sealSnapshot, SnapshotError, verifySnapshot, type SealedSnapshot, type SnapshotContent } from '../shared/snapshot/content.ts';
+import { identitySnapshotSigner } from '../shared/snapshot/signer.ts';
+import { randomSeed, signingKeyFromSeed } from '../shared/crypto.ts';
+import { deviceLab, newMotebit, pushAll, type TestDevice } from './support/motebit.ts';
+
+const lab = deviceLab('snapshot');
+
+function snapshotOf(device: TestDevice, writers: { deviceId: string; seen: Record<string, number> }[] = []): SnapshotContent {
+  return device.store.snapshots.content({ snapshotId: newSnapshotId(), createdAt: 1_000, writers, relay: null });
+}
+
+function verify(sealed: unknown, device: TestDevice) {
+  const motebitId = device.store.identity.motebitId;
+  return verifySnapshot(JSON.parse(JSON.stringify(sealed)), motebitId, identitySnapshotSigner(motebitId, device.store.identity.identityPublicKey!));
+}
+
+function joinFrom(writer: TestDevice, content: SnapshotContent, name: string): TestDevice {
+  const joiner = lab.device(name);
+  joiner.store.snapshots.adopt(verify(sealSnapshot(content, writer.credentials), joiner), 2_000);
+  return joiner;
+}
+
+const conflictsOf = (device: TestDevice) =>
+  device.store
+    .conflicts({ filter: 'all' })
+    .map((c) => `${c.entity}|${c.loser.eventId}|${c.winner.eventId}|${c.resolvedBy}`)
+    .sort();
+
+const eventRows = (device: TestDevice) => [...device.store.events()];
+
+describe('joining from a snapshot', () => {
+  it('a new device holds the state, conflicts and digests, writes at once, and then takes only newer events', () => {
+    const a = lab.device('a');
+    const b = lab.device('b');
+    for (let i = 0; i < 20; i++) a.store.put('memory/1', { i });
+    for (let i = 0; i < 30; i++) a.store.put('memory/3', { i }); // history no conflict involves
+    b.store.put('memory/1', { from: 'b' }); // concurrent with all of a's: 20 conflicts
+    b.store.applyRemote(pushAll(a));
+    a.store.applyRemote(pushAll(b));
+    expect(a.store.conflicts({ filter: 'all' })).toHaveLength(20);
+
+    const content = snapshotOf(a, [{ deviceId: b.deviceId, seen: b.store.frontier().heads }]);
+    const c = joinFrom(a, content, 'c');
+    expect(c.store.stateDigest()).toBe(a.store.stateDigest());
+    expect(c.store.eventsDigest()).toBe(a.store.eventsDigest());
+    expect(conflictsOf(c)).toEqual(conflictsOf(a));
+    expect(c.store.get('memory/1')?.value).toEqual(a.store.get('memory/1')?.value);
+    // The snapshot kept what can still matter (the winners, the conflicts' sides), not the whole history.
+    expect(content.events).toHaveLength(20 + 1 + 1);
+
+    // The whole log arriving again (a relay that did not compact) changes nothing: copies are duplicates.
+    const again = c.store.applyRemote([...eventRows(a)]);
+    expect(again.applied).toBe(0);
+    expect(c.store.stateDigest()).toBe(a.store.stateDigest());
+    const written = c.store.put('memory/2', 'from c'); // usable before any older history
+    expect(written.clock.v[a.deviceId]).toBe(50);
+    a.store.applyRemote(pushAll(c));
+    expect(a.store.get('memory/2')?.value).toBe('from c');
+  });
+
+  it('a device offline since before the snapshot writes concurrently: the conflict is found on the joiner as on the others', () => {
+    const a = lab.device('a');
+    const offline = lab.device('offline');
+    offline.store.put('memory/1', 'written offline'); // never sent, never seen by a
+    a.store.put('memory/1', 'first');
+    a.store.put('memory/1', 'second');
+    a.store.delete('memory/1');
+    a.store.put('memory/1', 'latest');
+    // a knows the offline device may write (it is a member) but not what it has seen.
+    const c = joinFrom(a, snapshotOf(a, [{ deviceId: offline.deviceId, seen: {} }]), 'c');
+    const late = pushAll(offline);
+    a.store.applyRemote(late);
+    c.store.applyRemote(late);
+    offline.store.applyRemote(pushAll(a));
+    expect(conflictsOf(a)).toHaveLength(4); // concurrent with each of a's four writes
+    expect(conflictsOf(c)).toEqual(conflictsOf(a));
+    expect(conflictsOf(offline)).toEqual(conflictsOf(a));
+    expect(c.store.stateDigest()).toBe(a.store.stateDigest());
+  });
+
+  it("an acknowledgement bounds a device's later writes only when none of its earlier ones is missing", () => {
+    const a = lab.device('a');
+    const d = lab.device('d');
+    d.store.put('memory/1', 'd wrote this before seeing a'); // not yet delivered to a
+    const early = pushAll(d);
+    a.store.put('memory/1', 'old');
+    a.store.put('memory/1', 'new');
+    d.store.applyRemote(pushAll(a)); // d has now applied a's writes and acknowledges them
+    const ack = { deviceId: d.deviceId, seen: d.store.frontier().heads };
+    // a holds nothing of d, so d's write 1 may still arrive, concurrent with a's "old": it must be kept.
+    const content = snapshotOf(a, [ack]);
+    const c = joinFrom(a, content, 'c');
+    c.store.applyRemote(early);
+    a.store.applyRemote(early);
+    expect(conflictsOf(c)).toEqual(conflictsOf(a));
+    expect(conflictsOf(a)).toHaveLength(2);
+  });
+});
+
+describe('pruning', () => {
+  it("drops what every device has seen, keeps winners and conflicts, and a deleted entity's old values are gone", () => {
+    const a = lab.device('a');
+    const b = lab.device('b');
+    for (let i = 0; i < 50; i++) a.store.put(`memory/${i % 5}`, { secret: `value ${i}` });
+    a.store.delete('memory/0');
+    b.store.put('memory/1', 'b'); // a conflict with a's writes to memory/1
+    b.store.applyRemote(pushAll(a));
+    a.store.applyRemote(pushAll(b));
+    const before = { state: a.store.stateDigest(), conflicts: conflictsOf(a), events: eventRows(a).length };
+    const content = snapshotOf(a, [{ deviceId: b.deviceId, seen: b.store.frontier().heads }]);
+    const dropped = a.store.snapshots.prune(coversOf(content), [{ deviceId: b.deviceId, seen: b.store.frontier().heads }]);
+    expect(dropped).toBeGreaterThan(0);
+    expect(eventRows(a).length).toBe(before.events - dropped);
+    expect(a.store.stateDigest()).toBe(before.state);
+    expect(conflictsOf(a)).toEqual(before.conflicts);
+    // memory/0 was deleted: nothing of its values is left, only the tombstone.
+    const memory0 = eventRows(a).filter((e) => e.entity === 'memory/0');
+    expect(memory0.map((e) => e.op)).toEqual(['delete']);
+    // The state and every conflict still read as before, and later events apply on top.
+    b.store.put('memory/2', 'after');
+    a.store.applyRemote(pushAll(b));
+    expect(a.store.get('memory/2')?.value).toBe('after');
+  });
+
+  it('never drops an event of its own the relay has not acknowledged', () => {
+    const a = lab.device('a');
+    for (let i = 0; i < 10; i++) a.store.put('memory/1', i);
+    const dropped = a.store.snapshots.prune(coversOf(snapshotOf(a)));
+    expect(dropped).toBe(0);
+    expect(a.store.unpushed(100)).toHaveLength(10);
+    pushAll(a);
+    expect(a.store.snapshots.prune(coversOf(snapshotOf(a)))).toBe(9); // all but the winner
+  });
+
+  it('the file shrinks once vacuumed', () => {
+    const a = lab.device('a');
+    for (let i = 0; i < 2_000; i++) a.store.put('memory/1', { text: 'x'.repeat(500), i });
+    pushAll(a);
+    const before = a.store.databaseBytes();
+    a.store.snapshots.prune(coversOf(snapshotOf(a)));
+    a.store.snapshots.vacuum();
+    expect(a.store.databaseBytes()).toBeLessThan(before / 10);
+  });
+});
+
+describe('a snapshot that was tampered with is refused', () => {
+  function fixture() {
+    const a = lab.device('a');
+    const b = lab.device('b');
+    a.store.put('memory/1', 'one');
+    a.store.put('memory/2', 'two');
+    b.store.put('memory/1', 'b');
+    a.store.applyRemote(pushAll(b));
+    return { a, content: snapshotOf(a) };
+  }
+  const refusal = (run: () => unknown): SnapshotError => {
+    try {
+      run();
+    } catch (error) {
+      if (error instanceof SnapshotError) return error;
+      throw error;
+    }
+    throw new Error('the snapshot was accepted');
+  };
+
+  it('state altered after sealing: the seal no longer holds', () => {
+    const { a, content } = fixture();
+    const sealed = sealSnapshot(content, a.credentials);
+    const event = JSON.parse(sealed.content.events[0]!) as { payload: unknown };
+    event.payload = 'forged';
+    const tampered: SealedSnapshot = { ...sealed, content: { ...sealed.content, events: [canonicalJson(event), ...sealed.content.events.slice(1)] } };
+    const error = refusal(() => verify(tampered, a));
+    expect(error.fault).toBe('bad_signature');
+    expect(error.message).toMatch(/altered after it was sealed/);
+  });
+
+  it('digest altered after sealing: the seal no longer holds', () => {
+    const { a, content } = fixture();
+    const sealed = sealSnapshot(content, a.credentials);
+    expect(refusal(() => verify({ ...sealed, content: { ...sealed.content, state_digest: '0'.repeat(64) } }, a)).fault).toBe('bad_signature');
+  });
+
+  it('a seal by a key that is not a device of the motebit', () => {
+    const { a, content } = fixture();
+    const stranger = signingKeyFromSeed(randomSeed());
+    expect(refusal(() => verify(sealSnapshot(content, { deviceKey: stranger, cert: a.credentials.cert }), a)).fault).toBe('device_key_mismatch');
+    // A device of another motebit, whose certificate another identity made.
+    const other = newMotebit();
+    const cert = a.credentials.cert!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
+    expect(refusal(() => verify(sealSnapshot(content, { deviceKey: a.credentials.deviceKey, cert }), a)).fault).toBe('bad_device_cert');
+    expect(other.motebitId).not.toBe(content.motebit_id);
+  });
+
+  it('re-sealed by its writer but inconsistent: a state that does not fold to the digest, a vector that lies', () => {
+    const { a, content } = fixture();
+    // The kept events fold to another state than the sealed digest (a bug, or a member lying).
+    const dropped = { ...content, events: content.events.filter((text) => !text.includes('"entity":"memory/2"')) };
+    expect(refusal(() => verify(sealSnapshot(dropped, a.credentials), a)).fault).toBe('digest');
+    // A vector that says a's chain ends earlier than the events it holds.
+    const heads = content.heads.map((h) => (h.device_id === a.deviceId ? { ...h, seq: 1 } : h));
+    const lying = refusal(() => verify(sealSnapshot({ ...content, heads }, a.credentials), a));
+    expect(lying.fault).toBe('inconsistent');
+    expect(lying.message).toMatch(/beyond what the snapshot covers|is not the event the snapshot holds/);
+    // A head hash that is not the event at that number.
+    const wrongHash = content.heads.map((h) => (h.device_id === a.deviceId ? { ...h, hash: 'f'.repeat(64) } : h));
+    expect(refusal(() => verify(sealSnapshot({ ...content, heads: wrongHash }, a.credentials), a)).fault).toBe('inconsistent');
+  });
+
+  it('a snapshot of another motebit, and one that is not a snapshot at all', () => {
+    const { a, content } = fixture();
+    const motebitId = newMotebit().motebitId;
+    const error = refusal(() => verifySnapshot(JSON.parse(JSON.stringify(sealSnapshot(content, a.credentials))), motebitId, () => null));
+    expect(error.fault).toBe('wrong_motebit');
+    expect(refusal(() => verify({ content: { t: 'something else' }, seal: {} }, a)).fault).toBe('malformed');
+    expect(refusal(() => verify('not json at all', a)).fault).toBe('malformed');
+  });
+
+  it('nothing of a refused snapshot is kept', () => {
+    const { a, content } = fixture();
+    const joiner = lab.device('joiner');
+    const sealed = sealSnapshot({ ...content, state_digest: '1'.repeat(64) }, a.credentials);
+    expect(() => joiner.store.snapshots.adopt(verify(sealed, joiner), 0)).toThrow(SnapshotError);
+    expect(joiner.store.snapshots.isEmpty()).toBe(true);
+  });
+});
