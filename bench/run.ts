@@ -1,10 +1,11 @@
-// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,many,sync,connections,pg,cli]
+// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,many,sync,snapshot,connections,pg,cli]
 // Runs every benchmark on this machine (127.0.0.1 only; relays, the peer relay and syncing devices in
 // child processes that are always stopped), prints progress on stderr, a table on stdout and, with
 // --json, one JSON object of all figures on the last line. Notes a reader needs (the machine, skipped
 // sections) are printed under the table.
 //   --quick  smaller workloads (a smoke run, figures not comparable)
-//   --full   also generates and measures the 1M-event initial sync (without it there is no 1M figure)
+//   --full   also generates and measures the 1M-event initial sync and the 1M join from a snapshot (without
+//            it there is no 1M figure)
 // Sections: fanout = our relay beside Hocuspocus (in memory; with SQLite before ack), y-websocket + y-leveldb
 // (default; sync) and a raw ws broadcast, interleaved; many = 200 devices pushing at once, default limits;
 // cli = scripts/cli-timing.ts's median of `motebit-sync put`, when that script exists.
@@ -22,8 +23,9 @@ import { manyWritersBench } from './many-writers.bench.ts';
 import { pgBench } from './pg.bench.ts';
 import { openFileLimit } from './lib.ts';
 import { syncBench } from './sync.bench.ts';
+import { snapshotBench } from './snapshot.bench.ts';
 
-const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'many', 'sync', 'connections', 'pg', 'cli'] as const;
+const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'many', 'sync', 'snapshot', 'connections', 'pg', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--quick] [--full] [--only ${SECTIONS.join(',')}]`;
 
@@ -95,6 +97,11 @@ await section('many', () => manyWritersBench(rounds, { quick }));
 await section('sync', () =>
   syncBench(rounds, { smallCount: quick ? 20_000 : 100_000, bigCount: full ? 1_000_000 : 0, bigRounds: 1, transport: 'auto' }),
 );
+// A new device from a snapshot beside the whole history; compaction; pruning. 1M only with --full, one round.
+await section('snapshot', async () => [
+  ...(await snapshotBench({ count: quick ? 20_000 : 100_000, rounds, measured: '' })),
+  ...(full ? await snapshotBench({ count: 1_000_000, rounds: 1, measured: 'MEASURED (--full), one round; ' }) : []),
+]);
 // 10k connections take a while to open (each spends a nonce, one fsync): one round, sampled in blocks.
 await section('connections', () => connectionsBench(1, { quick }));
 // SQLite against PostgreSQL with 1-3 relay instances (skipped, saying why, without PostgreSQL binaries).

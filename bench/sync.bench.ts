@@ -23,14 +23,14 @@ import { median, progress, scratch, seconds, spread, type Figure } from './suppo
 const KEY_ID = 'k1';
 const MB = 1024 * 1024;
 
-interface Dataset {
+export interface Dataset {
   motebit: BenchMotebit;
   bodyKey: Buffer;
   count: number;
 }
 
 /** Writes `count` sealed, encrypted events of the motebit's first device into the relay database. */
-function generate(db: Database.Database, dataset: Dataset): void {
+export function generate(db: Database.Database, dataset: Dataset): void {
   const { motebit, bodyKey, count } = dataset;
   const writer = motebit.devices[0]!;
   const credentials = { deviceKey: writer.key, cert: writer.cert };
@@ -73,10 +73,13 @@ function generate(db: Database.Database, dataset: Dataset): void {
       }
     })();
   }
-  db.prepare('UPDATE motebits SET head = ? WHERE motebit_id = ?').run(count, motebit.motebitId);
+  // What an append keeps beside the rows: the log's head, the writer's head (the frontier, the gap rule and
+  // compaction read it), and the motebit's usage (its quotas).
+  db.prepare('UPDATE motebits SET head = ?, stored_events = ?, stored_bytes = (SELECT coalesce(sum(length(body)), 0) FROM events WHERE motebit_id = ?) WHERE motebit_id = ?').run(count, count, motebit.motebitId, motebit.motebitId);
+  db.prepare('INSERT OR REPLACE INTO device_heads (motebit_id, device_id, seq) VALUES (?, ?, ?)').run(motebit.motebitId, writer.deviceId, count);
 }
 
-function childInitFor(dataset: Dataset, mode: SyncChildInit['mode'], storePath: string, relay: { url: string; dbPath: string }, transport: TransportPreference): SyncChildInit {
+export function childInitFor(dataset: Dataset, mode: SyncChildInit['mode'], storePath: string, relay: { url: string; dbPath: string }, transport: TransportPreference): SyncChildInit {
   const reader = dataset.motebit.devices[1]!;
   return {
     mode,
@@ -93,7 +96,7 @@ function childInitFor(dataset: Dataset, mode: SyncChildInit['mode'], storePath: 
   };
 }
 
-async function runChild(init: SyncChildInit, expected: number): Promise<SyncChildResult> {
+export async function runChild(init: SyncChildInit, expected: number): Promise<SyncChildResult> {
   const { child } = await Child.start('./sync-child.ts', init);
   try {
     // Bounded: generous for a loaded machine (about 1 ms per event), never unbounded.

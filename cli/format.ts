@@ -59,11 +59,15 @@ export function timeLeft(remainingMs: number | null | undefined): string {
   return s < 60 ? `about ${s} s left` : `about ${Math.round(s / 60)} min left`;
 }
 
+const megabytes = (bytes: number): string => (bytes / 1_000_000).toFixed(1);
+
 /** One progress line: sending and receiving each count their own direction, never one figure for both. */
 export function progressLine(progress: SyncProgress): string {
   const of = `${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''}`;
   if (progress.phase === 'push') return `pushing ${of} events…`;
   if (progress.phase === 'resend') return `pushing again ${of} events the relay lost…`;
+  if (progress.phase === 'snapshot_download') return `downloading a snapshot: ${megabytes(progress.done)}${progress.total !== null ? ` of ${megabytes(progress.total)}` : ''} MB…`;
+  if (progress.phase === 'snapshot_upload') return `uploading a snapshot: ${megabytes(progress.done)}${progress.total !== null ? ` of ${megabytes(progress.total)}` : ''} MB…`;
   const left = timeLeft(progress.remainingMs);
   return `pulling ${of} events…${left ? ` ${left}` : ''}`;
 }

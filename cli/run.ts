@@ -47,6 +47,10 @@ const USAGE = `usage: motebit-sync [--home DIR] [--keyring os|file] COMMAND [--j
   get ENTITY                                         print an entity's value
   state [--json]                                     print every entity
   sync                                               run one sync cycle and print the status
+  snapshot [--prune] [--json]                        sync, then save a sealed snapshot of the motebit on the
+                                                     relay (new devices start from it; the relay drops what
+                                                     every device has); --prune: then drop this device's
+                                                     own old history below it and shrink its database
   status [--json]                                    print the sync status
   conflicts [--json] [--all]                         list conflicts (--all: settled ones too)
   review ID                                          mark a conflict reviewed (the current value stays)
@@ -79,11 +83,12 @@ const options = {
   remove: { type: 'string', multiple: true },
   yes: { type: 'boolean', default: false },
   replace: { type: 'boolean', default: false },
+  prune: { type: 'boolean', default: false },
   verbose: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-type Flags = { json: boolean; all: boolean; relay?: string | undefined; name?: string | undefined; 'no-encryption': boolean };
+type Flags = { json: boolean; all: boolean; relay?: string | undefined; name?: string | undefined; 'no-encryption': boolean; prune?: boolean };
 
 interface Io {
   out(text: string): void;
@@ -174,6 +179,31 @@ async function syncAndReport(device: Device, flags: Flags, io: Io): Promise<numb
   stop();
   printStatus(device, flags, io);
   return result.ok ? EXIT.ok : exitCodeFor(result.error!.kind);
+}
+
+/** Syncs first (a snapshot of everything there is), then makes and uploads one, and prunes when asked. */
+async function snapshotAndReport(device: Device, flags: Flags, io: Io): Promise<number> {
+  const synced = await syncAndReport(device, { ...flags, json: false }, { out: () => {}, err: io.err });
+  if (synced !== EXIT.ok) {
+    const error = device.status().lastError!;
+    io.err(`no snapshot was made: the sync before it failed (${error.message}); ${error.nextStep}`);
+    return synced;
+  }
+  let lastAt = 0;
+  const made = await device.makeSnapshot((progress) => {
+    // at most a line a second, and the last figure (done of total) once
+    if (progress.done !== progress.total && Date.now() - lastAt < 1000) return;
+    lastAt = Date.now();
+    io.err(progressLine(progress));
+  });
+  const pruned = flags.prune ? await device.snapshots.prune(made.covers) : null;
+  if (flags.json) {
+    io.out(JSON.stringify({ snapshot_id: made.snapshotId, bytes: made.bytes, covered_events: made.covered, kept_events: made.kept, ...(pruned ? { pruned_events: pruned.dropped, database_bytes_before: pruned.bytesBefore, database_bytes_after: pruned.bytesAfter } : {}) }));
+    return EXIT.ok;
+  }
+  io.out(`saved snapshot ${made.snapshotId} on the relay: ${made.covered.toLocaleString('en-US')} events in ${(made.bytes / 1_000_000).toFixed(1)} MB, keeping ${made.kept.toLocaleString('en-US')} of them (the others no longer matter); new devices start from it`);
+  if (pruned) io.out(`dropped ${pruned.dropped.toLocaleString('en-US')} old events from this device: its database went from ${(pruned.bytesBefore / 1_000_000).toFixed(1)} MB to ${(pruned.bytesAfter / 1_000_000).toFixed(1)} MB`);
+  return EXIT.ok;
 }
 
 function printStatus(device: Device, flags: Flags, io: Io): void {
@@ -268,6 +298,9 @@ async function runDeviceCommand(device: Device, command: string, args: string[],
       io.out(flags.json ? JSON.stringify({ device: revoked }) : `revoked ${revoked.device_id}: it can no longer sync`);
       return EXIT.ok;
     }
+    case 'snapshot':
+      need(args, 0, 'no arguments');
+      return snapshotAndReport(device, flags, io);
     case 'conflict':
       return runConflictCommand(device, args, flags.json, io);
     default:
@@ -455,7 +488,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       io.out(USAGE);
       return EXIT.ok;
     }
-    const flags: Flags = { json: values.json, all: values.all, relay: values.relay, name: values.name, 'no-encryption': values['no-encryption'] };
+    const flags: Flags = { json: values.json, all: values.all, relay: values.relay, name: values.name, 'no-encryption': values['no-encryption'], prune: values.prune };
     const home: HomeOptions = { home: resolveHome({ home: values.home, env }), keyring: values.keyring, env };
     if (command === 'init') {
       need(args, 0, 'no arguments (the relay goes in --relay URL)');

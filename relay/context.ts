@@ -52,6 +52,10 @@ export const LimitsSchema = z.strictObject({
   maxStoredBytes: z.int().min(1).default(1 * GiB),
   /** Devices not revoked: a person has a handful; 32 leaves room for old ones never revoked. */
   maxDevicesPerMotebit: z.int().min(1).default(32),
+  /** Bytes of one snapshot (docs/protocol.md §7, snapshots): a sealed copy of a motebit's state is about
+   * its stored events' size, so the stored-bytes default. Each motebit keeps 2 complete snapshots and one
+   * unfinished upload per device. */
+  maxSnapshotBytes: z.int().min(1).default(1 * GiB),
   /** Authenticated WebSockets of one motebit (per relay process): two per device at the device cap, since
    * a reconnecting device may hold its old socket until the heartbeat drops it. */
   maxSocketsPerMotebit: z.int().min(1).default(64),
@@ -111,6 +115,8 @@ export function quotaMessage(quota: QuotaName, limits: Limits): string {
       return `this motebit has as many devices as this relay allows (${limits.maxDevicesPerMotebit}); revoke one no longer used`;
     case 'sockets':
       return `this motebit has as many open connections as this relay allows (${limits.maxSocketsPerMotebit})`;
+    case 'snapshot_bytes':
+      return `a snapshot is at most ${limits.maxSnapshotBytes} bytes on this relay; nothing of it was stored`;
   }
 }
 

@@ -1,6 +1,6 @@
 // `motebit-relay copy --from ./relay.db --to postgres://…`: moves a relay from SQLite to PostgreSQL as it
-// is — same logs, seqs, epochs, devices (last seen included), membership logs, revocations and unexpired
-// nonces — so devices carry on without noticing (their cursors and epochs still hold, and no token can be
+// is — same logs (compacted stubs included), seqs, epochs, devices (last seen included), membership logs,
+// revocations, snapshots with their chunks, acknowledgements and unexpired nonces — so devices carry on without noticing (their cursors and epochs still hold, and no token can be
 // replayed across the move).
 // The source is read in one read transaction (a consistent snapshot even if a relay still runs on it);
 // the destination is written in one transaction and must be empty, so a failed copy leaves nothing behind.
@@ -29,8 +29,17 @@ const TABLES = [
   { name: 'motebits', key: 'motebit_id', columns: ['motebit_id', 'identity_key', 'epoch', 'head', 'stored_events', 'stored_bytes', 'created_at'], types: ['text', 'bytea', 'text', 'bigint', 'bigint', 'bigint', 'bigint'] },
   { name: 'devices', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'key', 'cert', 'name', 'enrolled_at', 'revoked_at', 'last_seen_at', 'read_seq'], types: ['text', 'text', 'bytea', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'] },
   { name: 'membership', key: 'motebit_id, seq', columns: ['motebit_id', 'seq', 'hash', 'entry'], types: ['text', 'bigint', 'text', 'text'] },
-  { name: 'device_heads', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'seq'], types: ['text', 'text', 'bigint'] },
-  { name: 'events', key: 'motebit_id, seq', columns: ['motebit_id', 'seq', 'event_id', 'device_id', 'device_seq', 'key_id', 'body'], types: ['text', 'bigint', 'text', 'text', 'bigint', 'text', 'text'] },
+  { name: 'device_heads', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'seq', 'floor'], types: ['text', 'text', 'bigint', 'bigint'] },
+  { name: 'events', key: 'motebit_id, seq', columns: ['motebit_id', 'seq', 'event_id', 'device_id', 'device_seq', 'key_id', 'body', 'compacted'], types: ['text', 'bigint', 'text', 'text', 'bigint', 'text', 'text', 'smallint'] },
+  {
+    name: 'snapshots',
+    key: 'motebit_id, snapshot_id',
+    columns: ['motebit_id', 'snapshot_id', 'device_id', 'size', 'sha256', 'chunk_bytes', 'chunks', 'covers', 'touched_at', 'completed_at', 'complete_order'],
+    types: ['text', 'text', 'text', 'bigint', 'text', 'bigint', 'bigint', 'text', 'bigint', 'bigint', 'bigint'],
+  },
+  // Chunks are up to 1 MiB each: a few per page.
+  { name: 'snapshot_chunks', key: 'motebit_id, snapshot_id, idx', columns: ['motebit_id', 'snapshot_id', 'idx', 'data'], types: ['text', 'text', 'bigint', 'bytea'], pageRows: 8 },
+  { name: 'acks', key: 'motebit_id, device_id', columns: ['motebit_id', 'device_id', 'covers', 'at', 'sig'], types: ['text', 'text', 'text', 'bigint', 'text'] },
   { name: 'nonces', key: 'motebit_id, signer, nonce', columns: ['motebit_id', 'signer', 'nonce', 'expires_at'], types: ['text', 'text', 'text', 'bigint'] },
 ] as const;
 
@@ -76,7 +85,7 @@ export async function copySqliteToPostgres(from: string, to: string, onProgress:
       // One pass over the table (no OFFSET: that would rescan it for every page).
       for (const row of select.iterate() as Iterable<Record<string, unknown>>) {
         page.push(row);
-        if (page.length < PAGE_ROWS) continue;
+        if (page.length < ('pageRows' in table ? table.pageRows : PAGE_ROWS)) continue;
         await write(page);
         done += page.length;
         page = [];

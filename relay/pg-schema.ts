@@ -76,6 +76,43 @@ const MIGRATIONS: string[] = [
     expires_at bigint NOT NULL
   );
   `,
+  // 5: snapshots (opaque sealed blobs in chunks), devices' signed acknowledgements, and compaction: a
+  // compacted event keeps its row as a stub (body '', compacted 1), each writer's floor in device_heads.
+  `
+  ALTER TABLE events ADD COLUMN compacted smallint NOT NULL DEFAULT 0;
+  ALTER TABLE device_heads ADD COLUMN floor bigint NOT NULL DEFAULT 0;
+  CREATE TABLE snapshots (
+    motebit_id     text COLLATE "C" NOT NULL,
+    snapshot_id    text COLLATE "C" NOT NULL,
+    device_id      text COLLATE "C" NOT NULL,
+    size           bigint NOT NULL,
+    sha256         text NOT NULL,
+    chunk_bytes    bigint NOT NULL,
+    chunks         bigint NOT NULL,
+    covers         text NOT NULL,
+    touched_at     bigint NOT NULL,
+    completed_at   bigint,
+    complete_order bigint,
+    PRIMARY KEY (motebit_id, snapshot_id)
+  );
+  CREATE INDEX snapshots_by_order ON snapshots (motebit_id, complete_order);
+  CREATE INDEX snapshots_unfinished ON snapshots (touched_at) WHERE completed_at IS NULL;
+  CREATE TABLE snapshot_chunks (
+    motebit_id  text COLLATE "C" NOT NULL,
+    snapshot_id text COLLATE "C" NOT NULL,
+    idx         bigint NOT NULL,
+    data        bytea NOT NULL,
+    PRIMARY KEY (motebit_id, snapshot_id, idx)
+  );
+  CREATE TABLE acks (
+    motebit_id text COLLATE "C" NOT NULL,
+    device_id  text COLLATE "C" NOT NULL,
+    covers     text NOT NULL,
+    at         bigint NOT NULL,
+    sig        text NOT NULL,
+    PRIMARY KEY (motebit_id, device_id)
+  );
+  `,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -12,12 +12,17 @@ import pg from 'pg';
 import { newLogEpoch } from '../shared/ids.ts';
 import type { WireEvent } from '../shared/wire.ts';
 import { planBatch } from './append-rule.ts';
+import { beginConflict, chunkRefusal, coversText, hashChunks, newUpload } from './snapshot-rule.ts';
 import type { Logger } from './log.ts';
 import { migratePostgres } from './pg-schema.ts';
 import {
   capPage,
+  type AckRecord,
   type AppendQuota,
   type AppendResult,
+  type ChunkPutOutcome,
+  type CompactionResult,
+  type CompactionState,
   type DeviceRecord,
   type EnrolInput,
   type EnrolOutcome,
@@ -29,17 +34,24 @@ import {
   type ReadResult,
   type RelayStore,
   type RevokeOutcome,
+  type SnapshotBeginInput,
+  type SnapshotBeginOutcome,
+  type SnapshotCommitOutcome,
+  type SnapshotRecord,
   type StoredEntry,
   type Sighting,
   type Usage,
 } from './store.ts';
-import { toDevice, toEvent, type DeviceRow, type EventRow } from './rows.ts';
+import { SNAPSHOT_COLUMNS, toAck, toDevice, toEvent, toSnapshot, type AckRow, type DeviceRow, type EventRow, type SnapshotRow } from './rows.ts';
 import { Subscribers } from './subscribers.ts';
 
 const CHANNEL = 'motebit_relay';
 const INT8_OID = 20;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
+
+/** A pool or one of its clients (inside a transaction). */
+type Queryable = pg.Pool | pg.PoolClient;
 
 export interface PgStoreOptions {
   /** postgres://user[:password]@host:port/database */
@@ -182,7 +194,8 @@ export class PgStore implements RelayStore {
           return;
         }
         const { rows } = await this.#pool.query<EventRow>(
-          'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq',
+          // A stub (compacted meanwhile) is never served; whoever needs what it held has acknowledged it.
+          'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = $1 AND seq >= $2 AND seq <= $3 AND compacted = 0 ORDER BY seq',
           [motebitId, heard.f, heard.l],
         );
         if (rows.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: rows.map(toEvent) });
@@ -440,7 +453,7 @@ export class PgStore implements RelayStore {
     const { rows } = await this.#pool.query<{ head: number; epoch: string } & ({ seq: number } & EventRow)>(
       `SELECT m.head, m.epoch, e.seq, e.event_id, e.device_id, e.device_seq, e.key_id, e.body
        FROM motebits m
-       LEFT JOIN LATERAL (SELECT * FROM events WHERE motebit_id = m.motebit_id AND seq > $2 ORDER BY seq LIMIT $3) e ON true
+       LEFT JOIN LATERAL (SELECT * FROM events WHERE motebit_id = m.motebit_id AND seq > $2 AND compacted = 0 ORDER BY seq LIMIT $3) e ON true
        WHERE m.motebit_id = $1
        ORDER BY e.seq`,
       [motebitId, after, limit + 1],
@@ -450,6 +463,8 @@ export class PgStore implements RelayStore {
       rows.filter((row) => row.seq !== null).map(toEvent),
       limit,
       maxBytes,
+      after,
+      log?.head ?? 0,
     );
     return { ...page, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
   }
@@ -471,9 +486,9 @@ export class PgStore implements RelayStore {
   }
 
   async frontier(motebitId: string, at?: number): Promise<LogFrontier> {
-    const { rows } = await this.#pool.query<{ head: number; epoch: string; devices: [string, number][]; at_event: string | null }>(
+    const { rows } = await this.#pool.query<{ head: number; epoch: string; devices: [string, number, number][]; at_event: string | null }>(
       `SELECT m.head, m.epoch,
-              coalesce((SELECT json_agg(json_build_array(device_id, seq) ORDER BY device_id) FROM device_heads d WHERE d.motebit_id = m.motebit_id), '[]') AS devices,
+              coalesce((SELECT json_agg(json_build_array(device_id, seq, floor) ORDER BY device_id) FROM device_heads d WHERE d.motebit_id = m.motebit_id), '[]') AS devices,
               (SELECT event_id FROM events e WHERE e.motebit_id = m.motebit_id AND e.seq = $2) AS at_event
        FROM motebits m WHERE motebit_id = $1`,
       [motebitId, at ?? -1],
@@ -484,7 +499,192 @@ export class PgStore implements RelayStore {
       head: log?.head ?? 0,
       devices: (log?.devices ?? []).map(([deviceId, seq]) => ({ deviceId, seq })),
       at: at === undefined ? null : { seq: at, eventId: log?.at_event ?? null },
+      floors: (log?.devices ?? []).filter(([, , floor]) => floor > 0).map(([deviceId, , floor]) => ({ deviceId, seq: floor })),
     };
+  }
+
+  // ---- snapshots, acknowledgements, compaction ----
+
+  async #snapshot(client: Queryable, motebitId: string, snapshotId: string, lock = false): Promise<SnapshotRecord | null> {
+    const { rows } = await client.query<SnapshotRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE motebit_id = $1 AND snapshot_id = $2${lock ? ' FOR UPDATE' : ''}`, [motebitId, snapshotId]);
+    return rows[0] ? toSnapshot(rows[0]) : null;
+  }
+
+  async #dropUploads(client: Queryable, motebitId: string, snapshotIds: string[]): Promise<void> {
+    if (snapshotIds.length === 0) return;
+    await client.query('DELETE FROM snapshot_chunks WHERE motebit_id = $1 AND snapshot_id = ANY($2::text[])', [motebitId, snapshotIds]);
+    await client.query('DELETE FROM snapshots WHERE motebit_id = $1 AND snapshot_id = ANY($2::text[])', [motebitId, snapshotIds]);
+  }
+
+  async #chunkCount(client: Queryable, motebitId: string, snapshotId: string): Promise<number> {
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::bigint AS n FROM snapshot_chunks WHERE motebit_id = $1 AND snapshot_id = $2', [motebitId, snapshotId]);
+    return rows[0]?.n ?? 0;
+  }
+
+  async beginSnapshot(motebitId: string, input: SnapshotBeginInput): Promise<SnapshotBeginOutcome> {
+    return this.#transaction(async (client): Promise<SnapshotBeginOutcome> => {
+      // The motebit's row lock serialises a device's begins (one upload in progress each) across instances.
+      await client.query('SELECT 1 FROM motebits WHERE motebit_id = $1 FOR UPDATE', [motebitId]);
+      const stored = await this.#snapshot(client, motebitId, input.snapshotId);
+      if (stored) {
+        const conflict = beginConflict(stored, input);
+        if (conflict) return { kind: 'conflict', reason: conflict };
+        if (stored.completedAt !== null) return { kind: 'complete', chunks: stored.chunks };
+        await client.query('UPDATE snapshots SET touched_at = greatest(touched_at, $3) WHERE motebit_id = $1 AND snapshot_id = $2', [motebitId, input.snapshotId, input.now]);
+        const { rows } = await client.query<{ idx: number }>('SELECT idx FROM snapshot_chunks WHERE motebit_id = $1 AND snapshot_id = $2 ORDER BY idx', [motebitId, input.snapshotId]);
+        return { kind: 'resumed', received: rows.map((row) => row.idx) };
+      }
+      const unfinished = await client.query<{ snapshot_id: string }>('SELECT snapshot_id FROM snapshots WHERE motebit_id = $1 AND device_id = $2 AND completed_at IS NULL', [motebitId, input.deviceId]);
+      await this.#dropUploads(client, motebitId, unfinished.rows.map((row) => row.snapshot_id));
+      const upload = newUpload(input);
+      await client.query(
+        'INSERT INTO snapshots (motebit_id, snapshot_id, device_id, size, sha256, chunk_bytes, chunks, covers, touched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [motebitId, upload.snapshotId, upload.deviceId, upload.size, upload.sha256, upload.chunkBytes, upload.chunks, coversText(upload.covers), upload.touchedAt],
+      );
+      return { kind: 'begun', received: [] };
+    });
+  }
+
+  async putSnapshotChunk(motebitId: string, snapshotId: string, deviceId: string, index: number, data: Buffer, now: number): Promise<ChunkPutOutcome> {
+    return this.#transaction(async (client): Promise<ChunkPutOutcome> => {
+      // Shared lock: chunks of one upload go in side by side, but not while it is replaced or committed.
+      const { rows } = await client.query<SnapshotRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE motebit_id = $1 AND snapshot_id = $2 FOR SHARE`, [motebitId, snapshotId]);
+      const record = rows[0] ? toSnapshot(rows[0]) : null;
+      const refusal = chunkRefusal(record, deviceId, index, data.byteLength);
+      if (refusal) return refusal;
+      const inserted = await client.query('INSERT INTO snapshot_chunks (motebit_id, snapshot_id, idx, data) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [motebitId, snapshotId, index, data]);
+      if (inserted.rowCount === 0) {
+        const held = await client.query<{ data: Buffer }>('SELECT data FROM snapshot_chunks WHERE motebit_id = $1 AND snapshot_id = $2 AND idx = $3', [motebitId, snapshotId, index]);
+        if (!held.rows[0]?.data.equals(data)) return { kind: 'conflict' };
+      }
+      return { kind: 'stored', received: await this.#chunkCount(client, motebitId, snapshotId) };
+    }).then(async (outcome) => {
+      // Touched outside the chunk's transaction: chunks written side by side would wait on the row otherwise.
+      if (outcome.kind === 'stored') await this.#pool.query('UPDATE snapshots SET touched_at = greatest(touched_at, $3) WHERE motebit_id = $1 AND snapshot_id = $2', [motebitId, snapshotId, now]);
+      return outcome;
+    });
+  }
+
+  async commitSnapshot(motebitId: string, snapshotId: string, deviceId: string, keep: number, now: number): Promise<SnapshotCommitOutcome> {
+    const record = await this.#snapshot(this.#pool, motebitId, snapshotId);
+    if (record && record.completedAt === null && record.deviceId === deviceId && (await this.#chunkCount(this.#pool, motebitId, snapshotId)) === record.chunks) {
+      // Hashed a page at a time outside any transaction (chunks never change once stored; the commit below
+      // checks the upload is still whole), so a large snapshot holds no connection or lock meanwhile.
+      const hash = await hashChunks(record.chunks, async (from, count) => {
+        const page = await this.#pool.query<{ idx: number; data: Buffer }>(
+          'SELECT idx, data FROM snapshot_chunks WHERE motebit_id = $1 AND snapshot_id = $2 AND idx >= $3 AND idx < $4 ORDER BY idx',
+          [motebitId, snapshotId, from, from + count],
+        );
+        return page.rows;
+      });
+      if (hash !== null && hash !== record.sha256) {
+        await this.#transaction(async (client) => {
+          const current = await this.#snapshot(client, motebitId, snapshotId, true);
+          if (current && current.completedAt === null) await this.#dropUploads(client, motebitId, [snapshotId]);
+        });
+        return { kind: 'mismatch' };
+      }
+    }
+    return this.#transaction(async (client): Promise<SnapshotCommitOutcome> => {
+      // The motebit's row lock orders commits (and so "newest") across instances.
+      await client.query('SELECT 1 FROM motebits WHERE motebit_id = $1 FOR UPDATE', [motebitId]);
+      const current = await this.#snapshot(client, motebitId, snapshotId, true);
+      if (!current) return { kind: 'not_found' };
+      if (current.deviceId !== deviceId) return { kind: 'other_device' };
+      if (current.completedAt !== null) return { kind: 'committed', snapshot: current, pruned: 0 };
+      const missing = current.chunks - (await this.#chunkCount(client, motebitId, snapshotId));
+      if (missing > 0) return { kind: 'incomplete', missing };
+      await client.query(
+        `UPDATE snapshots SET completed_at = $3, touched_at = $3,
+                complete_order = (SELECT coalesce(max(complete_order), 0) + 1 FROM snapshots WHERE motebit_id = $1)
+          WHERE motebit_id = $1 AND snapshot_id = $2`,
+        [motebitId, snapshotId, now],
+      );
+      const older = await client.query<{ snapshot_id: string }>(
+        'SELECT snapshot_id FROM snapshots WHERE motebit_id = $1 AND completed_at IS NOT NULL ORDER BY complete_order DESC OFFSET $2',
+        [motebitId, keep],
+      );
+      await this.#dropUploads(client, motebitId, older.rows.map((row) => row.snapshot_id));
+      return { kind: 'committed', snapshot: { ...current, completedAt: now, touchedAt: now }, pruned: older.rows.length };
+    });
+  }
+
+  async latestSnapshot(motebitId: string): Promise<SnapshotRecord | null> {
+    return this.#latestSnapshot(this.#pool, motebitId);
+  }
+
+  async snapshotChunk(motebitId: string, snapshotId: string, index: number): Promise<Buffer | null> {
+    const { rows } = await this.#pool.query<{ data: Buffer }>(
+      `SELECT c.data FROM snapshots s JOIN snapshot_chunks c ON c.motebit_id = s.motebit_id AND c.snapshot_id = s.snapshot_id
+        WHERE s.motebit_id = $1 AND s.snapshot_id = $2 AND s.completed_at IS NOT NULL AND c.idx = $3 AND c.idx < s.chunks`,
+      [motebitId, snapshotId, index],
+    );
+    return rows[0]?.data ?? null;
+  }
+
+  async pruneSnapshotUploads(before: number): Promise<void> {
+    await this.#transaction(async (client) => {
+      const stale = await client.query<{ motebit_id: string; snapshot_id: string }>('SELECT motebit_id, snapshot_id FROM snapshots WHERE completed_at IS NULL AND touched_at < $1 FOR UPDATE', [before]);
+      for (const row of stale.rows) await this.#dropUploads(client, row.motebit_id, [row.snapshot_id]);
+    });
+  }
+
+  async putAck(motebitId: string, ack: AckRecord): Promise<boolean> {
+    const done = await this.#pool.query(
+      `INSERT INTO acks (motebit_id, device_id, covers, at, sig) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (motebit_id, device_id) DO UPDATE SET covers = excluded.covers, at = excluded.at, sig = excluded.sig WHERE excluded.at > acks.at`,
+      [motebitId, ack.deviceId, coversText(ack.covers), ack.at, ack.sig],
+    );
+    return done.rowCount === 1;
+  }
+
+  async acks(motebitId: string): Promise<AckRecord[]> {
+    const { rows } = await this.#pool.query<AckRow>('SELECT device_id, covers, at, sig FROM acks WHERE motebit_id = $1 ORDER BY device_id', [motebitId]);
+    return rows.map(toAck);
+  }
+
+  async compact(motebitId: string, decide: (state: CompactionState) => Map<string, number> | null): Promise<CompactionResult | null> {
+    return this.#transaction(async (client): Promise<CompactionResult | null> => {
+      // The motebit's row lock: no append, enrolment or membership change between the decision and the drop.
+      const locked = await client.query('SELECT 1 FROM motebits WHERE motebit_id = $1 FOR UPDATE', [motebitId]);
+      if (locked.rowCount === 0) return null;
+      const [latest, devices, acks, writers] = [
+        await this.#latestSnapshot(client, motebitId),
+        (await client.query<DeviceRow>('SELECT * FROM devices WHERE motebit_id = $1 ORDER BY enrolled_at, device_id', [motebitId])).rows.map(toDevice),
+        (await client.query<AckRow>('SELECT device_id, covers, at, sig FROM acks WHERE motebit_id = $1', [motebitId])).rows.map(toAck),
+        (await client.query<{ device_id: string; seq: number; floor: number }>('SELECT device_id, seq, floor FROM device_heads WHERE motebit_id = $1', [motebitId])).rows,
+      ];
+      const floors = decide({ latest, devices, acks, writers: new Map(writers.map((row) => [row.device_id, { head: row.seq, floor: row.floor }])) });
+      if (!floors || floors.size === 0) return null;
+      const targets = [...floors];
+      const { rows } = await client.query<{ n: number; bytes: number }>(
+        `WITH targets AS (SELECT * FROM unnest($2::text[], $3::bigint[]) AS t (device_id, floor)),
+              dropped AS (
+                SELECT e.seq, length(e.body) AS bytes FROM events e JOIN targets t ON e.device_id = t.device_id
+                 WHERE e.motebit_id = $1 AND e.device_seq <= t.floor AND e.compacted = 0
+              ),
+              stubbed AS (
+                UPDATE events e SET body = '', compacted = 1 FROM dropped WHERE e.motebit_id = $1 AND e.seq = dropped.seq
+              ),
+              floors AS (
+                UPDATE device_heads d SET floor = t.floor FROM targets t WHERE d.motebit_id = $1 AND d.device_id = t.device_id
+              )
+         SELECT count(*)::bigint AS n, coalesce(sum(bytes), 0)::bigint AS bytes FROM dropped`,
+        [motebitId, targets.map(([deviceId]) => deviceId), targets.map(([, floor]) => floor)],
+      );
+      const events = rows[0]?.n ?? 0;
+      const bytes = rows[0]?.bytes ?? 0;
+      await client.query('UPDATE motebits SET stored_events = stored_events - $2, stored_bytes = stored_bytes - $3 WHERE motebit_id = $1', [motebitId, events, bytes]);
+      return { events, bytes, floors };
+    });
+  }
+
+  async #latestSnapshot(client: Queryable, motebitId: string): Promise<SnapshotRecord | null> {
+    const { rows } = await client.query<SnapshotRow>(
+      `SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE motebit_id = $1 AND completed_at IS NOT NULL ORDER BY complete_order DESC LIMIT 1`,
+      [motebitId],
+    );
+    return rows[0] ? toSnapshot(rows[0]) : null;
   }
 
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void {

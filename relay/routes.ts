@@ -3,8 +3,8 @@
 // handler does not compile), and test/relay/routes.test.ts walks it: every route that needs a token refuses
 // a request without one, and the routes that need none are exactly the ones listed there, each with why.
 import type { z } from 'zod';
-import { DeviceIdSchema, MotebitIdSchema } from '../shared/ids.ts';
-import { PairingIdSchema } from '../shared/relay-api.ts';
+import { DeviceIdSchema, MotebitIdSchema, SnapshotIdSchema } from '../shared/ids.ts';
+import { ChunkIndexSchema, PairingIdSchema } from '../shared/relay-api.ts';
 
 /**
  * none: anybody (each says why); device: a token of a device of the motebit, not revoked; member: a
@@ -17,7 +17,7 @@ export type RouteAuth = 'none' | 'device' | 'member' | 'identity' | 'member-or-g
 export interface RouteSpec {
   readonly name: string;
   readonly method: 'GET' | 'POST';
-  /** Segments; ":motebit", ":device" and ":pairing" match an id of that kind. */
+  /** Segments; ":motebit", ":device", ":pairing" and ":snapshot" match an id of that kind, ":chunk" a chunk index. */
   readonly path: string;
   readonly auth: RouteAuth;
   /** For auth none (and member-or-genesis): why nobody needs to sign in. */
@@ -35,6 +35,12 @@ export const ROUTES = [
   { name: 'membership', method: 'GET', path: '/v1/motebits/:motebit/membership', auth: 'member' },
   { name: 'offerMembership', method: 'POST', path: '/v1/motebits/:motebit/membership', auth: 'member-or-genesis', why: "a new motebit's genesis entry is signed by its founding device, which has no token yet" },
   { name: 'ws', method: 'GET', path: '/v1/motebits/:motebit/ws', auth: 'device' },
+  { name: 'beginSnapshot', method: 'POST', path: '/v1/motebits/:motebit/snapshots', auth: 'device' },
+  { name: 'latestSnapshot', method: 'GET', path: '/v1/motebits/:motebit/snapshots/latest', auth: 'device' },
+  { name: 'putSnapshotChunk', method: 'POST', path: '/v1/motebits/:motebit/snapshots/:snapshot/chunks/:chunk', auth: 'device' },
+  { name: 'snapshotChunk', method: 'GET', path: '/v1/motebits/:motebit/snapshots/:snapshot/chunks/:chunk', auth: 'device' },
+  { name: 'commitSnapshot', method: 'POST', path: '/v1/motebits/:motebit/snapshots/:snapshot/commit', auth: 'device' },
+  { name: 'ack', method: 'POST', path: '/v1/motebits/:motebit/acks', auth: 'device' },
   { name: 'createPairing', method: 'POST', path: '/v1/pairings', auth: 'none', why: 'a new device opens a rendezvous before it belongs to any motebit (limited per address)' },
   { name: 'pairing', method: 'GET', path: '/v1/pairings/:pairing', auth: 'none', why: 'the rendezvous id is the capability, carried in the pairing code (limited per address)' },
   { name: 'pairingOffer', method: 'POST', path: '/v1/pairings/:pairing/offer', auth: 'none', why: 'the offer is checked by the new device against the code; the approval itself is a signed entry' },
@@ -43,7 +49,13 @@ export const ROUTES = [
 
 export type RouteName = (typeof ROUTES)[number]['name'];
 
-const PARAMS: Record<string, z.ZodType<string>> = { ':motebit': MotebitIdSchema, ':device': DeviceIdSchema, ':pairing': PairingIdSchema };
+const PARAMS: Record<string, z.ZodType<string>> = {
+  ':motebit': MotebitIdSchema,
+  ':device': DeviceIdSchema,
+  ':pairing': PairingIdSchema,
+  ':snapshot': SnapshotIdSchema,
+  ':chunk': ChunkIndexSchema,
+};
 
 export type RouteMatch = { kind: 'route'; route: (typeof ROUTES)[number]; params: Record<string, string> } | { kind: 'method_not_allowed'; allow: string[] } | { kind: 'not_found' };
 

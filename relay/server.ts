@@ -25,12 +25,21 @@ import {
   RELAY_PROTOCOL,
   RELAY_REVISION,
   RevokeRequestSchema,
+  AckRequestSchema,
+  SnapshotBeginSchema,
+  SnapshotChunkSchema,
+  SnapshotCommitSchema,
+  type Ack,
   type DeviceInfo,
+  type SnapshotInfo,
   type ErrorCode,
   type QuotaName,
 } from '../shared/relay-api.ts';
 import { EMPTY_BODY_SHA256, nowSeconds } from '../shared/token.ts';
 import { verifyDeviceCert } from '../shared/event.ts';
+import { verifyAck } from '../shared/ack.ts';
+import { compactMotebit, liveAcks } from './compaction.ts';
+import { SNAPSHOTS_KEPT, SNAPSHOT_UPLOAD_TTL_MS } from './snapshot-rule.ts';
 import { AuthError, checkBody, verifyToken, type Expected, type Verified } from './auth.ts';
 import { clientAddress } from './client-address.ts';
 import { LimitsSchema, SocketCounts, pushBatch, quotaMessage, type LimitsInput, type RelayContext } from './context.ts';
@@ -42,7 +51,7 @@ import { openStore } from './open-store.ts';
 import { MembershipKeeper } from './membership.ts';
 import { Presence } from './presence.ts';
 import { matchRoute, type RouteName } from './routes.ts';
-import type { DeviceRecord, RelayStore } from './store.ts';
+import type { AckRecord, DeviceRecord, RelayStore, SnapshotRecord } from './store.ts';
 import { Connection, type ConnectionStats } from './ws.ts';
 
 export interface RelayOptions extends LimitsInput {
@@ -109,6 +118,19 @@ export const deviceInfo = (device: DeviceRecord): DeviceInfo => ({
   last_seen_at: device.lastSeenAt,
   read_seq: device.readSeq,
 });
+
+const snapshotInfo = (snapshot: SnapshotRecord): SnapshotInfo => ({
+  snapshot_id: snapshot.snapshotId,
+  device_id: snapshot.deviceId,
+  size: snapshot.size,
+  sha256: snapshot.sha256,
+  chunk_bytes: snapshot.chunkBytes,
+  chunks: snapshot.chunks,
+  covers: snapshot.covers,
+  created_at: snapshot.completedAt ?? snapshot.touchedAt,
+});
+
+const ackInfo = (ack: AckRecord): Ack => ({ device_id: ack.deviceId, covers: ack.covers, at: ack.at, sig: ack.sig });
 
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const limits = LimitsSchema.parse(pickLimits(options));
@@ -362,8 +384,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     const page = await store.readAfter(motebitId, after, Math.min(limit, limits.maxPullLimit), limits.maxPageBytes);
     stop();
     metrics.eventsOut.inc({ transport: 'http' }, page.events.length);
-    if (verified.deviceId !== null) ctx.presence.seen(motebitId, verified.deviceId, page.events.at(-1)?.seq ?? after);
-    sendJson(res, 200, { events: page.events, next: page.events.at(-1)?.seq ?? after, more: page.more, head: page.head, epoch: page.epoch });
+    if (verified.deviceId !== null) ctx.presence.seen(motebitId, verified.deviceId, page.next);
+    sendJson(res, 200, { events: page.events, next: page.next, more: page.more, head: page.head, epoch: page.epoch });
   }
 
   async function frontier(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
@@ -378,7 +400,133 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       head: log.head,
       devices: log.devices.map((d) => ({ device_id: d.deviceId, seq: d.seq })),
       at: log.at && { seq: log.at.seq, event_id: log.at.eventId },
+      ...(log.floors.length > 0 ? { floors: Object.fromEntries(log.floors.map((f) => [f.deviceId, f.seq])) } : {}),
     });
+  }
+
+  // ---- Snapshots, acknowledgements, compaction (docs/protocol.md §7, "Snapshots and compaction") ----
+
+  /** The device a device token names (device routes only ever authenticate a device). */
+  function deviceOf(verified: Verified): string {
+    if (verified.deviceId === null) throw new HttpError('malformed_token', 'this request needs a device token');
+    return verified.deviceId;
+  }
+
+  /** Reads, checks and parses the body of an authenticated device POST; answers the device id and the JSON. */
+  async function devicePost(req: IncomingMessage, motebitId: string): Promise<{ deviceId: string; json: unknown }> {
+    await checkBodyHeaders(req);
+    const verified = await authenticate(req, expect(req, motebitId, 'device'));
+    const body = await readBody(req);
+    verifyBody(verified, body);
+    return { deviceId: deviceOf(verified), json: parseJson(body) };
+  }
+
+  /** An authenticated device GET without query parameters; answers the device id. */
+  async function deviceGet(req: IncomingMessage, motebitId: string, search: URLSearchParams, what: string): Promise<string> {
+    await drain(req, limits.maxRequestBytes);
+    const verified = await authenticate(req, expect(req, motebitId, 'device', EMPTY_BODY_SHA256));
+    if ([...search.keys()].length > 0) throw new HttpError('bad_request', `${what} takes no query parameters`);
+    return deviceOf(verified);
+  }
+
+  /** Compaction after a commit or an acknowledgement: housekeeping, so a failure is logged, never the answer. */
+  async function compactAfter(motebitId: string): Promise<void> {
+    try {
+      await compactMotebit(store, log, motebitId);
+    } catch (error) {
+      log.error({ motebit_id: motebitId, err: error instanceof Error ? error.message : String(error) }, 'compaction failed');
+    }
+  }
+
+  const NO_UPLOAD = 'no such upload: it was never begun, was replaced by a newer upload of this device, was discarded, or expired; begin it again';
+
+  async function beginSnapshot(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    const { deviceId, json } = await devicePost(req, motebitId);
+    const begin = validate(SnapshotBeginSchema, json);
+    if (begin.size > limits.maxSnapshotBytes) {
+      metrics.quotaRefusal('snapshot_bytes');
+      throw quotaError('snapshot_bytes');
+    }
+    const outcome = await store.beginSnapshot(motebitId, { snapshotId: begin.snapshot_id, deviceId, size: begin.size, sha256: begin.sha256, chunkBytes: begin.chunk_bytes, covers: begin.covers, now: Date.now() });
+    switch (outcome.kind) {
+      case 'conflict':
+        throw new HttpError(
+          'snapshot_conflict',
+          outcome.reason === 'other_device' ? "this snapshot id is another device's; choose a new id" : 'this snapshot id was begun with another size, hash, chunk size or covers; choose a new id',
+        );
+      case 'complete':
+        return sendJson(res, 200, { snapshot_id: begin.snapshot_id, complete: true, received: Array.from({ length: outcome.chunks }, (_, i) => i) });
+      case 'begun':
+      case 'resumed':
+        if (outcome.kind === 'begun') log.info({ motebit_id: motebitId, device_id: deviceId, snapshot_id: begin.snapshot_id, size: begin.size }, 'snapshot upload begun');
+        return sendJson(res, 200, { snapshot_id: begin.snapshot_id, complete: false, received: outcome.received });
+    }
+  }
+
+  async function putSnapshotChunk(req: IncomingMessage, res: ServerResponse, motebitId: string, snapshotId: string, chunk: string): Promise<void> {
+    const { deviceId, json } = await devicePost(req, motebitId);
+    const data = fromBase64Url(validate(SnapshotChunkSchema, json).data);
+    const index = Number(chunk);
+    const outcome = await store.putSnapshotChunk(motebitId, snapshotId, deviceId, index, data, Date.now());
+    switch (outcome.kind) {
+      case 'stored':
+        return sendJson(res, 200, { received: outcome.received });
+      case 'not_found':
+        throw new HttpError('not_found', NO_UPLOAD);
+      case 'other_device':
+        throw new HttpError('snapshot_conflict', "this upload is another device's: only the device that began it writes its chunks");
+      case 'out_of_range':
+        throw new HttpError('bad_request', `this snapshot has ${outcome.chunks} chunks, numbered 0 to ${outcome.chunks - 1}`);
+      case 'wrong_length':
+        throw new HttpError('bad_request', `chunk ${index} is ${outcome.expected} bytes long; this one is ${data.byteLength}`);
+      case 'conflict':
+        throw new HttpError('snapshot_conflict', `chunk ${index} is held already with other bytes`);
+    }
+  }
+
+  async function commitSnapshot(req: IncomingMessage, res: ServerResponse, motebitId: string, snapshotId: string): Promise<void> {
+    const { deviceId, json } = await devicePost(req, motebitId);
+    validate(SnapshotCommitSchema, json);
+    const outcome = await store.commitSnapshot(motebitId, snapshotId, deviceId, SNAPSHOTS_KEPT, Date.now());
+    switch (outcome.kind) {
+      case 'not_found':
+        throw new HttpError('not_found', NO_UPLOAD);
+      case 'other_device':
+        throw new HttpError('snapshot_conflict', "this upload is another device's: only the device that began it commits it");
+      case 'incomplete':
+        throw new HttpError('snapshot_incomplete', `${outcome.missing} ${outcome.missing === 1 ? 'chunk is' : 'chunks are'} still missing; send ${outcome.missing === 1 ? 'it' : 'them'}, then commit again`);
+      case 'mismatch':
+        log.info({ motebit_id: motebitId, device_id: deviceId, snapshot_id: snapshotId }, 'snapshot upload discarded: its chunks do not hash to its sha256');
+        throw new HttpError('snapshot_mismatch', 'the chunks do not hash to the declared sha256, so the upload was discarded; begin it again');
+      case 'committed':
+        log.info({ motebit_id: motebitId, device_id: deviceId, snapshot_id: snapshotId, size: outcome.snapshot.size, pruned: outcome.pruned }, 'snapshot committed');
+        await compactAfter(motebitId);
+        return sendJson(res, 200, { snapshot: snapshotInfo(outcome.snapshot) });
+    }
+  }
+
+  async function latestSnapshot(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
+    await deviceGet(req, motebitId, search, 'the latest snapshot');
+    const [latest, devices, acks] = await Promise.all([store.latestSnapshot(motebitId), store.devices(motebitId), store.acks(motebitId)]);
+    sendJson(res, 200, { snapshot: latest && snapshotInfo(latest), acks: liveAcks(devices, acks).map(ackInfo) });
+  }
+
+  async function readSnapshotChunk(req: IncomingMessage, res: ServerResponse, motebitId: string, snapshotId: string, chunk: string, search: URLSearchParams): Promise<void> {
+    await deviceGet(req, motebitId, search, 'a snapshot chunk');
+    const data = await store.snapshotChunk(motebitId, snapshotId, Number(chunk));
+    if (!data) throw new HttpError('not_found', 'no such chunk: the snapshot is not complete on this relay, is gone, or has fewer chunks');
+    sendJson(res, 200, { data: toBase64Url(data) });
+  }
+
+  async function postAck(req: IncomingMessage, res: ServerResponse, motebitId: string): Promise<void> {
+    const { deviceId, json } = await devicePost(req, motebitId);
+    const ack = validate(AckRequestSchema, json);
+    const device = await store.device(motebitId, deviceId);
+    if (!device || !verifyAck(device.key, { motebitId, deviceId, covers: ack.covers, at: ack.at }, ack.sig)) {
+      throw new HttpError('bad_request', "the acknowledgement's signature does not verify with this device's key");
+    }
+    if (await store.putAck(motebitId, { deviceId, covers: ack.covers, at: ack.at, sig: ack.sig })) await compactAfter(motebitId);
+    sendJson(res, 200, { ok: true });
   }
 
   async function readMembership(req: IncomingMessage, res: ServerResponse, motebitId: string, search: URLSearchParams): Promise<void> {
@@ -478,6 +626,12 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     ws: async () => {
       throw new HttpError('bad_request', 'this endpoint is a WebSocket: send an upgrade request');
     },
+    beginSnapshot: (req, res, p) => beginSnapshot(req, res, p.motebit!),
+    latestSnapshot: (req, res, p, search) => latestSnapshot(req, res, p.motebit!, search),
+    putSnapshotChunk: (req, res, p) => putSnapshotChunk(req, res, p.motebit!, p.snapshot!, p.chunk!),
+    snapshotChunk: (req, res, p, search) => readSnapshotChunk(req, res, p.motebit!, p.snapshot!, p.chunk!, search),
+    commitSnapshot: (req, res, p) => commitSnapshot(req, res, p.motebit!, p.snapshot!),
+    ack: (req, res, p) => postAck(req, res, p.motebit!),
     createPairing: (req, res) => createPairing(req, res),
     pairing: (req, res, p) => readPairing(req, res, p.pairing!),
     pairingOffer: (req, res, p) => pairingStep(req, res, p.pairing!, 'offer'),
@@ -617,6 +771,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const pruner = setInterval(() => {
     store.pruneNonces(nowSeconds()).catch((error: unknown) => log.error({ err: String(error) }, 'nonce pruning failed'));
     store.prunePairings(nowSeconds()).catch((error: unknown) => log.error({ err: String(error) }, 'pairing pruning failed'));
+    store.pruneSnapshotUploads(Date.now() - SNAPSHOT_UPLOAD_TTL_MS).catch((error: unknown) => log.error({ err: String(error) }, 'snapshot upload pruning failed'));
     for (const limiter of [ctx.rateLimiter, ctx.wsAuthLimiter, newMotebitLimiter, pairingCreateLimiter, pairingLimiter]) limiter.prune();
   }, NONCE_PRUNE_MS);
   pruner.unref();

@@ -4,10 +4,15 @@ import Database from 'better-sqlite3';
 import { newLogEpoch } from '../shared/ids.ts';
 import type { WireEvent } from '../shared/wire.ts';
 import { planBatch } from './append-rule.ts';
+import { beginConflict, chunkRefusal, coversText, hashChunks, newUpload } from './snapshot-rule.ts';
 import {
   capPage,
+  type AckRecord,
   type AppendQuota,
   type AppendResult,
+  type ChunkPutOutcome,
+  type CompactionResult,
+  type CompactionState,
   type DeviceRecord,
   type EnrolInput,
   type EnrolOutcome,
@@ -20,10 +25,14 @@ import {
   type PairingRecord,
   type RevokeOutcome,
   type Sighting,
+  type SnapshotBeginInput,
+  type SnapshotBeginOutcome,
+  type SnapshotCommitOutcome,
+  type SnapshotRecord,
   type StoredEntry,
   type Usage,
 } from './store.ts';
-import { toDevice, toEvent, type DeviceRow, type EventRow } from './rows.ts';
+import { SNAPSHOT_COLUMNS, toAck, toDevice, toEvent, toSnapshot, type AckRow, type DeviceRow, type EventRow, type SnapshotRow } from './rows.ts';
 import { Subscribers } from './subscribers.ts';
 
 // Versioned migrations: the database's user_version says which have run; each runs once, in order, in
@@ -124,6 +133,44 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
         expires_at INTEGER NOT NULL
       ) WITHOUT ROWID;
     `),
+  // 7: snapshots (opaque sealed blobs in chunks), devices' signed acknowledgements, and compaction: a
+  // compacted event keeps its row as a stub (body '', compacted 1), each writer's floor in device_heads.
+  (db) =>
+    db.exec(`
+      ALTER TABLE events ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE device_heads ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE snapshots (
+        motebit_id     TEXT NOT NULL,
+        snapshot_id    TEXT NOT NULL,
+        device_id      TEXT NOT NULL,
+        size           INTEGER NOT NULL,
+        sha256         TEXT NOT NULL,
+        chunk_bytes    INTEGER NOT NULL,
+        chunks         INTEGER NOT NULL,
+        covers         TEXT NOT NULL,
+        touched_at     INTEGER NOT NULL,
+        completed_at   INTEGER,
+        complete_order INTEGER,
+        PRIMARY KEY (motebit_id, snapshot_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX snapshots_by_order ON snapshots (motebit_id, complete_order);
+      CREATE INDEX snapshots_unfinished ON snapshots (touched_at) WHERE completed_at IS NULL;
+      CREATE TABLE snapshot_chunks (
+        motebit_id  TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        idx         INTEGER NOT NULL,
+        data        BLOB NOT NULL,
+        PRIMARY KEY (motebit_id, snapshot_id, idx)
+      ) STRICT;
+      CREATE TABLE acks (
+        motebit_id TEXT NOT NULL,
+        device_id  TEXT NOT NULL,
+        covers     TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        sig        TEXT NOT NULL,
+        PRIMARY KEY (motebit_id, device_id)
+      ) STRICT, WITHOUT ROWID;
+    `),
 ];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -168,6 +215,12 @@ export class SqliteStore implements RelayStore {
   readonly #appendMembership;
   readonly #read;
   readonly #frontier;
+  readonly #begin;
+  readonly #putChunk;
+  readonly #completeUpload;
+  readonly #discardUpload;
+  readonly #pruneUploads;
+  readonly #compact;
 
   constructor(path: string) {
     const db = new Database(path);
@@ -210,9 +263,43 @@ export class SqliteStore implements RelayStore {
       eventAt: db.prepare<[string, number], { event_id: string }>('SELECT event_id FROM events WHERE motebit_id = ? AND seq = ?'),
       eventById: db.prepare<[string, string], { seq: number; device_id: string }>('SELECT seq, device_id FROM events WHERE motebit_id = ? AND event_id = ?'),
       insertEvent: db.prepare('INSERT INTO events (motebit_id, seq, event_id, device_id, device_seq, key_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      // Compacted stubs are never served.
       readAfter: db.prepare<[string, number, number], EventRow>(
-        'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, event_id, device_id, device_seq, key_id, body FROM events WHERE motebit_id = ? AND seq > ? AND compacted = 0 ORDER BY seq LIMIT ?',
       ),
+      floors: db.prepare<[string], { device_id: string; floor: number }>('SELECT device_id, floor FROM device_heads WHERE motebit_id = ? AND floor > 0 ORDER BY device_id'),
+      writers: db.prepare<[string], { device_id: string; seq: number; floor: number }>('SELECT device_id, seq, floor FROM device_heads WHERE motebit_id = ?'),
+      liveUsage: db.prepare<[string, string, number], { n: number; bytes: number }>(
+        'SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS bytes FROM events WHERE motebit_id = ? AND device_id = ? AND device_seq <= ? AND compacted = 0',
+      ),
+      compactEvents: db.prepare("UPDATE events SET body = '', compacted = 1 WHERE motebit_id = ? AND device_id = ? AND device_seq <= ? AND compacted = 0"),
+      setFloor: db.prepare('UPDATE device_heads SET floor = ? WHERE motebit_id = ? AND device_id = ?'),
+      dropUsage: db.prepare('UPDATE motebits SET stored_events = stored_events - ?, stored_bytes = stored_bytes - ? WHERE motebit_id = ?'),
+      snapshot: db.prepare<[string, string], SnapshotRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE motebit_id = ? AND snapshot_id = ?`),
+      latestSnapshot: db.prepare<[string], SnapshotRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE motebit_id = ? AND completed_at IS NOT NULL ORDER BY complete_order DESC LIMIT 1`),
+      insertSnapshot: db.prepare(
+        'INSERT INTO snapshots (motebit_id, snapshot_id, device_id, size, sha256, chunk_bytes, chunks, covers, touched_at, completed_at, complete_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)',
+      ),
+      touchSnapshot: db.prepare('UPDATE snapshots SET touched_at = max(touched_at, ?) WHERE motebit_id = ? AND snapshot_id = ?'),
+      unfinishedOf: db.prepare<[string, string], { snapshot_id: string }>('SELECT snapshot_id FROM snapshots WHERE motebit_id = ? AND device_id = ? AND completed_at IS NULL'),
+      deleteSnapshot: db.prepare('DELETE FROM snapshots WHERE motebit_id = ? AND snapshot_id = ?'),
+      deleteChunks: db.prepare('DELETE FROM snapshot_chunks WHERE motebit_id = ? AND snapshot_id = ?'),
+      chunkIndexes: db.prepare<[string, string], { idx: number }>('SELECT idx FROM snapshot_chunks WHERE motebit_id = ? AND snapshot_id = ? ORDER BY idx'),
+      chunkCount: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM snapshot_chunks WHERE motebit_id = ? AND snapshot_id = ?'),
+      chunk: db.prepare<[string, string, number], { data: Buffer }>('SELECT data FROM snapshot_chunks WHERE motebit_id = ? AND snapshot_id = ? AND idx = ?'),
+      chunkPage: db.prepare<[string, string, number, number], { idx: number; data: Buffer }>(
+        'SELECT idx, data FROM snapshot_chunks WHERE motebit_id = ? AND snapshot_id = ? AND idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      insertChunk: db.prepare('INSERT INTO snapshot_chunks (motebit_id, snapshot_id, idx, data) VALUES (?, ?, ?, ?)'),
+      nextOrder: db.prepare<[string], { n: number }>('SELECT coalesce(max(complete_order), 0) + 1 AS n FROM snapshots WHERE motebit_id = ?'),
+      completeSnapshot: db.prepare('UPDATE snapshots SET completed_at = ?, complete_order = ?, touched_at = ? WHERE motebit_id = ? AND snapshot_id = ?'),
+      olderComplete: db.prepare<[string, number], { snapshot_id: string }>(
+        'SELECT snapshot_id FROM snapshots WHERE motebit_id = ? AND completed_at IS NOT NULL ORDER BY complete_order DESC LIMIT -1 OFFSET ?',
+      ),
+      staleUploads: db.prepare<[number], { motebit_id: string; snapshot_id: string }>('SELECT motebit_id, snapshot_id FROM snapshots WHERE completed_at IS NULL AND touched_at < ?'),
+      putAck: db.prepare(`INSERT INTO acks (motebit_id, device_id, covers, at, sig) VALUES (?, ?, ?, ?, ?)
+                          ON CONFLICT (motebit_id, device_id) DO UPDATE SET covers = excluded.covers, at = excluded.at, sig = excluded.sig WHERE excluded.at > acks.at`),
+      acks: db.prepare<[string], AckRow>('SELECT device_id, covers, at, sig FROM acks WHERE motebit_id = ? ORDER BY device_id'),
     };
     this.#stmt = stmt;
 
@@ -237,7 +324,7 @@ export class SqliteStore implements RelayStore {
     // Reads are one snapshot each, so a page's head and epoch describe the log the page came from.
     this.#read = db.transaction((motebitId: string, after: number, limit: number, maxBytes: number): ReadResult => {
       const log = stmt.log.get(motebitId);
-      const page = capPage(stmt.readAfter.all(motebitId, after, limit + 1).map(toEvent), limit, maxBytes);
+      const page = capPage(stmt.readAfter.all(motebitId, after, limit + 1).map(toEvent), limit, maxBytes, after, log?.head ?? 0);
       return { ...page, head: log?.head ?? 0, epoch: log?.epoch ?? '' };
     });
 
@@ -248,7 +335,91 @@ export class SqliteStore implements RelayStore {
         head: log?.head ?? 0,
         devices: stmt.deviceHeads.all(motebitId).map((row) => ({ deviceId: row.device_id, seq: row.seq })),
         at: at === undefined ? null : { seq: at, eventId: stmt.eventAt.get(motebitId, at)?.event_id ?? null },
+        floors: stmt.floors.all(motebitId).map((row) => ({ deviceId: row.device_id, seq: row.floor })),
       };
+    });
+
+    const dropUpload = (motebitId: string, snapshotId: string): void => {
+      stmt.deleteChunks.run(motebitId, snapshotId);
+      stmt.deleteSnapshot.run(motebitId, snapshotId);
+    };
+    const snapshotOf = (motebitId: string, snapshotId: string): SnapshotRecord | null => {
+      const row = stmt.snapshot.get(motebitId, snapshotId);
+      return row ? toSnapshot(row) : null;
+    };
+
+    this.#begin = db.transaction((motebitId: string, input: SnapshotBeginInput): SnapshotBeginOutcome => {
+      const stored = snapshotOf(motebitId, input.snapshotId);
+      if (stored) {
+        const conflict = beginConflict(stored, input);
+        if (conflict) return { kind: 'conflict', reason: conflict };
+        if (stored.completedAt !== null) return { kind: 'complete', chunks: stored.chunks };
+        stmt.touchSnapshot.run(input.now, motebitId, input.snapshotId);
+        return { kind: 'resumed', received: stmt.chunkIndexes.all(motebitId, input.snapshotId).map((row) => row.idx) };
+      }
+      // One upload in progress per device: a new one replaces the unfinished one.
+      for (const { snapshot_id } of stmt.unfinishedOf.all(motebitId, input.deviceId)) dropUpload(motebitId, snapshot_id);
+      const upload = newUpload(input);
+      stmt.insertSnapshot.run(motebitId, upload.snapshotId, upload.deviceId, upload.size, upload.sha256, upload.chunkBytes, upload.chunks, coversText(upload.covers), upload.touchedAt);
+      return { kind: 'begun', received: [] };
+    });
+
+    this.#putChunk = db.transaction((motebitId: string, snapshotId: string, deviceId: string, index: number, data: Buffer, now: number): ChunkPutOutcome => {
+      const record = snapshotOf(motebitId, snapshotId);
+      const refusal = chunkRefusal(record, deviceId, index, data.byteLength);
+      if (refusal) return refusal;
+      const held = stmt.chunk.get(motebitId, snapshotId, index);
+      if (held && !held.data.equals(data)) return { kind: 'conflict' };
+      if (!held) {
+        stmt.insertChunk.run(motebitId, snapshotId, index, data);
+        stmt.touchSnapshot.run(now, motebitId, snapshotId);
+      }
+      return { kind: 'stored', received: stmt.chunkCount.get(motebitId, snapshotId)?.n ?? 0 };
+    });
+
+    this.#completeUpload = db.transaction((motebitId: string, snapshotId: string, deviceId: string, keep: number, now: number): SnapshotCommitOutcome => {
+      const record = snapshotOf(motebitId, snapshotId);
+      if (!record) return { kind: 'not_found' };
+      if (record.deviceId !== deviceId) return { kind: 'other_device' };
+      if (record.completedAt !== null) return { kind: 'committed', snapshot: record, pruned: 0 };
+      const missing = record.chunks - (stmt.chunkCount.get(motebitId, snapshotId)?.n ?? 0);
+      if (missing > 0) return { kind: 'incomplete', missing };
+      stmt.completeSnapshot.run(now, stmt.nextOrder.get(motebitId)?.n ?? 1, now, motebitId, snapshotId);
+      const older = stmt.olderComplete.all(motebitId, keep);
+      for (const { snapshot_id } of older) dropUpload(motebitId, snapshot_id);
+      return { kind: 'committed', snapshot: { ...record, completedAt: now, touchedAt: now }, pruned: older.length };
+    });
+
+    this.#discardUpload = db.transaction((motebitId: string, snapshotId: string): void => {
+      const record = snapshotOf(motebitId, snapshotId);
+      if (record && record.completedAt === null) dropUpload(motebitId, snapshotId);
+    });
+
+    this.#pruneUploads = db.transaction((before: number): void => {
+      for (const row of stmt.staleUploads.all(before)) dropUpload(row.motebit_id, row.snapshot_id);
+    });
+
+    this.#compact = db.transaction((motebitId: string, decide: (state: CompactionState) => Map<string, number> | null): CompactionResult | null => {
+      const latest = stmt.latestSnapshot.get(motebitId);
+      const state: CompactionState = {
+        latest: latest ? toSnapshot(latest) : null,
+        devices: stmt.devices.all(motebitId).map(toDevice),
+        acks: stmt.acks.all(motebitId).map(toAck),
+        writers: new Map(stmt.writers.all(motebitId).map((row) => [row.device_id, { head: row.seq, floor: row.floor }])),
+      };
+      const floors = decide(state);
+      if (!floors || floors.size === 0) return null;
+      let events = 0;
+      let bytes = 0;
+      for (const [deviceId, floor] of floors) {
+        const dropped = stmt.liveUsage.get(motebitId, deviceId, floor);
+        events += dropped?.n ?? 0;
+        bytes += dropped?.bytes ?? 0;
+        stmt.compactEvents.run(motebitId, deviceId, floor);
+        stmt.setFloor.run(floor, motebitId, deviceId);
+      }
+      stmt.dropUsage.run(events, bytes, motebitId);
+      return { events, bytes, floors };
     });
 
     this.#enrol = db.transaction((input: EnrolInput): EnrolOutcome => {
@@ -436,6 +607,59 @@ export class SqliteStore implements RelayStore {
 
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void {
     return this.#subscribers.add(motebitId, listener);
+  }
+
+  async beginSnapshot(motebitId: string, input: SnapshotBeginInput): Promise<SnapshotBeginOutcome> {
+    return this.#begin.immediate(motebitId, input);
+  }
+
+  async putSnapshotChunk(motebitId: string, snapshotId: string, deviceId: string, index: number, data: Buffer, now: number): Promise<ChunkPutOutcome> {
+    return this.#putChunk.immediate(motebitId, snapshotId, deviceId, index, data, now);
+  }
+
+  async commitSnapshot(motebitId: string, snapshotId: string, deviceId: string, keep: number, now: number): Promise<SnapshotCommitOutcome> {
+    const record = this.#stmt.snapshot.get(motebitId, snapshotId);
+    if (record && record.completed_at === null && record.device_id === deviceId && this.#stmt.chunkCount.get(motebitId, snapshotId)?.n === record.chunks) {
+      // Hashed a page at a time outside any transaction (chunks never change once stored; the commit below
+      // checks the upload is still whole), letting other requests run between pages, so a large snapshot
+      // holds neither the database nor the event loop.
+      const hash = await hashChunks(record.chunks, async (from, count) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return this.#stmt.chunkPage.all(motebitId, snapshotId, from, from + count);
+      });
+      if (hash !== null && hash !== record.sha256) {
+        this.#discardUpload.immediate(motebitId, snapshotId);
+        return { kind: 'mismatch' };
+      }
+    }
+    return this.#completeUpload.immediate(motebitId, snapshotId, deviceId, keep, now);
+  }
+
+  async latestSnapshot(motebitId: string): Promise<SnapshotRecord | null> {
+    const row = this.#stmt.latestSnapshot.get(motebitId);
+    return row ? toSnapshot(row) : null;
+  }
+
+  async snapshotChunk(motebitId: string, snapshotId: string, index: number): Promise<Buffer | null> {
+    const row = this.#stmt.snapshot.get(motebitId, snapshotId);
+    if (!row || row.completed_at === null || index >= row.chunks) return null;
+    return this.#stmt.chunk.get(motebitId, snapshotId, index)?.data ?? null;
+  }
+
+  async pruneSnapshotUploads(before: number): Promise<void> {
+    this.#pruneUploads.immediate(before);
+  }
+
+  async putAck(motebitId: string, ack: AckRecord): Promise<boolean> {
+    return this.#stmt.putAck.run(motebitId, ack.deviceId, coversText(ack.covers), ack.at, ack.sig).changes === 1;
+  }
+
+  async acks(motebitId: string): Promise<AckRecord[]> {
+    return this.#stmt.acks.all(motebitId).map(toAck);
+  }
+
+  async compact(motebitId: string, decide: (state: CompactionState) => Map<string, number> | null): Promise<CompactionResult | null> {
+    return this.#compact.immediate(motebitId, decide);
   }
 
   async close(): Promise<void> {

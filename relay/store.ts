@@ -91,6 +91,11 @@ export interface ReadResult {
   events: StoredWireEvent[];
   /** Whether more events exist after the last one returned. */
   more: boolean;
+  /**
+   * The cursor to resume after: the last seq returned, or, when nothing more is left, the head (past any
+   * compacted stubs at the end, which no page returns); never below `after`.
+   */
+  next: number;
   /** The log's highest seq and its epoch, read with the page. */
   head: number;
   epoch: string;
@@ -127,8 +132,93 @@ export interface LogFrontier {
   epoch: string;
   head: number;
   devices: { deviceId: string; seq: number }[];
-  /** When asked: the event id at that seq (null when there is none). */
+  /** When asked: the event id at that seq (null when there is none). A compacted event keeps its id. */
   at: { seq: number; eventId: string | null } | null;
+  /** Each writer's compacted-through device_seq, for writers with any compacted event (empty when none). */
+  floors: { deviceId: string; seq: number }[];
+}
+
+/** A version vector: { device_id: highest device_seq }. */
+export type Covers = Record<string, number>;
+
+/** A snapshot upload, or a complete snapshot, as stored (its chunks are rows of their own). */
+export interface SnapshotRecord {
+  snapshotId: string;
+  /** The device that began the upload (who made the snapshot). */
+  deviceId: string;
+  size: number;
+  sha256: string;
+  chunkBytes: number;
+  chunks: number;
+  covers: Covers;
+  /** Unix ms of the begin or the latest chunk stored (unfinished uploads are forgotten after a while). */
+  touchedAt: number;
+  /** Unix ms it became complete (its commit), or null while it is an upload. */
+  completedAt: number | null;
+}
+
+/** What a device declares when it begins an upload. */
+export interface SnapshotBeginInput {
+  snapshotId: string;
+  deviceId: string;
+  size: number;
+  sha256: string;
+  chunkBytes: number;
+  covers: Covers;
+  now: number;
+}
+
+export type SnapshotBeginOutcome =
+  /** A new upload (the device's unfinished one, if any, was dropped), or the same upload again: `received` are the chunks held, sorted. */
+  | { kind: 'begun' | 'resumed'; received: number[] }
+  /** The snapshot is complete already. */
+  | { kind: 'complete'; chunks: number }
+  /** The id is another device's upload, or was begun with other fields. */
+  | { kind: 'conflict'; reason: 'other_device' | 'other_fields' };
+
+export type ChunkPutOutcome =
+  /** Stored now, or held already with the same bytes; `received`: how many chunks the upload holds. */
+  | { kind: 'stored'; received: number }
+  | { kind: 'not_found' }
+  | { kind: 'other_device' }
+  | { kind: 'out_of_range'; chunks: number }
+  | { kind: 'wrong_length'; expected: number }
+  /** The chunk is held already with other bytes. */
+  | { kind: 'conflict' };
+
+export type SnapshotCommitOutcome =
+  /** Complete now (`pruned`: older complete snapshots dropped), or it already was (pruned 0). */
+  | { kind: 'committed'; snapshot: SnapshotRecord; pruned: number }
+  | { kind: 'not_found' }
+  | { kind: 'other_device' }
+  | { kind: 'incomplete'; missing: number }
+  /** The chunks' SHA-256 is not the declared one: the upload was discarded. */
+  | { kind: 'mismatch' };
+
+/** A device's newest signed acknowledgement, as received (shared/ack.ts). */
+export interface AckRecord {
+  deviceId: string;
+  covers: Covers;
+  /** Unix ms, the device's own clock. */
+  at: number;
+  sig: string;
+}
+
+/** What a compaction decision reads, in the transaction that then drops what it decides. */
+export interface CompactionState {
+  /** The newest complete snapshot, or null. */
+  latest: SnapshotRecord | null;
+  devices: DeviceRecord[];
+  acks: AckRecord[];
+  /** Each writer's highest stored device_seq and its compacted-through device_seq (0: none). */
+  writers: Map<string, { head: number; floor: number }>;
+}
+
+/** What a compaction dropped: event bodies made stubs, their bytes, and each writer's new floor. */
+export interface CompactionResult {
+  events: number;
+  bytes: number;
+  floors: Map<string, number>;
 }
 
 /**
@@ -198,14 +288,47 @@ export interface RelayStore {
   /** Hears every notification of the motebit until the returned function is called. */
   subscribe(motebitId: string, listener: (notification: Notification) => void): () => void;
 
+  // ---- Snapshots, acknowledgements, compaction (docs/protocol.md §7, "Snapshots and compaction") ----
+  // The relay never reads a snapshot: size, hash and chunk lengths are all it checks (relay/snapshot-rule.ts).
+
+  /** Begins an upload by its device, or resumes the same one; a new begin drops the device's other unfinished upload. */
+  beginSnapshot(motebitId: string, input: SnapshotBeginInput): Promise<SnapshotBeginOutcome>;
+  /** Stores one chunk of the device's upload (idempotent for the same bytes). */
+  putSnapshotChunk(motebitId: string, snapshotId: string, deviceId: string, index: number, data: Buffer, now: number): Promise<ChunkPutOutcome>;
+  /**
+   * Completes the device's upload when every chunk is there and their SHA-256 is the declared one (else
+   * it is discarded); the complete snapshot becomes the latest, and only the `keep` newest complete ones
+   * stay, with their chunks. Committing a complete snapshot again answers it.
+   */
+  commitSnapshot(motebitId: string, snapshotId: string, deviceId: string, keep: number, now: number): Promise<SnapshotCommitOutcome>;
+  /** The newest complete snapshot (by commit order), or null. */
+  latestSnapshot(motebitId: string): Promise<SnapshotRecord | null>;
+  /** A chunk of a complete snapshot; null for an upload, an unknown snapshot or an index past its end. */
+  snapshotChunk(motebitId: string, snapshotId: string, index: number): Promise<Buffer | null>;
+  /** Forgets unfinished uploads (and their chunks) last touched before `before` (Unix ms), of every motebit. */
+  pruneSnapshotUploads(before: number): Promise<void>;
+  /** Keeps a device's acknowledgement if it is newer (a higher `at`) than the one held; true when kept. */
+  putAck(motebitId: string, ack: AckRecord): Promise<boolean>;
+  /** Each device's newest acknowledgement (revoked devices' too; callers pick the live ones). */
+  acks(motebitId: string): Promise<AckRecord[]>;
+  /**
+   * In one transaction: reads the state, asks `decide` for each writer's new floor (null: nothing to do),
+   * and makes every event of a writer with device_seq up to its floor a stub (body dropped; its id, seq
+   * and device_seq stay, so pushes, the frontier and the append rule see it as before). Usage drops by
+   * what was dropped. Null when nothing was dropped.
+   */
+  compact(motebitId: string, decide: (state: CompactionState) => Map<string, number> | null): Promise<CompactionResult | null>;
+
   close(): Promise<void>;
 }
 
 /**
- * A pull page from `rows` (read with limit + 1): at most `limit` events and about `maxBytes`, always at
- * least one; `more` when anything was left out.
+ * A pull page from `rows` (events that are not stubs, read with limit + 1, after `after`, in the snapshot
+ * whose head is `head`): at most `limit` events and about `maxBytes`, always at least one; `more` when
+ * anything was left out; `next` the last seq returned, or the head when nothing is left (what lies between
+ * is compacted stubs, which no page returns), never below `after`.
  */
-export function capPage(rows: StoredWireEvent[], limit: number, maxBytes: number): { events: StoredWireEvent[]; more: boolean } {
+export function capPage(rows: StoredWireEvent[], limit: number, maxBytes: number, after: number, head: number): { events: StoredWireEvent[]; more: boolean; next: number } {
   const events: StoredWireEvent[] = [];
   let bytes = 0;
   for (const row of rows.slice(0, limit)) {
@@ -214,5 +337,7 @@ export function capPage(rows: StoredWireEvent[], limit: number, maxBytes: number
     bytes += size;
     events.push(row);
   }
-  return { events, more: rows.length > events.length };
+  const more = rows.length > events.length;
+  const last = events.at(-1)?.seq ?? after;
+  return { events, more, next: more ? last : Math.max(last, head, after) };
 }

@@ -458,6 +458,8 @@ export class Connection {
         // Whatever a notification brought while we read is in storage; only what comes later is not.
         const fresh = page.events.filter((event) => event.seq > this.#cursor);
         this.#sendEvents(fresh);
+        // Nothing left but compacted stubs up to the head (which no page returns): the socket is past them.
+        if (!page.more && page.next > this.#cursor) this.#cursor = page.next;
         if (!page.more && !this.#dirty) break;
       }
     } catch (error) {

@@ -49,6 +49,9 @@ export function progressText(progress: NonNullable<SyncStatus['progress']>): str
   if (progress.phase === 'connect') return 'Connecting to the relay…';
   if (progress.phase === 'push') return `Sending ${count('changes')}…`;
   if (progress.phase === 'resend') return `Sending again what the relay lost: ${count('changes')}…`;
+  const bytes = `${byteSize(progress.done)}${progress.total !== null ? ` of ${byteSize(progress.total)}` : ''}`;
+  if (progress.phase === 'snapshot_download') return `Downloading a snapshot of your motebit: ${bytes}…`;
+  if (progress.phase === 'snapshot_upload') return `Saving a snapshot to the relay: ${bytes}…`;
   const left = progress.done < (progress.total ?? 0) ? timeLeft(progress.remainingMs) : '';
   return `Receiving ${count('changes')}…${left ? ` ${left}` : ''}`;
 }

@@ -36,3 +36,10 @@ export const LogEpochSchema = z.string().regex(/^ep_[A-Za-z0-9_-]{22}$/, 'an epo
 export function newLogEpoch(): string {
   return `ep_${randomBytes(16).toString('base64url')}`;
 }
+
+/** A snapshot's id (docs/protocol.md §7, snapshots): chosen by the device that makes it, 16 random bytes. */
+export const SnapshotIdSchema = z.string().regex(/^sn_[A-Za-z0-9_-]{22}$/, 'a snapshot id is sn_ followed by 22 base64url characters');
+
+export function newSnapshotId(): string {
+  return `sn_${randomBytes(16).toString('base64url')}`;
+}

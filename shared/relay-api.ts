@@ -2,7 +2,7 @@
 // message, as zod schemas shared by the relay and the devices, plus the error codes and close codes.
 import { z } from 'zod';
 import { base64UrlPattern } from './encoding.ts';
-import { DeviceIdSchema, EventIdSchema, LogEpochSchema, MotebitIdSchema } from './ids.ts';
+import { DeviceIdSchema, EventIdSchema, LogEpochSchema, MotebitIdSchema, SnapshotIdSchema } from './ids.ts';
 import { StoredWireEventSchema, WireEventSchema } from './wire.ts';
 
 export const RELAY_PROTOCOL = 'v1';
@@ -10,7 +10,13 @@ export const RELAY_PROTOCOL = 'v1';
  * Additive revisions of v1 (docs/protocol.md, "Revisions"). 2: log epochs and heads on every pull, push and
  * ready; the frontier endpoint; members may push other devices' sealed events; writers stored gap-free.
  */
-export const RELAY_REVISION = 3;
+export const RELAY_REVISION = 4;
+/**
+ * The oldest relay revision a device of this version works with: 3 (membership logs). Revision 4 adds
+ * snapshots, acknowledgements and compaction; a device finds none of them at a revision-3 relay (404) and
+ * syncs without them.
+ */
+export const MIN_RELAY_REVISION = 3;
 
 // ---- Limits (defaults; a relay may be configured lower, never higher than the schemas allow) ----
 export const MAX_BATCH_EVENTS = 256;
@@ -52,6 +58,9 @@ export const ERROR_CODES = [
   'quota_exceeded',
   'membership_refused',
   'membership_conflict',
+  'snapshot_conflict',
+  'snapshot_incomplete',
+  'snapshot_mismatch',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -83,11 +92,14 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   quota_exceeded: 403,
   membership_refused: 400,
   membership_conflict: 409,
+  snapshot_conflict: 409,
+  snapshot_incomplete: 400,
+  snapshot_mismatch: 400,
   internal: 500,
 };
 
 /** What a motebit may use of a relay; a refusal names the one it would exceed. */
-export const QUOTA_NAMES = ['stored_events', 'stored_bytes', 'devices', 'sockets'] as const;
+export const QUOTA_NAMES = ['stored_events', 'stored_bytes', 'devices', 'sockets', 'snapshot_bytes'] as const;
 export type QuotaName = (typeof QUOTA_NAMES)[number];
 
 // Read leniently, like every response, so a later revision may add fields.
@@ -279,10 +291,100 @@ export const FrontierResponseSchema = z.object({
   devices: z.array(z.object({ device_id: DeviceIdSchema, seq: z.int().min(1) })),
   /** With `at`: the event the log holds at that seq (null when none), so a device can check its cursor. */
   at: z.object({ seq: z.int().min(1), event_id: EventIdSchema.nullable() }).nullable(),
+  /** Each writer's compacted-through device_seq: its events 1..floor are stubs no pull returns (absent when nothing was compacted). */
+  floors: z.record(DeviceIdSchema, z.int().min(1)).optional(),
 });
 export type FrontierResponse = z.infer<typeof FrontierResponseSchema>;
 
-export const HealthResponseSchema = z.object({ ok: z.literal(true), protocol: z.literal(RELAY_PROTOCOL), revision: z.int().min(RELAY_REVISION) });
+// ---- Snapshots, acknowledgements and compaction (docs/protocol.md §7, "Snapshots and compaction") ----
+
+/** Raw bytes per snapshot chunk: a device picks within these bounds (a 1 MiB chunk fits the 4 MiB body cap in base64 JSON). */
+export const MIN_SNAPSHOT_CHUNK_BYTES = 65_536;
+export const MAX_SNAPSHOT_CHUNK_BYTES = 1_048_576;
+/** Chunk indexes are 0..MAX_SNAPSHOT_CHUNK_INDEX. */
+export const MAX_SNAPSHOT_CHUNK_INDEX = 99_999;
+/** Most writers a version vector (a snapshot's or an acknowledgement's covers) names. */
+export const MAX_COVERS_WRITERS = 1024;
+
+/** How many chunks a snapshot of `size` bytes has, at `chunkBytes` each (the last one holds the remainder). */
+export const snapshotChunks = (size: number, chunkBytes: number): number => Math.ceil(size / chunkBytes);
+
+const DeviceSeqSchema = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lowercase hex characters');
+
+/** A version vector { device_id: highest device_seq } naming `min`..MAX_COVERS_WRITERS writers. */
+const coversSchema = (min: number) =>
+  z
+    .record(DeviceIdSchema, DeviceSeqSchema, { error: (issue) => (issue.code === 'invalid_key' ? 'covers names each writer by its device id (dv_ followed by 22 base64url characters)' : undefined) })
+    .refine((covers) => Object.keys(covers).length >= min && Object.keys(covers).length <= MAX_COVERS_WRITERS, `covers names ${min} to ${MAX_COVERS_WRITERS} writers`);
+export const SnapshotCoversSchema = coversSchema(1);
+/** An acknowledgement may name no writer yet (a device that has applied nothing). */
+export const AckCoversSchema = coversSchema(0);
+
+/** A route's chunk index: a decimal integer 0..99999, no leading zeros. */
+export const ChunkIndexSchema = z.string().regex(/^(0|[1-9][0-9]{0,4})$/, 'a chunk index is a whole number from 0 to 99999');
+
+/** POST /v1/motebits/:motebitId/snapshots: begins (or resumes) the upload of a sealed snapshot. */
+export const SnapshotBeginSchema = z
+  .strictObject({
+    snapshot_id: SnapshotIdSchema,
+    size: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+    sha256: Sha256HexSchema,
+    chunk_bytes: z.int().min(MIN_SNAPSHOT_CHUNK_BYTES).max(MAX_SNAPSHOT_CHUNK_BYTES),
+    covers: SnapshotCoversSchema,
+  })
+  .refine((begin) => snapshotChunks(begin.size, begin.chunk_bytes) <= MAX_SNAPSHOT_CHUNK_INDEX + 1, `a snapshot has at most ${MAX_SNAPSHOT_CHUNK_INDEX + 1} chunks: use larger chunks`);
+export type SnapshotBegin = z.infer<typeof SnapshotBeginSchema>;
+
+/** `received`: the indexes of the chunks the relay holds already, sorted (all of them once complete). */
+export const SnapshotBeginResponseSchema = z.object({ snapshot_id: SnapshotIdSchema, complete: z.boolean(), received: z.array(z.int().min(0).max(MAX_SNAPSHOT_CHUNK_INDEX)) });
+export type SnapshotBeginResponse = z.infer<typeof SnapshotBeginResponseSchema>;
+
+/** base64url without padding, exactly as Buffer encodes it (so one text means one byte string). */
+const ChunkDataSchema = z
+  .string()
+  .max(Math.ceil((MAX_SNAPSHOT_CHUNK_BYTES * 4) / 3), `a chunk is at most ${MAX_SNAPSHOT_CHUNK_BYTES} bytes`)
+  .regex(/^[A-Za-z0-9_-]*$/, 'chunk data is base64url without padding')
+  .refine((data) => Buffer.from(data, 'base64url').toString('base64url') === data, 'chunk data is not canonical base64url');
+
+/** POST /v1/motebits/:motebitId/snapshots/:snapshotId/chunks/:index, and the answer to GET of the same path. */
+export const SnapshotChunkSchema = z.strictObject({ data: ChunkDataSchema });
+export const SnapshotChunkDataSchema = z.object({ data: ChunkDataSchema });
+/** `received`: how many of the upload's chunks the relay holds now. */
+export const SnapshotChunkResponseSchema = z.object({ received: z.int().min(0) });
+
+/** POST /v1/motebits/:motebitId/snapshots/:snapshotId/commit. Body: {}. */
+export const SnapshotCommitSchema = z.strictObject({});
+
+export const SnapshotInfoSchema = z.object({
+  snapshot_id: SnapshotIdSchema,
+  /** The device that made (uploaded) it. */
+  device_id: DeviceIdSchema,
+  size: z.int().min(1),
+  sha256: Sha256HexSchema,
+  chunk_bytes: z.int().min(1),
+  chunks: z.int().min(1),
+  covers: SnapshotCoversSchema,
+  /** Unix ms the relay completed it (its commit). */
+  created_at: z.int().min(0),
+});
+export type SnapshotInfo = z.infer<typeof SnapshotInfoSchema>;
+export const SnapshotCommitResponseSchema = z.object({ snapshot: SnapshotInfoSchema });
+
+/** POST /v1/motebits/:motebitId/acks: the token's device acknowledges what it has applied (shared/ack.ts signs it). */
+export const AckRequestSchema = z.strictObject({ covers: AckCoversSchema, at: z.int().min(0).max(Number.MAX_SAFE_INTEGER), sig: SignatureSchema });
+export type AckRequest = z.infer<typeof AckRequestSchema>;
+export const AckResponseSchema = z.object({ ok: z.literal(true) });
+
+/** An acknowledgement as the relay stores and serves it (a device checks `sig` with the device's key). */
+export const AckSchema = z.object({ device_id: DeviceIdSchema, covers: AckCoversSchema, at: z.int().min(0), sig: SignatureSchema });
+export type Ack = z.infer<typeof AckSchema>;
+
+/** GET /v1/motebits/:motebitId/snapshots/latest: the newest complete snapshot, and every live device's newest acknowledgement. */
+export const LatestSnapshotResponseSchema = z.object({ snapshot: SnapshotInfoSchema.nullable(), acks: z.array(AckSchema) });
+export type LatestSnapshotResponse = z.infer<typeof LatestSnapshotResponseSchema>;
+
+export const HealthResponseSchema = z.object({ ok: z.literal(true), protocol: z.literal(RELAY_PROTOCOL), revision: z.int().min(MIN_RELAY_REVISION) });
 
 // ---- WebSocket ----
 

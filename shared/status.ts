@@ -23,8 +23,11 @@ export const SyncErrorSchema = z.strictObject({
 export type SyncError = z.infer<typeof SyncErrorSchema>;
 
 export const SyncProgressSchema = z.strictObject({
-  /** resend: events the relay lost, sent to it again (this device's own and other devices' it holds). */
-  phase: z.enum(['connect', 'resend', 'push', 'pull']),
+  /**
+   * resend: events the relay lost, sent to it again (this device's own and other devices' it holds).
+   * snapshot_download / snapshot_upload: a snapshot (issue 12) coming in or going out, counted in bytes.
+   */
+  phase: z.enum(['connect', 'resend', 'push', 'pull', 'snapshot_download', 'snapshot_upload']),
   done: z.int().min(0),
   /**
    * null when the total is not known yet. Each phase counts one direction only: push and resend count

@@ -1,9 +1,12 @@
 // The services the tray app, the settings window and the CLI share: one device home, opened once, with
 // its identity, secret store, event store, relay client and sync engine. Everything here is plain Node.
 import { join } from 'node:path';
-import { type JsonValue, type SealedEvent } from '../../shared/event.ts';
+import { type JsonValue, type SealedEvent, verifyDeviceCert } from '../../shared/event.ts';
+import { fromBase64Url } from '../../shared/encoding.ts';
+import { identitySnapshotSigner, membershipSnapshotSigner } from '../../shared/snapshot/signer.ts';
+import { DEFAULT_SNAPSHOT_EVERY, SnapshotSync, type MadeSnapshot } from '../sync/snapshot-sync.ts';
 import type { DeviceInfo } from '../../shared/relay-api.ts';
-import type { SyncStatus } from '../../shared/status.ts';
+import type { SyncProgress, SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { ensurePrivateDir, motebitDir } from '../config/home.ts';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +24,7 @@ import { TransportError, type ReceivedEvent } from '../sync/transport.ts';
 import { openSecretStore } from '../keyring/open.ts';
 import type { SecretStore } from '../keyring/secret-store.ts';
 import { EventStore, type ConflictRecord, type EntityState, type LocalWrite } from '../store/event-store.ts';
-import { EncryptedTransport } from '../sync/encrypted-transport.ts';
+import { EncryptedTransport, type BodyKeyring } from '../sync/encrypted-transport.ts';
 import { SyncEngine, type CycleResult, type Logger, type RelayControl, type TransportPreference } from '../sync/engine.ts';
 import { HttpTransport } from '../sync/http-transport.ts';
 import { RelayClient, checkRelay } from '../sync/relay-client.ts';
@@ -118,6 +121,8 @@ export class Device {
   readonly secretsWarning: string | null;
   /** A motebit with a membership log: the log as this device verified it (null for protocol 2). */
   readonly membership: MembershipSync | null;
+  /** Snapshots on the relay (issue 12): join from one, acknowledge, make one. */
+  readonly snapshots: SnapshotSync;
   private readonly secrets: SecretStore;
   /** The content keys this member holds (a motebit with a membership log). */
   private memberKeys: MemberKeyring | null = null;
@@ -163,8 +168,20 @@ export class Device {
             reopen: (event) => this.reopen(event),
           }
         : null;
+    this.snapshots = new SnapshotSync({
+      store: this.store,
+      relay: this.relay,
+      credentials: identity.credentials,
+      keys: () => this.bodyKeys(),
+      signer: () => (identity.kind === 'member' ? membershipSnapshotSigner(this.membership!.state!) : identitySnapshotSigner(identity.motebitId, identity.identityKey.publicKey)),
+      writers: () => this.liveWriters(),
+      downloadDir: join(motebitDir(parts.home), 'snapshot-download'),
+      uploadDir: join(motebitDir(parts.home), 'snapshot-upload'),
+      every: parts.config.snapshot_every_events ?? DEFAULT_SNAPSHOT_EVERY,
+    });
     this.engine = new SyncEngine({
       ...(membershipHook ? { membership: membershipHook } : {}),
+      snapshots: { join: (progress) => this.withSnapshotRoutes(() => this.snapshots.join(progress)), afterCycle: (progress) => this.withSnapshotRoutes(() => this.snapshots.afterCycle(progress)) },
       store: this.store,
       relay: this.relayControl,
       credentials: identity.credentials,
@@ -173,6 +190,45 @@ export class Device {
       intervalMs: parts.config.interval_seconds * 1000,
       ...(parts.log ? { log: parts.log } : {}),
     });
+  }
+
+  /** The content keys snapshots are sealed with and opened by; null when the motebit does not encrypt. */
+  private bodyKeys(): BodyKeyring | null {
+    const { identity } = this;
+    if (!identity.encryption) return null;
+    if (identity.kind === 'member') return this.memberKeys;
+    const { id, key } = identity.encryptionKey;
+    return { current: { id, key }, byId: (keyId) => (keyId === id ? key : undefined) };
+  }
+
+  /**
+   * The devices that may still write, with the keys that sign their acknowledgements: the members of the
+   * verified log, or (protocol 2) the relay's live devices whose certificate the identity key made.
+   */
+  private async liveWriters(): Promise<{ deviceId: string; key: Uint8Array }[]> {
+    const { identity } = this;
+    if (identity.kind === 'member') {
+      return [...this.membership!.state!.members.values()].filter((m) => m.key.role === 'device' && m.removedAt === null).map((m) => ({ deviceId: m.key.id, key: fromBase64Url(m.key.sign_key) }));
+    }
+    const devices = await this.relay.listDevices();
+    return devices
+      .filter((d) => d.revoked_at === null && d.cert !== undefined && verifyDeviceCert(identity.identityKey.publicKey, identity.motebitId, d.device_id, d.key, d.cert))
+      .map((d) => ({ deviceId: d.device_id, key: fromBase64Url(d.key) }));
+  }
+
+  /** A relay from before snapshots (no such routes) has none: nothing to join from, nothing to acknowledge. */
+  private async withSnapshotRoutes<T>(run: () => Promise<T>): Promise<T | null> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof TransportError && error.code === 'not_found') return null;
+      throw error;
+    }
+  }
+
+  /** Makes a snapshot now and uploads it (motebit-sync snapshot). */
+  makeSnapshot(progress?: (progress: SyncProgress) => void): Promise<MadeSnapshot> {
+    return this.snapshots.make(progress);
   }
 
   /** Opens an existing device home (config + secrets); errors say to run init or join when there is none. */

@@ -14,6 +14,7 @@ import { PairingError, type PairingErrorCode } from '../identity/pairing-flow.ts
 import { PairsByApprovalError } from '../identity/local-identity.ts';
 import { CodeTextError } from '../../shared/code-text.ts';
 import { MembershipError } from '../../shared/membership/log.ts';
+import { SnapshotError } from '../../shared/snapshot/content.ts';
 import { keyringHelp } from '../keyring/help.ts';
 import { SecretStoreChoiceError } from '../keyring/open.ts';
 import { KeyringUnavailableError, SecretStoreError } from '../keyring/secret-store.ts';
@@ -97,6 +98,12 @@ function relayCodeWords(code: string | undefined, kind: TransportError['kind']):
     case 'payload_too_large':
     case 'too_many_events':
       return { kind: 'relay', message: 'the relay refused a change as too big', nextStep: "ask the relay's operator about its size limits" };
+    case 'snapshot_conflict':
+      return { kind: 'relay', message: "the relay already holds another snapshot under this snapshot's name", nextStep: 'sync again: this device makes its snapshot under a new name' };
+    case 'snapshot_incomplete':
+      return { kind: 'relay', message: 'the relay has not received all of the snapshot yet', nextStep: 'sync again: this device sends the parts still missing' };
+    case 'snapshot_mismatch':
+      return { kind: 'integrity', message: 'the snapshot the relay received is not the one this device sent, so the relay discarded it', nextStep: 'sync again to send it once more; if it keeps happening, the network or the relay is changing data' };
     case 'internal':
       return { kind: 'network', message: 'the relay had an internal problem', nextStep: 'sync retries by itself; if it lasts, tell the relay operator' };
     case EPOCH_CHANGED:
@@ -235,6 +242,10 @@ export function errorWords(error: unknown): Words {
     return { kind: 'local', message: "this device's secrets could not be read", nextStep: 'see the details; fix what they name, then try again', details: error.message };
   }
   if (error instanceof StoreOpenError) return { kind: 'local', message: "this device's database could not be opened", nextStep: 'see the details', details: error.message };
+  if (error instanceof SnapshotError) {
+    if (error.message.startsWith('this device holds no events yet')) return { kind: 'state', message: error.message, nextStep: 'write something or sync first', details: '' };
+    return { kind: 'integrity', message: `the relay's snapshot of this motebit was refused: ${error.message}`, nextStep: 'nothing of it was used. Sync again later; if it keeps happening, make a new snapshot on another device ("motebit-sync snapshot") or move to another relay', details: error.fault };
+  }
   if (error instanceof ChainError) {
     return { kind: 'integrity', message: 'the relay served events that fail verification; they were not applied', nextStep: 'sync again later; if it keeps happening, the relay is faulty or tampered with', details: error.message };
   }

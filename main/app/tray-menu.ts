@@ -58,7 +58,7 @@ function shorten(text: string): string {
   return oneLine.length <= MAX_MESSAGE ? oneLine : `${oneLine.slice(0, MAX_MESSAGE - 1)}…`;
 }
 
-const PHASES = { connect: 'connecting', resend: 'sending again what the relay lost', push: 'sending', pull: 'receiving' } as const;
+const PHASES = { connect: 'connecting', resend: 'sending again what the relay lost', push: 'sending', pull: 'receiving', snapshot_download: 'downloading a snapshot', snapshot_upload: 'saving a snapshot' } as const;
 
 /** The one-line summary of the sync state. */
 export function statusLine(status: SyncStatus | null, state: AppState, now: number): string {

@@ -47,6 +47,11 @@ export const ConfigSchema = z
      * secret in the keyring, docs/keys.md) or, when absent, a master token shared by every device (protocol 2).
      */
     keys: z.enum(['per-device']).optional(),
+    /**
+     * Snapshots (issue 12): this device makes one once the motebit holds this many events beyond the
+     * relay's latest (0: only when asked, with "motebit-sync snapshot"); absent: DEFAULT_SNAPSHOT_EVERY.
+     */
+    snapshot_every_events: z.int().min(0).max(100_000_000).optional(),
   })
   .superRefine((config, ctx) => {
     if ((config.motebit_id === undefined) !== (config.device_id === undefined)) {

@@ -162,7 +162,10 @@ export class EventStore {
       motebitId: identity.motebitId,
       position: () => this.writePosition().m,
       stateDigest: () => this.stateDigest(),
-      rebuildState: () => this.rebuildState(),
+      putState: (winner, writers, conflicts) => {
+        const state = stateRow(winner);
+        this.sql.upsertState.run(state.entity, state.event_id, state.lamport, state.device_id, state.deleted, state.payload, JSON.stringify(writers), conflicts);
+      },
       pushedSeq: () => this.getCursor('pushed_seq'),
     });
   }

@@ -2,6 +2,7 @@
 // the log it holds, take one as a new device's starting point, and prune its own log below one. Which
 // events must stay is decided by shared/snapshot/retain.ts; this module only reads and writes rows.
 import type { SqliteDatabase } from './database.ts';
+import type { SealedEvent } from '../../shared/event.ts';
 import { SNAPSHOT_FORMAT, type SnapshotConflict, type SnapshotContent, type SnapshotHead, type VerifiedSnapshot } from '../../shared/snapshot/content.ts';
 import { joinBounds, stableThrough, type WriterBound } from '../../shared/snapshot/retain.ts';
 
@@ -24,8 +25,8 @@ export interface KeeperHost {
   /** Protocol 3: the membership position this device holds (undefined in protocol 2). */
   position(): number | undefined;
   stateDigest(): string;
-  /** Recomputes the materialised state from the events held. */
-  rebuildState(): number;
+  /** Writes an entity's state row: its winner, each writer's highest sequence among its events here, its conflict count. */
+  putState(winner: SealedEvent, writers: Readonly<Record<string, number>>, conflicts: number): void;
   /** This device's events the relay has acknowledged (never pruned beyond it). */
   pushedSeq(): number;
 }
@@ -147,8 +148,19 @@ export class SnapshotKeeper {
           this.#sql.raiseFloor.run(head.device_id, head.seq);
         }
         for (const [device, seq] of Object.entries(snapshot.content.claims)) this.#sql.raiseClaim.run(device, seq);
-        for (const c of snapshot.content.conflicts) this.#sql.insertConflict.run(c);
-        this.#host.rebuildState();
+        const conflicts = new Map<string, number>();
+        for (const c of snapshot.content.conflicts) {
+          this.#sql.insertConflict.run(c);
+          conflicts.set(c.entity, (conflicts.get(c.entity) ?? 0) + 1);
+        }
+        // The state the verification folded the events to, with what applying them would have recorded.
+        const writers = new Map<string, Record<string, number>>();
+        for (const { event } of snapshot.events) {
+          const of = writers.get(event.entity) ?? {};
+          of[event.device_id] = Math.max(of[event.device_id] ?? 0, event.device_seq);
+          writers.set(event.entity, of);
+        }
+        for (const [entity, winner] of snapshot.winners) this.#host.putState(winner, writers.get(entity)!, conflicts.get(entity) ?? 0);
       })
       .immediate();
   }

@@ -57,9 +57,21 @@ export interface MembershipHook {
   reopen(event: ReceivedEvent): ReceivedEvent;
 }
 
+/**
+ * Snapshots (issue 12, main/sync/snapshot-sync.ts): a device that holds nothing starts from the relay's
+ * latest snapshot; after each successful cycle a device acknowledges what it holds (so the relay may
+ * compact) and makes a snapshot when one is due.
+ */
+export interface SnapshotHook {
+  /** Adopts the latest snapshot (verified) into an empty store; null when the relay has none. */
+  join(progress: (progress: SyncProgress) => void): Promise<{ relay: { epoch: string; seq: number } | null } | null>;
+  afterCycle(progress: (progress: SyncProgress) => void): Promise<unknown>;
+}
+
 export interface EngineOptions {
   /** Set for a motebit with a membership log. */
   readonly membership?: MembershipHook;
+  readonly snapshots?: SnapshotHook;
   readonly store: EventStore;
   readonly relay: RelayControl;
   /** When events that fail verification are set aside (quarantined), and for how long. */
@@ -267,6 +279,7 @@ export class SyncEngine {
     try {
       const log = await this.inspectRelay();
       await this.options.membership?.refresh();
+      await this.joinFromSnapshot(log);
       // The relay's head is known now: what there is to receive is what lies between this device's cursor and it.
       this.pull = { head: log.head, base: this.store.getCursor(CURSOR), ownInRange: 0, startedAt: null };
       let transport = await this.ensureTransport(log.epoch);
@@ -290,6 +303,7 @@ export class SyncEngine {
       }
       this.settleRepairs();
       this.checkWithheld();
+      await this.options.snapshots?.afterCycle((progress) => this.setProgress(progress));
       this.store.setCursor(LAST_SUCCESS, this.now());
       this.noteRecovery(log.epoch);
       this.lastError = null;
@@ -305,6 +319,19 @@ export class SyncEngine {
       this.emitCycle(result);
       return result;
     }
+  }
+
+  /**
+   * A device that holds nothing and has never pulled starts from the relay's latest snapshot, then pulls
+   * from where the snapshot's events end in this log (when it names this log; the audit after the pull
+   * fetches the whole log again if that skipped anything).
+   */
+  private async joinFromSnapshot(log: FrontierResponse): Promise<void> {
+    if (!this.options.snapshots || this.store.getCursor(CURSOR) !== 0 || !this.store.snapshots.isEmpty()) return;
+    const joined = await this.options.snapshots.join((progress) => this.setProgress(progress));
+    if (!joined) return;
+    this.log.info({ relay_seq: joined.relay?.seq ?? null }, 'started from a snapshot');
+    if (joined.relay && joined.relay.epoch === log.epoch && joined.relay.seq <= log.head) this.store.setCursor(CURSOR, joined.relay.seq);
   }
 
   // ---- the relay, checked -------------------------------------------------------------------------
@@ -363,6 +390,13 @@ export class SyncEngine {
       let after = relayHas.get(deviceId) ?? 0;
       while (after < head) {
         const run = this.store.sealedRun(deviceId, after, MAX_BATCH_EVENTS);
+        if (run.length === 0 && this.store.floor(deviceId) > after) {
+          throw new SyncFailure(
+            'integrity',
+            `the relay lost events of device ${shortDevice(deviceId)} (from number ${after + 1}) that this device no longer keeps: it started from a snapshot, or pruned its history below one`,
+            'a device that still holds them sends them again when it syncs; until one does, that device\'s later events cannot reach the relay',
+          );
+        }
         if (run.length === 0) throw new SyncFailure('local', `the events of device ${shortDevice(deviceId)} after ${after} held here have no seal`, 'report it with the output of "motebit-sync status --json"');
         const results = await transport.push(run.map(toWire));
         throwIfRefused(results, run.length, `events of device ${shortDevice(deviceId)} sent again`);

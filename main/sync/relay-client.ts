@@ -3,9 +3,20 @@
 import { canonicalAudience } from '../../shared/audience.ts';
 import type { z } from 'zod';
 import type { SigningKey } from '../../shared/crypto.ts';
-import { toBase64Url } from '../../shared/encoding.ts';
+import { fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
 import { certifyDevice } from '../../shared/event.ts';
+import { signAck } from '../../shared/ack.ts';
 import {
+  AckResponseSchema,
+  LatestSnapshotResponseSchema,
+  SnapshotBeginResponseSchema,
+  SnapshotChunkDataSchema,
+  SnapshotChunkResponseSchema,
+  SnapshotCommitResponseSchema,
+  type LatestSnapshotResponse,
+  type SnapshotBegin,
+  type SnapshotBeginResponse,
+  type SnapshotInfo,
   DeviceListResponseSchema,
   EnrolResponseSchema,
   ErrorBodySchema,
@@ -157,6 +168,40 @@ export class RelayClient {
   /** Offers entries for the relay to check and append; answers the relay's new last entry number. */
   async offerMembership(entries: readonly unknown[]): Promise<number> {
     return (await this.#request('POST', `${this.#base}/membership`, { entries }, this.#device, MembershipOfferResponseSchema)).head;
+  }
+
+  // Snapshots and acknowledgements (docs/protocol.md §7, "Snapshots and compaction"): the relay stores a
+  // sealed snapshot in chunks and never reads it; uploads and downloads resume by chunk index.
+
+  /** Begins (or resumes) this device's upload of a snapshot: answers whether it is complete and which chunks the relay holds. */
+  async beginSnapshot(begin: SnapshotBegin): Promise<SnapshotBeginResponse> {
+    return this.#request('POST', `${this.#base}/snapshots`, begin, this.#device, SnapshotBeginResponseSchema);
+  }
+
+  /** Sends chunk `index` (raw bytes; chunk_bytes long, the last one the remainder); answers how many chunks the relay holds. */
+  async putSnapshotChunk(snapshotId: string, index: number, data: Uint8Array): Promise<number> {
+    return (await this.#request('POST', `${this.#base}/snapshots/${snapshotId}/chunks/${index}`, { data: toBase64Url(data) }, this.#device, SnapshotChunkResponseSchema)).received;
+  }
+
+  /** Completes the upload once every chunk is there (the relay checks the whole blob's SHA-256): it becomes the latest snapshot. */
+  async commitSnapshot(snapshotId: string): Promise<SnapshotInfo> {
+    return (await this.#request('POST', `${this.#base}/snapshots/${snapshotId}/commit`, {}, this.#device, SnapshotCommitResponseSchema)).snapshot;
+  }
+
+  /** The newest complete snapshot (null when none), and every live device's newest signed acknowledgement. */
+  async latestSnapshot(): Promise<LatestSnapshotResponse> {
+    return this.#request('GET', `${this.#base}/snapshots/latest`, undefined, this.#device, LatestSnapshotResponseSchema);
+  }
+
+  /** Chunk `index` of a complete snapshot, as raw bytes. */
+  async snapshotChunk(snapshotId: string, index: number): Promise<Buffer> {
+    return fromBase64Url((await this.#request('GET', `${this.#base}/snapshots/${snapshotId}/chunks/${index}`, undefined, this.#device, SnapshotChunkDataSchema)).data);
+  }
+
+  /** Acknowledges what this device has applied ({ device_id: highest device_seq }), signed with its key, at `at` (Unix ms). */
+  async postAck(covers: Readonly<Record<string, number>>, at: number = Date.now()): Promise<void> {
+    const sig = signAck(this.#deviceKey, { motebitId: this.motebitId, deviceId: this.deviceId, covers, at });
+    await this.#request('POST', `${this.#base}/acks`, { covers, at, sig }, this.#device, AckResponseSchema);
   }
 
   async enrolDevice(options: EnrolDeviceOptions): Promise<EnrolResponse> {

@@ -105,6 +105,8 @@ export function quotaWords(quota: QuotaName | undefined): { message: string; nex
       return { message: 'the relay allows no more devices for this motebit (device limit)', nextStep: `revoke a device no longer used, from another device of this motebit, or ${operator}` };
     case 'sockets':
       return { message: 'the relay has as many live connections open for this motebit as it allows (connection limit)', nextStep: `close the motebit on devices not in use, or ${operator}` };
+    case 'snapshot_bytes':
+      return { message: "the relay refused this motebit's snapshot as bigger than it keeps (snapshot size limit)", nextStep: `${operator}; nothing is lost: every event stays in the log as before` };
     case undefined:
       return { message: 'the relay refused: this motebit is at one of its limits there', nextStep: operator };
   }

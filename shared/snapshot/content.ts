@@ -96,7 +96,7 @@ export function sealSnapshot(content: SnapshotContent, device: { deviceKey: Sign
  */
 export type SnapshotSigner = (deviceId: string, seal: Seal) => SealProblem | 'not_member' | null;
 
-export type SnapshotFault = 'malformed' | 'wrong_motebit' | 'not_member' | SealProblem | 'inconsistent' | 'digest';
+export type SnapshotFault = 'malformed' | 'unreadable' | 'wrong_motebit' | 'not_member' | SealProblem | 'inconsistent' | 'digest';
 
 /** A snapshot this device will not use, and why in words. Nothing of it is kept. */
 export class SnapshotError extends Error {
@@ -112,6 +112,8 @@ export interface VerifiedSnapshot {
   readonly content: SnapshotContent;
   /** The kept events, parsed, with their hashes. */
   readonly events: readonly { event: SealedEvent; hash: string; text: string }[];
+  /** Each entity's winner among them: the state the snapshot holds. */
+  readonly winners: ReadonlyMap<string, SealedEvent>;
 }
 
 /**
@@ -149,7 +151,9 @@ export function verifySnapshot(input: unknown, motebitId: string, signer: Snapsh
     if (event.motebit_id !== motebitId) throw new SnapshotError('wrong_motebit', `event ${event.event_id} of the snapshot belongs to another motebit`);
     const head = heads.get(event.device_id);
     if (!head || event.device_seq > head.seq) throw new SnapshotError('inconsistent', `event ${event.device_seq} of ${event.device_id} lies beyond what the snapshot covers`);
-    const hash = hashEvent(event);
+    // An unsealed event's text is its canonical form, which is what its hash is over; a text that is not
+    // canonical only makes the hash wrong, and a wrong head hash is refused just below.
+    const hash = event.seal ? hashEvent(event) : sha256Hex(text);
     if (event.device_seq === head.seq && (hash !== head.hash || event.clock.l !== head.lamport)) throw new SnapshotError('inconsistent', `the head of ${event.device_id} is not the event the snapshot holds at that number`);
     if (byId.has(event.event_id)) throw new SnapshotError('inconsistent', `the snapshot holds event ${event.event_id} twice`);
     byId.set(event.event_id, event);
@@ -169,7 +173,7 @@ export function verifySnapshot(input: unknown, motebitId: string, signer: Snapsh
   }
   const digest = stateDigestOf([...winners].map(([entity, event]) => ({ entity, eventId: event.event_id })));
   if (digest !== content.state_digest) throw new SnapshotError('digest', 'the state in the snapshot does not hash to its sealed digest');
-  return { content, events };
+  return { content, events, winners };
 }
 
 /** The canonical JSON a sealed snapshot is stored and sent as (before compression and encryption). */

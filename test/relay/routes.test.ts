@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { ROUTES } from '../../relay/routes.ts';
 import type { RunningRelay } from '../../relay/server.ts';
 import { genesisEntry, memberFromSecret } from '../../shared/membership/author.ts';
+import { newSnapshotId } from '../../shared/ids.ts';
 import { verifyLog } from '../../shared/membership/log.ts';
 import { CLOSE_CODES } from '../../shared/relay-api.ts';
 import { RelayClient, enrolledMotebit, startTestRelay, tempDir } from './support.ts';
@@ -32,7 +33,7 @@ beforeAll(async () => {
   const { entry } = await genesisEntry(memberFromSecret('device', randomBytes(32), 'laptop'), memberFromSecret('recovery', randomBytes(32), null).key, Date.now());
   founded = verifyLog([entry]).motebitId;
   await client.send({ method: 'POST', path: `/v1/motebits/${founded}/membership`, body: JSON.stringify({ entries: [entry] }) }, undefined);
-  params = { motebit: motebit.motebitId, device: devices[0]!.deviceId, pairing: created.body.id };
+  params = { motebit: motebit.motebitId, device: devices[0]!.deviceId, pairing: created.body.id, snapshot: newSnapshotId(), chunk: '0' };
 });
 
 afterAll(async () => {

@@ -1,0 +1,96 @@
+// Snapshot uploads and downloads resume (issue 12): an upload cut off after some chunks is finished by the
+// next attempt (a new SnapshotSync, as after a restart) sending only the chunks the relay lacks, and a
+// download cut off the same way fetches only the chunks it does not hold yet. Real relay on 127.0.0.1, real
+// SQLite stores; the only thing altered is a relay call that fails once, as a dropped connection would.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Device } from '../../main/app/device.ts';
+import { EventStore } from '../../main/store/event-store.ts';
+import { SnapshotSync, type SnapshotRelay } from '../../main/sync/snapshot-sync.ts';
+import { TransportError } from '../../main/sync/transport.ts';
+import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
+import { deviceIdFromDeviceKey } from '../../shared/ids.ts';
+import { identitySnapshotSigner } from '../../shared/snapshot/signer.ts';
+import { Lab } from '../support/devices.ts';
+
+let lab: Lab;
+beforeEach(() => void (lab = new Lab()));
+afterEach(() => lab.close());
+
+const CHUNK = 65_536;
+
+/** The device's relay calls, counted, with one call of `failing` refused once it has been made `after` times. */
+function flaky(relay: SnapshotRelay, failing: 'putSnapshotChunk' | 'snapshotChunk' | null, after: number) {
+  const calls = { putSnapshotChunk: 0, snapshotChunk: 0 };
+  const wrapped: SnapshotRelay = {
+    beginSnapshot: (begin) => relay.beginSnapshot(begin),
+    commitSnapshot: (id) => relay.commitSnapshot(id),
+    latestSnapshot: () => relay.latestSnapshot(),
+    postAck: (covers, at) => relay.postAck(covers, at),
+    putSnapshotChunk: async (id, index, data) => {
+      if (failing === 'putSnapshotChunk' && calls.putSnapshotChunk === after) throw new TransportError('network', 'the connection was dropped');
+      calls.putSnapshotChunk++;
+      return relay.putSnapshotChunk(id, index, data);
+    },
+    snapshotChunk: async (id, index) => {
+      if (failing === 'snapshotChunk' && calls.snapshotChunk === after) throw new TransportError('network', 'the connection was dropped');
+      calls.snapshotChunk++;
+      return relay.snapshotChunk(id, index);
+    },
+  };
+  return { relay: wrapped, calls };
+}
+
+function syncer(device: Device, store: EventStore, relay: SnapshotRelay): SnapshotSync {
+  const identity = device.identity;
+  if (identity.kind !== 'master-token') throw new Error('this test uses a master-token motebit');
+  return new SnapshotSync({
+    store,
+    relay,
+    credentials: identity.credentials,
+    keys: () => null,
+    signer: () => identitySnapshotSigner(identity.motebitId, identity.identityKey.publicKey),
+    writers: async () => [],
+    uploadDir: join(device.home, 'upload'),
+    downloadDir: join(lab.dir, 'download'),
+    chunkBytes: CHUNK,
+    every: 0,
+  });
+}
+
+describe('snapshots resume', () => {
+  it('an interrupted upload sends only what the relay lacks; an interrupted download fetches only what it lacks', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    // Incompressible values, so the snapshot spans several chunks.
+    a.write(Array.from({ length: 400 }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(600).toString('hex') })));
+    expect((await a.syncNow()).ok).toBe(true);
+
+    const cut = flaky(a.relay, 'putSnapshotChunk', 2);
+    await expect(syncer(a, a.store, cut.relay).make()).rejects.toThrow(/dropped/);
+    expect((await a.relay.latestSnapshot()).snapshot).toBeNull();
+    const resumed = flaky(a.relay, null, 0);
+    const made = await syncer(a, a.store, resumed.relay).make();
+    const chunks = Math.ceil(made.bytes / CHUNK);
+    expect(chunks).toBeGreaterThanOrEqual(4);
+    expect(resumed.calls.putSnapshotChunk).toBe(chunks - 2); // the two stored before the cut are not sent again
+    expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+
+    // A new device's store, downloading through a relay connection that drops after two chunks.
+    const key = signingKeyFromSeed(randomSeed());
+    const store = EventStore.open(join(lab.dir, 'new.db'), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(key.publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    try {
+      const dropped = flaky(a.relay, 'snapshotChunk', 2);
+      await expect(syncer(a, store, dropped.relay).join()).rejects.toThrow(/dropped/);
+      expect(store.snapshots.isEmpty()).toBe(true);
+      const again = flaky(a.relay, null, 0);
+      const joined = await syncer(a, store, again.relay).join();
+      expect(joined?.snapshotId).toBe(made.snapshotId);
+      expect(again.calls.snapshotChunk).toBe(chunks - 2);
+      expect(store.stateDigest()).toBe(a.store.stateDigest());
+    } finally {
+      store.close();
+    }
+  });
+});
