@@ -86,8 +86,12 @@ function who(side: ConflictSide, names: ReadonlyMap<string, string | null>): str
 }
 
 function valueText(side: ConflictSide): string {
+  if (!side.kept) return '(no longer kept: the entity was deleted and its old history dropped)';
   return side.op === 'delete' ? '(deleted)' : printable(JSON.stringify(side.value));
 }
+
+/** " at 2026-11-30T…" when the side's time is kept; nothing when it is not. */
+const writtenAt = (side: ConflictSide): string => (side.writtenAt === null ? '' : ` at ${new Date(side.writtenAt).toISOString()}`);
 
 function state(c: ConflictRecord): string {
   return c.resolvedBy !== null ? 'settled' : c.reviewedAt !== null ? 'reviewed' : 'open';
@@ -97,7 +101,7 @@ export function conflictText(c: ConflictRecord, names: ReadonlyMap<string, strin
   const current = currentSide(c);
   const other = otherSide(c);
   const line = (label: string, side: ConflictSide) =>
-    `  ${label} ${valueText(side)}  written by ${who(side, names)} at ${new Date(side.writtenAt).toISOString()}${side.eventId === c.winner.eventId ? '  (wins)' : ''}`;
+    `  ${label} ${valueText(side)}  written by ${who(side, names)}${writtenAt(side)}${side.eventId === c.winner.eventId ? '  (wins)' : ''}`;
   return [
     `#${c.id} ${printableLine(c.entity)}  (${state(c)})`,
     current ? line('current:', current) : `  current: a later write (${c.currentEventId}) holds the entity now`,
@@ -107,7 +111,7 @@ export function conflictText(c: ConflictRecord, names: ReadonlyMap<string, strin
 }
 
 function conflictJson(c: ConflictRecord): object {
-  const side = (s: ConflictSide) => ({ event_id: s.eventId, device_id: s.deviceId, op: s.op, value: s.value, written_at: s.writtenAt });
+  const side = (s: ConflictSide) => ({ event_id: s.eventId, device_id: s.deviceId, op: s.op, value: s.value, written_at: s.writtenAt, kept: s.kept });
   return {
     id: c.id,
     entity: c.entity,

@@ -91,6 +91,12 @@ export function statusJson(status: SyncStatus, who: { motebitId: string; deviceI
 // JSON escapes C0 controls but not C1 or bidi overrides: printable for the terminal too.
 const show = (value: unknown): string => printableLine(value === null ? 'null' : JSON.stringify(value));
 
+/** "  dv_… at 2026-…: value", or that the value is no longer kept (a settled conflict of a deleted entity). */
+function sideLine(side: ConflictRecord['winner'], mark: string): string {
+  if (!side.kept || side.writtenAt === null) return `  ${side.deviceId}: no longer kept (the entity was deleted and its old history dropped)${mark}`;
+  return `  ${side.deviceId} at ${new Date(side.writtenAt).toISOString()}: ${side.op === 'delete' ? 'deleted' : show(side.value)}${mark}`;
+}
+
 export function conflictsText(conflicts: readonly ConflictRecord[]): string {
   if (conflicts.length === 0) return 'no open conflicts';
   return conflicts
@@ -98,15 +104,15 @@ export function conflictsText(conflicts: readonly ConflictRecord[]): string {
       const mark = (side: ConflictRecord['winner']) => (side.eventId === c.currentEventId ? ' (current)' : '');
       return [
         `#${c.id} ${printableLine(c.entity)}${c.reviewedAt ? ' (reviewed)' : ''}${c.resolvedBy ? ' (resolved)' : ''}`,
-        `  ${c.winner.deviceId} at ${new Date(c.winner.writtenAt).toISOString()}: ${c.winner.op === 'delete' ? 'deleted' : show(c.winner.value)}${mark(c.winner)}`,
-        `  ${c.loser.deviceId} at ${new Date(c.loser.writtenAt).toISOString()}: ${c.loser.op === 'delete' ? 'deleted' : show(c.loser.value)}${mark(c.loser)}`,
+        sideLine(c.winner, mark(c.winner)),
+        sideLine(c.loser, mark(c.loser)),
       ].join('\n');
     })
     .join('\n');
 }
 
 export function conflictsJson(conflicts: readonly ConflictRecord[]): object {
-  const side = (s: ConflictRecord['winner']) => ({ event_id: s.eventId, device_id: s.deviceId, op: s.op, value: s.value, written_at: s.writtenAt });
+  const side = (s: ConflictRecord['winner']) => ({ event_id: s.eventId, device_id: s.deviceId, op: s.op, value: s.value, written_at: s.writtenAt, kept: s.kept });
   return {
     conflicts: conflicts.map((c) => ({
       id: c.id,

@@ -281,15 +281,18 @@ export function conflictsView(call: Call, onCount: (count: number) => void): Con
 
   function sideCard(c: ConflictView, side: Side, current: boolean, times: Item['times']): HTMLElement {
     const who = side.deviceName ?? side.deviceId;
-    const when = h('time', { datetime: new Date(side.writtenAt).toISOString(), title: dateTime(side.writtenAt) }, ago(side.writtenAt, Date.now()));
-    times.push({ element: when, at: side.writtenAt });
+    let when: HTMLElement | null = null;
+    if (side.writtenAt !== null) {
+      when = h('time', { datetime: new Date(side.writtenAt).toISOString(), title: dateTime(side.writtenAt) }, ago(side.writtenAt, Date.now()));
+      times.push({ element: when, at: side.writtenAt });
+    }
     const winner = side.eventId === c.winner.eventId;
     return h(
       'section',
       { className: `side${current ? ' current' : ''}`, 'data-side': current ? 'current' : 'other', 'aria-label': `${current ? 'Current value' : 'Other value'} of ${c.entity}` },
       h('h4', {}, current ? 'Current value' : 'Other value', current ? h('span', { className: 'badge' }, 'wins now') : null),
       h('pre', { className: `value${side.op === 'delete' ? ' deleted' : ''}`, 'data-testid': 'value' }, showValue(side.value, side.op)),
-      h('p', { className: 'meta' }, 'Written by ', h('strong', { className: side.deviceName ? '' : 'mono', 'data-testid': 'device' }, who), ' ', when),
+      h('p', { className: 'meta' }, 'Written by ', h('strong', { className: side.deviceName ? '' : 'mono', 'data-testid': 'device' }, who), when ? ' ' : '', when),
       winner ? h('p', { className: 'why', 'data-testid': 'why' }, c.why) : null,
     );
   }

@@ -71,7 +71,8 @@ export function arrivalText(arrival: { count: number; at: number }, now: number)
 }
 
 /** A JSON value as people read it: strings plain, everything else as indented JSON. */
-export function showValue(value: unknown, op: 'set' | 'delete'): string {
+export function showValue(value: unknown, op: 'set' | 'delete' | null): string {
+  if (op === null) return '(no longer kept: the entity was deleted and its old history dropped)';
   if (op === 'delete') return '(deleted)';
   if (typeof value === 'string') return value;
   return JSON.stringify(value, null, 2);

@@ -32,10 +32,12 @@ export const ConflictSideSchema = z.strictObject({
   deviceId: DeviceIdSchema,
   /** The device's name from the relay's device list, when known. */
   deviceName: z.string().nullable(),
-  op: OperationSchema,
+  /** False when this device no longer keeps the side (a settled conflict of an entity deleted since): op, value and writtenAt are null. */
+  kept: z.boolean(),
+  op: OperationSchema.nullable(),
   value: JsonValueSchema,
   /** Unix ms when that device wrote it. */
-  writtenAt: z.int(),
+  writtenAt: z.int().nullable(),
 });
 
 export const ConflictSchema = z.strictObject({

@@ -167,13 +167,25 @@ beforeAll(async () => {
     {
       id: 7,
       entity: 'memory/with "quotes" and ünïcödé ✓',
-      winner: { eventId: E2, deviceId: ID.dv2, deviceName: null, op: 'delete', value: null, writtenAt: 2 },
-      loser: { eventId: E1, deviceId: ID.dv, deviceName: 'laptop', op: 'set', value: { deep: [[{ a: -0.5 }], ''], big: 9_007_199_254_740_991 }, writtenAt: 1 },
+      winner: { eventId: E2, deviceId: ID.dv2, deviceName: null, kept: true, op: 'delete', value: null, writtenAt: 2 },
+      loser: { eventId: E1, deviceId: ID.dv, deviceName: 'laptop', kept: true, op: 'set', value: { deep: [[{ a: -0.5 }], ''], big: 9_007_199_254_740_991 }, writtenAt: 1 },
       currentEventId: E2,
       detectedAt: 3,
       reviewedAt: null,
       resolvedBy: null,
       why: 'Same clock: device order decides (every device picks the same one).',
+    },
+    {
+      // A settled conflict of an entity deleted since, on a device that pruned below a snapshot: its sides are gone.
+      id: 8,
+      entity: 'memory/deleted',
+      winner: { eventId: E2, deviceId: ID.dv2, deviceName: null, kept: false, op: null, value: null, writtenAt: null },
+      loser: { eventId: E1, deviceId: ID.dv, deviceName: 'laptop', kept: false, op: null, value: null, writtenAt: null },
+      currentEventId: E2,
+      detectedAt: 3,
+      reviewedAt: null,
+      resolvedBy: E2,
+      why: 'Later clock: it was written after seeing more.',
     },
   ]);
   record(outputs, 'devices.list', [{ deviceId: ID.dv, name: null, enrolledAt: 1, revokedAt: 2, current: false }]);

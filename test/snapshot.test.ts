@@ -128,6 +128,34 @@ describe('pruning', () => {
     expect(a.store.get('memory/2')?.value).toBe('after');
   });
 
+  it("a settled conflict of a deleted entity keeps its record but not its values, on the pruned device and on one that joins from it", () => {
+    const a = lab.device('a');
+    const b = lab.device('b');
+    a.store.put('memory/secret', { secret: 'from a' });
+    b.store.put('memory/secret', { secret: 'from b' }); // concurrent: a conflict
+    b.store.applyRemote(pushAll(a));
+    a.store.applyRemote(pushAll(b));
+    a.store.delete('memory/secret'); // seen both: settles it, and deletes the entity
+    b.store.applyRemote(pushAll(a));
+    const acks = [{ deviceId: b.deviceId, seen: b.store.frontier().heads }];
+    const [before] = a.store.conflicts({ filter: 'all' });
+    expect(before).toMatchObject({ resolvedBy: expect.any(String), loser: { kept: true }, winner: { kept: true } });
+    a.store.snapshots.prune(coversOf(snapshotOf(a, acks)), acks);
+
+    const [after] = a.store.conflicts({ filter: 'all' });
+    expect(after).toMatchObject({ id: before!.id, resolvedBy: before!.resolvedBy, winReason: before!.winReason });
+    expect(after!.loser).toEqual({ eventId: before!.loser.eventId, deviceId: before!.loser.deviceId, kept: false, op: null, value: null, writtenAt: null });
+    expect(after!.winner.kept).toBe(false);
+    expect(JSON.stringify([...a.store.events()])).not.toMatch(/from a|from b/);
+    expect(() => a.store.resolveConflicts([after!.id], 'other')).toThrow(/no longer kept/);
+    // A device that joins from the pruned device's snapshot records the same conflict, without the values.
+    const content = snapshotOf(a, acks);
+    expect(JSON.stringify(content)).not.toMatch(/from a|from b/);
+    const c = joinFrom(a, content, 'c');
+    expect(conflictsOf(c)).toEqual(conflictsOf(a));
+    expect(c.store.conflicts({ filter: 'all' })[0]!.winner.kept).toBe(false);
+  });
+
   it('never drops an event of its own the relay has not acknowledged', () => {
     const a = lab.device('a');
     for (let i = 0; i < 10; i++) a.store.put('memory/1', i);

@@ -682,6 +682,7 @@ function conflictView(c: ConflictRecord, names: Map<string, string | null>): Con
     eventId: s.eventId,
     deviceId: s.deviceId,
     deviceName: names.get(s.deviceId) ?? null,
+    kept: s.kept,
     op: s.op,
     value: s.value,
     writtenAt: s.writtenAt,

@@ -63,9 +63,14 @@ export interface EntityState {
 export interface ConflictSide {
   readonly eventId: string;
   readonly deviceId: string;
-  readonly op: Operation;
+  /**
+   * False when this device no longer keeps the side's event: a settled conflict of an entity deleted since,
+   * after pruning or starting from a snapshot (docs/protocol.md §10). Its op, value and time are then null.
+   */
+  readonly kept: boolean;
+  readonly op: Operation | null;
   readonly value: JsonValue;
-  readonly writtenAt: number;
+  readonly writtenAt: number | null;
 }
 
 export interface ConflictRecord {
@@ -376,6 +381,8 @@ export class EventStore {
           b_device: second.device_id,
           b_seq: second.device_seq,
           sides_lamport: Math.max(first.clock.l, second.clock.l),
+          a_lamport: first.clock.l,
+          b_lamport: second.clock.l,
           detected_at: now(),
         });
         if (inserted.changes === 1) {
@@ -467,7 +474,8 @@ export class EventStore {
   keptValue(conflict: ConflictRecord, choice: KeepChoice): LocalWrite {
     if (choice === 'other') {
       const side = otherSide(conflict);
-      return { entity: conflict.entity, op: side.op, payload: side.op === 'delete' ? null : side.value };
+      if (!side.kept) throw new InvalidWriteError(`the other value of ${conflict.entity} is no longer kept: the entity was deleted and its old history dropped`);
+      return { entity: conflict.entity, op: side.op!, payload: side.op === 'delete' ? null : side.value };
     }
     const current = this.get(conflict.entity);
     if (!current || current.deleted) return { entity: conflict.entity, op: 'delete', payload: null };
@@ -506,7 +514,8 @@ export class EventStore {
     if (keepEventId === conflict.currentEventId) return this.append(this.keptValue(conflict, 'current'));
     const side = [conflict.loser, conflict.winner].find((s) => s.eventId === keepEventId);
     if (!side) throw new InvalidWriteError(`event ${keepEventId} is not a side of conflict ${id}`);
-    return this.append({ entity: conflict.entity, op: side.op, payload: side.op === 'delete' ? null : side.value });
+    if (!side.kept) throw new InvalidWriteError(`that value of ${conflict.entity} is no longer kept: the entity was deleted and its old history dropped`);
+    return this.append({ entity: conflict.entity, op: side.op!, payload: side.op === 'delete' ? null : side.value });
   }
 
   /** Every applied event, in local insertion order. */
@@ -771,20 +780,25 @@ export class EventStore {
   }
 
   private conflictFromRow(row: ConflictRow): ConflictRecord {
-    const loser = parseBody((this.sql.eventById.get(row.event_a) as EventRow).body);
-    const winner = parseBody((this.sql.eventById.get(row.event_b) as EventRow).body);
-    const side = (event: SealedEvent): ConflictSide => ({ eventId: event.event_id, deviceId: event.device_id, op: event.op, value: event.payload, writtenAt: event.ts });
+    const side = (eventId: string, deviceId: string): ConflictSide => {
+      const found = this.sql.eventById.get(eventId) as EventRow | undefined;
+      if (!found) return { eventId, deviceId, kept: false, op: null, value: null, writtenAt: null };
+      const event = parseBody(found.body);
+      return { eventId, deviceId, kept: true, op: event.op, value: event.payload, writtenAt: event.ts };
+    };
     const current = this.sql.stateOf.get(row.entity) as StateRow;
+    // What the order needs of each side (its clock, device and id) is on the conflict itself.
+    const clocked = (eventId: string, deviceId: string, lamport: number): Clocked => ({ event_id: eventId, device_id: deviceId, device_seq: 0, clock: { l: lamport, v: {} } });
     return {
       id: row.id,
       entity: row.entity,
-      loser: side(loser),
-      winner: side(winner),
+      loser: side(row.event_a, row.a_device),
+      winner: side(row.event_b, row.b_device),
       currentEventId: current.event_id,
       detectedAt: row.detected_at,
       reviewedAt: row.reviewed_at,
       resolvedBy: row.resolved_by,
-      winReason: winReason(winner, loser),
+      winReason: winReason(clocked(row.event_b, row.b_device, row.b_lamport), clocked(row.event_a, row.a_device, row.a_lamport)),
     };
   }
 }
@@ -848,6 +862,10 @@ interface ConflictRow {
   entity: string;
   event_a: string;
   event_b: string;
+  a_device: string;
+  b_device: string;
+  a_lamport: number;
+  b_lamport: number;
   detected_at: number;
   reviewed_at: number | null;
   resolved_by: string | null;
@@ -942,8 +960,8 @@ function prepareStatements(db: SqliteDatabase) {
     // Rare (a conflict found after an event that settles it): walks the entity's events by writer index.
     writesLaterThan: p(`SELECT event_id, device_id, device_seq, lamport, body FROM events INDEXED BY events_by_entity_writer
                         WHERE entity = ? AND lamport > ? ORDER BY ${sqlOrder('ASC')}`),
-    insertConflict: p(`INSERT OR IGNORE INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, detected_at)
-                       VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @detected_at)`),
+    insertConflict: p(`INSERT OR IGNORE INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, a_lamport, b_lamport, detected_at)
+                       VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @a_lamport, @b_lamport, @detected_at)`),
     settleCandidates: p(`SELECT id, a_device, a_seq, b_device, b_seq, resolved_by FROM conflicts
                          WHERE entity = ? AND sides_lamport < ? AND (resolved_by IS NULL OR resolved_lamport >= ?)`),
     setResolvedBy: p('UPDATE conflicts SET resolved_by = ?, resolved_lamport = ? WHERE id = ?'),
@@ -966,7 +984,7 @@ function prepareStatements(db: SqliteDatabase) {
                         SELECT body, row_number() OVER (PARTITION BY entity ORDER BY ${sqlOrder('DESC')}) AS rank
                         FROM events) WHERE rank = 1`),
     // Open: neither settled nor reviewed here. The prefix test is exact (no LIKE wildcards or case folding).
-    queryConflicts: p(`SELECT c.id, c.entity, c.event_a, c.event_b, c.detected_at, c.reviewed_at, c.resolved_by
+    queryConflicts: p(`SELECT c.id, c.entity, c.event_a, c.event_b, c.a_device, c.b_device, c.a_lamport, c.b_lamport, c.detected_at, c.reviewed_at, c.resolved_by
                        FROM conflicts c JOIN state s ON s.entity = c.entity
                        WHERE CASE @filter
                                WHEN 'open' THEN c.resolved_by IS NULL AND c.reviewed_at IS NULL
@@ -980,7 +998,7 @@ function prepareStatements(db: SqliteDatabase) {
     conflictCounts: p(`SELECT coalesce(sum(resolved_by IS NULL AND reviewed_at IS NULL), 0) AS open,
                               coalesce(sum(resolved_by IS NULL AND reviewed_at IS NOT NULL), 0) AS reviewed,
                               coalesce(sum(resolved_by IS NOT NULL), 0) AS settled FROM conflicts`),
-    conflictById: p('SELECT id, entity, event_a, event_b, detected_at, reviewed_at, resolved_by FROM conflicts WHERE id = ?'),
+    conflictById: p('SELECT id, entity, event_a, event_b, a_device, b_device, a_lamport, b_lamport, detected_at, reviewed_at, resolved_by FROM conflicts WHERE id = ?'),
     markReviewed: p('UPDATE conflicts SET reviewed_at = ? WHERE id = ?'),
     allEvents: p('SELECT body FROM events ORDER BY id'),
     countEvents: p('SELECT count(*) AS n FROM events'),

@@ -150,4 +150,12 @@ export const MIGRATIONS: readonly string[] = [
     seq       INTEGER NOT NULL
   ) STRICT;
   `,
+  /* 6: each side's Lamport time on its conflict, so a conflict still reads right when its sides are no longer kept */ `
+  -- A settled conflict of a deleted entity loses its sides' events when the log is pruned or a device starts
+  -- from a snapshot (their values are gone with the entity); which of them won, and why, stays readable.
+  ALTER TABLE conflicts ADD COLUMN a_lamport INTEGER;
+  ALTER TABLE conflicts ADD COLUMN b_lamport INTEGER;
+  UPDATE conflicts SET a_lamport = (SELECT lamport FROM events WHERE events.event_id = conflicts.event_a),
+                       b_lamport = (SELECT lamport FROM events WHERE events.event_id = conflicts.event_b);
+  `,
 ];

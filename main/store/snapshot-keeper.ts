@@ -31,6 +31,16 @@ export interface KeeperHost {
   pushedSeq(): number;
 }
 
+/**
+ * Events kept whatever the bounds say (retain.ts): each entity's winner, and the sides and settler of every
+ * conflict but a settled one of an entity deleted since (its values go with the entity). Snapshots and
+ * pruning both keep exactly these, plus what is not stable.
+ */
+const PINNED = `SELECT event_id FROM state
+  UNION SELECT c.event_a FROM conflicts c JOIN state s ON s.entity = c.entity WHERE c.resolved_by IS NULL OR s.deleted = 0
+  UNION SELECT c.event_b FROM conflicts c JOIN state s ON s.entity = c.entity WHERE c.resolved_by IS NULL OR s.deleted = 0
+  UNION SELECT c.resolved_by FROM conflicts c JOIN state s ON s.entity = c.entity WHERE c.resolved_by IS NOT NULL AND s.deleted = 0`;
+
 interface HeadRow {
   device_id: string;
   seq: number;
@@ -51,10 +61,8 @@ export class SnapshotKeeper {
     this.#sql = {
       heads: p('SELECT device_id, seq, hash, lamport, clock FROM heads ORDER BY device_id'),
       writerAfter: p('SELECT event_id, body FROM events WHERE device_id = ? AND device_seq > ?'),
-      // Winners, and every side and settler of a conflict: kept whatever the bounds say.
-      pinned: p(`SELECT e.event_id, e.body FROM state s JOIN events e ON e.event_id = s.event_id
-                 UNION SELECT e.event_id, e.body FROM conflicts c JOIN events e ON e.event_id IN (c.event_a, c.event_b, c.resolved_by)`),
-      conflicts: p(`SELECT entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, resolved_by, resolved_lamport, detected_at
+      pinned: p(`SELECT event_id, body FROM events WHERE event_id IN (${PINNED})`),
+      conflicts: p(`SELECT entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, a_lamport, b_lamport, resolved_by, resolved_lamport, detected_at
                     FROM conflicts ORDER BY id`),
       claims: p('SELECT device_id, seq FROM claims ORDER BY device_id'),
       counts: p('SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM heads) AS heads'),
@@ -63,12 +71,9 @@ export class SnapshotKeeper {
       insertHead: p('INSERT INTO heads (device_id, seq, hash, lamport, clock) VALUES (?, ?, ?, ?, ?)'),
       raiseFloor: p('INSERT INTO floors (device_id, seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)'),
       raiseClaim: p('INSERT INTO claims (device_id, seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)'),
-      insertConflict: p(`INSERT INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, detected_at, resolved_by, resolved_lamport)
-                         VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @detected_at, @resolved_by, @resolved_lamport)`),
-      pruneWriter: p(`DELETE FROM events WHERE device_id = ? AND device_seq <= ?
-                        AND event_id NOT IN (SELECT event_id FROM state)
-                        AND event_id NOT IN (SELECT event_a FROM conflicts UNION SELECT event_b FROM conflicts
-                                             UNION SELECT resolved_by FROM conflicts WHERE resolved_by IS NOT NULL)`),
+      insertConflict: p(`INSERT INTO conflicts (entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, a_lamport, b_lamport, detected_at, resolved_by, resolved_lamport)
+                         VALUES (@entity, @event_a, @event_b, @a_device, @a_seq, @b_device, @b_seq, @sides_lamport, @a_lamport, @b_lamport, @detected_at, @resolved_by, @resolved_lamport)`),
+      pruneWriter: p(`DELETE FROM events WHERE device_id = ? AND device_seq <= ? AND event_id NOT IN (${PINNED})`),
     };
   }
 

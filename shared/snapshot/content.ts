@@ -41,6 +41,8 @@ export const SnapshotConflictSchema = z.strictObject({
   b_device: DeviceIdSchema,
   b_seq: Seq,
   sides_lamport: Seq,
+  a_lamport: Seq,
+  b_lamport: Seq,
   resolved_by: EventIdSchema.nullable(),
   resolved_lamport: Seq.nullable(),
   detected_at: z.int().min(0),
@@ -159,17 +161,24 @@ export function verifySnapshot(input: unknown, motebitId: string, signer: Snapsh
     byId.set(event.event_id, event);
     events.push({ event, hash, text });
   }
-  for (const c of content.conflicts) {
-    const a = byId.get(c.event_a);
-    const b = byId.get(c.event_b);
-    if (!a || !b || a.entity !== c.entity || b.entity !== c.entity || compareEvents(a, b) >= 0) throw new SnapshotError('inconsistent', `conflict ${c.event_a} / ${c.event_b} of ${c.entity} does not match the snapshot's events`);
-    if (c.resolved_by !== null && !byId.has(c.resolved_by)) throw new SnapshotError('inconsistent', `the event that settled a conflict of ${c.entity} is not in the snapshot`);
-  }
   // The state the kept events fold to (each entity's highest event) must be the state that was sealed.
   const winners = new Map<string, SealedEvent>();
   for (const { event } of events) {
     const current = winners.get(event.entity);
     if (!current || compareEvents(event, current) > 0) winners.set(event.entity, event);
+  }
+  // A conflict's sides and settler are among the events, as the conflict names them; only a settled
+  // conflict may have lost them (its entity was deleted when its maker pruned or made it: retain.ts).
+  for (const c of content.conflicts) {
+    const gone = c.resolved_by !== null;
+    const a = byId.get(c.event_a);
+    const b = byId.get(c.event_b);
+    const matches = (event: SealedEvent | undefined, device: string, seq: number, lamport: number) =>
+      event ? event.entity === c.entity && event.device_id === device && event.device_seq === seq && event.clock.l === lamport : gone;
+    if (!matches(a, c.a_device, c.a_seq, c.a_lamport) || !matches(b, c.b_device, c.b_seq, c.b_lamport) || (a && b && compareEvents(a, b) >= 0)) {
+      throw new SnapshotError('inconsistent', `conflict ${c.event_a} / ${c.event_b} of ${c.entity} does not match the snapshot's events`);
+    }
+    if (c.resolved_by !== null && !gone && !byId.has(c.resolved_by)) throw new SnapshotError('inconsistent', `the event that settled a conflict of ${c.entity} is not in the snapshot`);
   }
   const digest = stateDigestOf([...winners].map(([entity, event]) => ({ entity, eventId: event.event_id })));
   if (digest !== content.state_digest) throw new SnapshotError('digest', 'the state in the snapshot does not hash to its sealed digest');

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../main/app/device.ts';
+import type { TransportPreference } from '../../main/sync/engine.ts';
 import { updateConfig } from '../../main/config/config.ts';
 import { decodeSnapshotBlob } from '../../shared/snapshot/blob.ts';
 import type { SyncProgress } from '../../shared/status.ts';
@@ -21,10 +22,10 @@ function writeMany(device: Device, prefix: string, count: number): void {
   device.write(Array.from({ length: count }, (_, i) => ({ entity: `${prefix}/${i % 20}`, op: 'set' as const, payload: { n: i, by: prefix } })));
 }
 
-async function withSnapshotsEvery(device: Device, every: number): Promise<Device> {
+async function withSnapshotsEvery(device: Device, every: number, transport: TransportPreference = 'http'): Promise<Device> {
   await updateConfig(device.home, { snapshot_every_events: every });
   await device.close();
-  return openAgain(lab, device, 'http');
+  return openAgain(lab, device, transport);
 }
 
 async function progressDuring<T>(device: Device, run: () => Promise<T>): Promise<{ result: T; seen: SyncProgress[] }> {
@@ -49,10 +50,10 @@ function expectSame(devices: readonly Device[]): void {
 }
 
 describe('snapshots through a real relay', () => {
-  it('a new device starts from the snapshot, shows bytes with a total, then pulls only newer events; the relay compacts once both acknowledged', async () => {
+  it.each<TransportPreference>(['http', 'websocket'])('a new device starts from the snapshot, shows bytes with a total, then pulls only newer events; the relay compacts once both acknowledged (%s)', async (transport) => {
     const relay = await lab.relay();
-    const founded = await lab.found(relay.url, { transport: 'http' });
-    const a = await withSnapshotsEvery(founded.device, 100);
+    const founded = await lab.found(relay.url, { transport });
+    const a = await withSnapshotsEvery(founded.device, 100, transport);
     writeMany(a, 'memory', 400);
     const first = await a.syncNow();
     expect(first.ok).toBe(true);
@@ -62,7 +63,7 @@ describe('snapshots through a real relay', () => {
     writeMany(a, 'later', 30); // after the snapshot: pulled as events
     expect((await a.syncNow()).ok).toBe(true);
 
-    const b = await lab.recover(relay.url, a.identity.motebitId, founded.recoveryKey, { transport: 'http' });
+    const b = await lab.recover(relay.url, a.identity.motebitId, founded.recoveryKey, { transport });
     const { result, seen } = await progressDuring(b, () => b.syncNow());
     expect(result.ok).toBe(true);
     const download = seen.filter((p) => p.phase === 'snapshot_download');
@@ -77,7 +78,7 @@ describe('snapshots through a real relay', () => {
     // Both acknowledged everything the snapshot covers: the relay dropped those events' bodies.
     expect((await relayFloors(a))?.[a.identity.deviceId]).toBe(400);
     // A third device joins after compaction and still converges.
-    const c = await lab.recover(relay.url, a.identity.motebitId, founded.recoveryKey, { transport: 'http' });
+    const c = await lab.recover(relay.url, a.identity.motebitId, founded.recoveryKey, { transport });
     await syncAll([a, b, c]);
     expectSame([a, b, c]);
   });
