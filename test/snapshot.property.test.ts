@@ -3,14 +3,14 @@
 // and then write, all interleaved: every device ends with the same state, digests and conflicts as the
 // brute-force reference over every event ever written, without snapshots (test/support/world.ts; the
 // reference imports nothing from the code it checks).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import fc from 'fast-check';
 import { newSnapshotId } from '../shared/ids.ts';
 import { coversOf, sealSnapshot, verifySnapshot, type SnapshotContent } from '../shared/snapshot/content.ts';
 import { identitySnapshotSigner } from '../shared/snapshot/signer.ts';
 import type { WriterBound } from '../shared/snapshot/retain.ts';
 import { openDevice, tempDir, type TestDevice } from './support/motebit.ts';
-import { ENTITIES, World, conflictKeys, expectedConflicts, foldedState } from './support/world.ts';
+import { World, expectMatchesReference, runWorldAction, worldActionArbs, type WorldAction } from './support/world.ts';
 import { assertProperty, propertyPlan } from './support/property.ts';
 
 const PLAN = propertyPlan('snapshots', 600);
@@ -22,33 +22,14 @@ let dir: ReturnType<typeof tempDir>;
 beforeAll(() => void (dir = tempDir('snapshot-property', { fast: true })));
 afterAll(() => dir.remove());
 
-type Action =
-  | { t: 'write'; d: number; entity: number; value: number | null }
-  | { t: 'push'; d: number; limit: number }
-  | { t: 'pull'; d: number; to: number; rewind: number; chunk: number; shuffle: number[]; dup: number }
-  | { t: 'snapshot'; d: number; acks: number }
-  | { t: 'prune'; d: number; acks: number }
-  | { t: 'join' }
-  | { t: 'compact' };
+type Action = WorldAction | { t: 'snapshot'; d: number; acks: number } | { t: 'prune'; d: number; acks: number } | { t: 'join' } | { t: 'compact' };
 
 const actionArb = (devices: number): fc.Arbitrary<Action> => {
   // Joined devices are addressed by index too: an index beyond the devices there are wraps around.
   const d = fc.nat(devices + MAX_JOINERS - 1);
+  const world: fc.WeightedArbitrary<Action>[] = worldActionArbs(d);
   return fc.oneof(
-    { weight: 5, arbitrary: fc.record({ t: fc.constant('write' as const), d, entity: fc.nat(ENTITIES.length - 1), value: fc.option(fc.integer({ min: 0, max: 9 }), { freq: 5 }) }) },
-    { weight: 2, arbitrary: fc.record({ t: fc.constant('push' as const), d, limit: fc.integer({ min: 1, max: 6 }) }) },
-    {
-      weight: 3,
-      arbitrary: fc.record({
-        t: fc.constant('pull' as const),
-        d,
-        to: fc.double({ min: 0, max: 1, noNaN: true }),
-        rewind: fc.nat(5),
-        chunk: fc.integer({ min: 1, max: 8 }),
-        shuffle: fc.array(fc.nat(), { maxLength: 8 }),
-        dup: fc.nat(3),
-      }),
-    },
+    ...world,
     // acks: a bit mask of which devices' acknowledgements the snapshot's writer has (the others: none known).
     { weight: 1, arbitrary: fc.record({ t: fc.constant('snapshot' as const), d, acks: fc.nat(255) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('prune' as const), d, acks: fc.nat(255) }) },
@@ -134,26 +115,14 @@ describe('snapshots (property)', () => {
         const world = sw.world;
         try {
           for (const action of actions) {
-            if (action.t === 'write') world.write(sw.device(action.d), ENTITIES[action.entity]!, action.value);
-            else if (action.t === 'push') world.push(sw.device(action.d), action.limit);
-            else if (action.t === 'pull') world.pull(sw.device(action.d), action.to, action.rewind, action.chunk, action.shuffle, action.dup);
+            if (action.t === 'write' || action.t === 'push' || action.t === 'pull') runWorldAction(world, action, (d) => sw.device(d));
             else if (action.t === 'snapshot') sw.snapshot(sw.device(action.d), action.acks);
             else if (action.t === 'prune') sw.prune(sw.device(action.d), action.acks);
             else if (action.t === 'join') sw.join();
             else sw.compact();
           }
           world.settle();
-          const reference = { state: foldedState(world.written), conflicts: expectedConflicts(world) };
-          const [first, ...rest] = world.devices;
-          for (const device of world.devices) {
-            expect(device.store.heldCount()).toBe(0);
-            expect(new Map(device.store.state().map((s) => [s.entity, s.eventId]))).toEqual(reference.state);
-            expect(conflictKeys(device)).toEqual(reference.conflicts);
-          }
-          for (const device of rest) {
-            expect(device.store.stateDigest()).toBe(first!.store.stateDigest());
-            expect(device.store.eventsDigest()).toBe(first!.store.eventsDigest());
-          }
+          expectMatchesReference(world);
         } finally {
           world.close();
         }

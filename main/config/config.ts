@@ -52,6 +52,8 @@ export const ConfigSchema = z
      * relay's latest (0: only when asked, with "motebit-sync snapshot"); absent: DEFAULT_SNAPSHOT_EVERY.
      */
     snapshot_every_events: z.int().min(0).max(100_000_000).optional(),
+    /** …or once those events take this many MB (0: not by size; absent: DEFAULT_SNAPSHOT_EVERY_MB). */
+    snapshot_every_mb: z.int().min(0).max(1_000_000).optional(),
   })
   .superRefine((config, ctx) => {
     if ((config.motebit_id === undefined) !== (config.device_id === undefined)) {

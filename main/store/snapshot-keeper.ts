@@ -61,6 +61,7 @@ export class SnapshotKeeper {
     this.#sql = {
       heads: p('SELECT device_id, seq, hash, lamport, clock FROM heads ORDER BY device_id'),
       writerAfter: p('SELECT event_id, body FROM events WHERE device_id = ? AND device_seq > ?'),
+      bytesAfter: p('SELECT coalesce(sum(length(body)), 0) AS n FROM events WHERE device_id = ? AND device_seq > ?'),
       pinned: p(`SELECT event_id, body FROM events WHERE event_id IN (${PINNED})`),
       conflicts: p(`SELECT entity, event_a, event_b, a_device, a_seq, b_device, b_seq, sides_lamport, a_lamport, b_lamport, resolved_by, resolved_lamport, detected_at
                     FROM conflicts ORDER BY id`),
@@ -128,6 +129,15 @@ export class SnapshotKeeper {
         } satisfies SnapshotContent;
       })
       .deferred();
+  }
+
+  /** The bytes of the events this device holds beyond `covers` (their stored bodies): how much a new snapshot would take in. */
+  bytesBeyond(covers: Readonly<Record<string, number>>): number {
+    let bytes = 0;
+    for (const head of this.#sql.heads.all() as HeadRow[]) {
+      if (head.seq > (covers[head.device_id] ?? 0)) bytes += (this.#sql.bytesAfter.get(head.device_id, covers[head.device_id] ?? 0) as { n: number }).n;
+    }
+    return bytes;
   }
 
   /** Whether this device holds nothing yet (a snapshot can only be a new device's starting point). */

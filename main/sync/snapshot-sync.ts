@@ -22,8 +22,10 @@ import { TransportError } from './transport.ts';
 
 /** Raw bytes per chunk: 1 MiB fits the relay's 4 MiB request cap as base64 JSON. */
 export const SNAPSHOT_CHUNK_BYTES = 1_048_576;
-/** By default a device makes a snapshot once the motebit holds this many events beyond the latest one. */
+/** By default a device makes a snapshot once the motebit holds this many events beyond the latest one… */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
+/** …or this many MB of them (their stored bodies), whichever comes first. */
+export const DEFAULT_SNAPSHOT_EVERY_MB = 32;
 const ACKED = 'acked_total';
 
 interface Upload {
@@ -61,8 +63,10 @@ export interface SnapshotSyncOptions {
   readonly uploadDir?: string;
   readonly now?: () => number;
   readonly chunkBytes?: number;
-  /** Make a snapshot once this many events lie beyond the latest one (0: never on its own). */
+  /** Make a snapshot once this many events lie beyond the latest one (0: not by count). */
   readonly every?: number;
+  /** …or once their bodies take this many MB (0: not by size). Both 0: only when asked. */
+  readonly everyMb?: number;
 }
 
 export interface MadeSnapshot {
@@ -113,12 +117,18 @@ export class SnapshotSync {
     return bounds;
   }
 
-  /** Whether the motebit holds `every` events or more beyond the relay's latest snapshot. */
-  due(latest: LatestSnapshotResponse): boolean {
+  /** Whether this device holds `every` events, or `everyMb` MB of them, beyond what `covers` (the relay's latest snapshot) covers. */
+  #dueBeyond(covers: Readonly<Record<string, number>>): boolean {
     const every = this.#o.every ?? DEFAULT_SNAPSHOT_EVERY;
-    if (every <= 0) return false;
-    const held = total(this.#o.store.frontier().heads);
-    return held - (latest.snapshot ? total(latest.snapshot.covers) : 0) >= every;
+    const everyMb = this.#o.everyMb ?? DEFAULT_SNAPSHOT_EVERY_MB;
+    const beyond = total(this.#o.store.frontier().heads) - total(covers);
+    if (every > 0 && beyond >= every) return true;
+    return everyMb > 0 && beyond > 0 && this.#o.store.snapshots.bytesBeyond(covers) >= everyMb * 1_000_000;
+  }
+
+  /** Whether a snapshot is due, against the relay's latest one. */
+  due(latest: LatestSnapshotResponse): boolean {
+    return this.#dueBeyond(latest.snapshot?.covers ?? {});
   }
 
   /**
@@ -296,17 +306,16 @@ export class SnapshotSync {
    */
   async afterCycle(progress: Progress = () => {}): Promise<MadeSnapshot | null> {
     await this.acknowledge();
-    const every = this.#o.every ?? DEFAULT_SNAPSHOT_EVERY;
-    if (every <= 0) return null;
-    if (this.#latestCovered !== null && total(this.#o.store.frontier().heads) - this.#latestCovered < every) return null;
+    if ((this.#o.every ?? DEFAULT_SNAPSHOT_EVERY) <= 0 && (this.#o.everyMb ?? DEFAULT_SNAPSHOT_EVERY_MB) <= 0) return null;
+    if (this.#latestCovers !== null && !this.#dueBeyond(this.#latestCovers)) return null;
     const latest = await this.#o.relay.latestSnapshot();
-    this.#latestCovered = latest.snapshot ? total(latest.snapshot.covers) : 0;
+    this.#latestCovers = latest.snapshot?.covers ?? {};
     if (!this.due(latest)) return null;
     const made = await this.make(progress, latest);
-    this.#latestCovered = made.covered;
+    this.#latestCovers = made.covers;
     return made;
   }
 
-  /** How many events the relay's latest snapshot covered when this device last asked (null: not asked yet). */
-  #latestCovered: number | null = null;
+  /** What the relay's latest snapshot covered when this device last asked (null: not asked yet). */
+  #latestCovers: Readonly<Record<string, number>> | null = null;
 }

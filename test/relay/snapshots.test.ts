@@ -2,50 +2,24 @@
 // compaction"): the device's RelayClient against a real relay on 127.0.0.1 (SQLite, or PostgreSQL in the
 // postgres project), a real TCP proxy to cut the network mid-upload, real signatures.
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CHUNK, blob, publish, push } from './snapshot-support.ts';
 import { pino } from 'pino';
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 import { errorWords } from '../../main/app/error-words.ts';
-import { copySqliteToPostgres } from '../../relay/copy.ts';
-import { startRelay } from '../../relay/server.ts';
 import { coversAll, signAck, verifyAck } from '../../shared/ack.ts';
 import { fromBase64Url } from '../../shared/encoding.ts';
 import { newSnapshotId } from '../../shared/ids.ts';
-import { MAX_SNAPSHOT_CHUNK_BYTES, MIN_SNAPSHOT_CHUNK_BYTES, type SnapshotBegin } from '../../shared/relay-api.ts';
+import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../shared/relay-api.ts';
 import { startCuttableProxy } from '../support/cuttable-proxy.ts';
-import { TEST_STORE, postgresDatabase } from '../support/test-db.ts';
 import { deviceOptions, harnesses, rejection, type Harness } from '../sync/support.ts';
-import { RelayClient as TestRelayClient, WsClient, enrolledMotebit, tempDir, type TestDevice } from './support.ts';
+import { WsClient, enrolledMotebit, type TestDevice } from './support.ts';
 
 const h = harnesses();
 afterEach(() => h.cleanup());
 
-const CHUNK = MIN_SNAPSHOT_CHUNK_BYTES;
-
-/** A sealed snapshot as the relay sees it: opaque bytes, their hash, and what they cover. */
-function blob(size: number, covers: Record<string, number>, chunkBytes = CHUNK): { bytes: Buffer; begin: SnapshotBegin; chunks: Buffer[] } {
-  const bytes = randomBytes(size);
-  const chunks = Array.from({ length: Math.ceil(size / chunkBytes) }, (_, i) => bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes));
-  return { bytes, chunks, begin: { snapshot_id: newSnapshotId(), size, sha256: createHash('sha256').update(bytes).digest('hex'), chunk_bytes: chunkBytes, covers } };
-}
-
 const clientOf = (harness: Harness, device: TestDevice, via?: string) => new RelayClient(deviceOptions(harness.relay, device, via));
-
-/** Uploads and commits a whole snapshot. */
-async function publish(client: RelayClient, snapshot: ReturnType<typeof blob>) {
-  await client.beginSnapshot(snapshot.begin);
-  for (const [i, chunk] of snapshot.chunks.entries()) await client.putSnapshotChunk(snapshot.begin.snapshot_id, i, chunk);
-  return client.commitSnapshot(snapshot.begin.snapshot_id);
-}
-
-/** Pushes `count` events of `device` (opaque bodies) through its own client. */
-async function push(client: RelayClient, device: TestDevice, count: number) {
-  const events = device.events(count, 200);
-  expect((await client.push(events)).stored).toBe(count);
-  return events;
-}
 
 /** Every event a pull from 0 returns, following `next`. */
 async function pullAll(client: RelayClient) {
@@ -340,39 +314,5 @@ describe('acknowledgements and compaction', () => {
     await push(a, da, 1);
     expect((await late.waitForEvents(2)).map((e) => e.seq)).toEqual([1, 7]);
     await late.close();
-  });
-});
-
-describe.runIf(TEST_STORE === 'postgres')('moving a relay from SQLite to PostgreSQL', () => {
-  it('carries snapshots with their chunks, unfinished uploads, acknowledgements and compacted stubs', async () => {
-    const dir = tempDir();
-    h.defer(() => dir.cleanup());
-    const file = join(dir.dir, 'relay.db');
-    const old = await startRelay({ host: '127.0.0.1', port: 0, db: file, logLevel: 'silent' });
-    const { devices } = await enrolledMotebit(new TestRelayClient(old), 2);
-    const [da, db] = devices as [TestDevice, TestDevice];
-    const [a, b] = [new RelayClient(deviceOptions(old, da)), new RelayClient(deviceOptions(old, db))];
-    const events = await push(a, da, 3);
-    const snapshot = blob(CHUNK + 7, { [da.deviceId]: 2 });
-    await publish(a, snapshot);
-    await a.postAck({ [da.deviceId]: 3 });
-    await b.postAck({ [da.deviceId]: 2 });
-    const unfinished = blob(CHUNK + 1, { [db.deviceId]: 1 });
-    await b.beginSnapshot(unfinished.begin);
-    await b.putSnapshotChunk(unfinished.begin.snapshot_id, 0, unfinished.chunks[0]!);
-    const before = { latest: await a.latestSnapshot(), frontier: await a.frontier(1), page: await a.pull(0) };
-    expect(before.frontier.floors).toEqual({ [da.deviceId]: 2 });
-    await old.close();
-
-    const url = await postgresDatabase(join(dir.dir, 'copy-target'));
-    await copySqliteToPostgres(file, url);
-    const fresh = await startRelay({ host: '127.0.0.1', port: 0, db: url, audience: old.audience, logLevel: 'silent' });
-    h.defer(() => fresh.close());
-    const moved = { url: fresh.url, audience: old.audience };
-    const [a2, b2] = [new RelayClient(deviceOptions(moved, da)), new RelayClient(deviceOptions(moved, db))];
-    expect({ latest: await b2.latestSnapshot(), frontier: await b2.frontier(1), page: await b2.pull(0) }).toEqual(before);
-    expect(Buffer.concat([await b2.snapshotChunk(snapshot.begin.snapshot_id, 0), await b2.snapshotChunk(snapshot.begin.snapshot_id, 1)]).equals(snapshot.bytes)).toBe(true);
-    expect(await b2.beginSnapshot(unfinished.begin)).toMatchObject({ complete: false, received: [0] });
-    expect((await a2.push(events.slice(0, 1))).results).toEqual([{ event_id: events[0]!.event_id, status: 'duplicate', seq: 1 }]);
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Device, type HomeOptions } from '../../main/app/device.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
+import type { SyncProgress } from '../../shared/status.ts';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
 
 export const KEYRING: 'os' | 'file' = process.env.DBUS_SESSION_BUS_ADDRESS ? 'os' : 'file';
@@ -96,6 +97,19 @@ export function conflictPairs(device: Device): string[] {
     .conflicts({ includeResolved: true })
     .map((c) => `${c.entity}|${c.loser.eventId}|${c.winner.eventId}|${c.resolvedBy}`)
     .sort();
+}
+
+/** Every progress the device reports while `run` runs. */
+export async function progressDuring<T>(device: Device, run: () => Promise<T>): Promise<{ result: T; seen: SyncProgress[] }> {
+  const seen: SyncProgress[] = [];
+  const stop = device.engine.onStatus((status) => {
+    if (status.progress) seen.push(status.progress);
+  });
+  try {
+    return { result: await run(), seen };
+  } finally {
+    stop();
+  }
 }
 
 /** Waits until `check` holds, polling; a bounded wait for an asynchronous outcome, never a timing assertion. */

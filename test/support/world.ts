@@ -6,12 +6,47 @@
 // order is written out again here, and "b was written after seeing a" is what the world recorded when b was
 // written (the writer's held events then), not what b's vector clock claims.
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { expect } from 'vitest';
 import type { SealedEvent } from '../../shared/event.ts';
 import { newMotebit, openDevice, type TestDevice } from './motebit.ts';
 
 /** A deterministic permutation from a seed (fast-check shrinks the seed). */
 /** The entities histories write: few, so concurrent writes to one entity are common. */
 export const ENTITIES = ['memory/1', 'memory/2', 'memory/3'];
+
+/** What a world's devices do: write, push a batch, pull a slice of the log (the delivery model's knobs). */
+export type WorldAction =
+  | { t: 'write'; d: number; entity: number; value: number | null }
+  | { t: 'push'; d: number; limit: number }
+  | { t: 'pull'; d: number; to: number; rewind: number; chunk: number; shuffle: number[]; dup: number };
+
+/** The weighted arbitraries of the world's actions, for devices numbered by `d`; a property adds its own. */
+export function worldActionArbs(d: fc.Arbitrary<number>): fc.WeightedArbitrary<WorldAction>[] {
+  return [
+    { weight: 4, arbitrary: fc.record({ t: fc.constant('write' as const), d, entity: fc.nat(ENTITIES.length - 1), value: fc.option(fc.integer({ min: 0, max: 9 }), { freq: 5 }) as fc.Arbitrary<number | null> }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('push' as const), d, limit: fc.integer({ min: 1, max: 6 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        t: fc.constant('pull' as const),
+        d,
+        to: fc.double({ min: 0, max: 1, noNaN: true }),
+        rewind: fc.nat(5),
+        chunk: fc.integer({ min: 1, max: 8 }),
+        shuffle: fc.array(fc.nat(), { maxLength: 8 }),
+        dup: fc.nat(3),
+      }),
+    },
+  ];
+}
+
+/** Applies one of the world's actions (`device` maps the action's number to a device of the world). */
+export function runWorldAction(world: World, action: WorldAction, device: (d: number) => number = (d) => d): void {
+  if (action.t === 'write') world.write(device(action.d), ENTITIES[action.entity]!, action.value);
+  else if (action.t === 'push') world.push(device(action.d), action.limit);
+  else world.pull(device(action.d), action.to, action.rewind, action.chunk, action.shuffle, action.dup);
+}
 
 export function shuffled<T>(items: T[], seed: number): T[] {
   const out = [...items];
@@ -140,6 +175,24 @@ export function expectedConflicts(world: World): string[] {
     }
   }
   return pairs.sort();
+}
+
+/**
+ * Every device of the world holds what the brute-force reference over every event ever written says:
+ * nothing held back, the folded state, exactly the expected conflicts; and all agree on both digests.
+ */
+export function expectMatchesReference(world: World): void {
+  const reference = { state: foldedState(world.written), conflicts: expectedConflicts(world) };
+  const [first, ...rest] = world.devices;
+  for (const device of world.devices) {
+    expect(device.store.heldCount()).toBe(0);
+    expect(new Map(device.store.state().map((s) => [s.entity, s.eventId]))).toEqual(reference.state);
+    expect(conflictKeys(device)).toEqual(reference.conflicts);
+  }
+  for (const device of rest) {
+    expect(device.store.stateDigest()).toBe(first!.store.stateDigest());
+    expect(device.store.eventsDigest()).toBe(first!.store.eventsDigest());
+  }
 }
 
 /** The reference state: per entity, the highest event of the log in the total order. */

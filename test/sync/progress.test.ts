@@ -8,11 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../main/app/device.ts';
 import { SqliteStore } from '../../relay/sqlite-store.ts';
 import type { RelayStore } from '../../relay/store.ts';
-import type { SyncProgress } from '../../shared/status.ts';
 import { progressLine } from '../../cli/format.ts';
 import { RELAY_MOVE_ENTITY, announceMove, dismissMove, moveOffer } from '../../main/app/relay-move.ts';
 import { menuTemplate } from '../../main/app/tray-menu.ts';
-import { Lab, eventually } from '../support/devices.ts';
+import { Lab, eventually, progressDuring } from '../support/devices.ts';
 
 let lab: Lab;
 beforeEach(() => void (lab = new Lab()));
@@ -22,18 +21,6 @@ function writeMany(device: Device, prefix: string, count: number): void {
   device.write(Array.from({ length: count }, (_, i) => ({ entity: `${prefix}/${i}`, op: 'set' as const, payload: { n: i } })));
 }
 
-/** Every progress the device reports while `run` runs. */
-async function progressDuring<T>(device: Device, run: () => Promise<T>): Promise<{ result: T; seen: SyncProgress[] }> {
-  const seen: SyncProgress[] = [];
-  const stop = device.engine.onStatus((status) => {
-    if (status.progress) seen.push(status.progress);
-  });
-  try {
-    return { result: await run(), seen };
-  } finally {
-    stop();
-  }
-}
 
 describe('progress', () => {
   it('receiving has a total from the relay\'s head, a time left, and counts only other devices\' events', async () => {

@@ -42,7 +42,7 @@ function flaky(relay: SnapshotRelay, failing: 'putSnapshotChunk' | 'snapshotChun
   return { relay: wrapped, calls };
 }
 
-function syncer(device: Device, store: EventStore, relay: SnapshotRelay): SnapshotSync {
+function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy: { every: number; everyMb: number } = { every: 0, everyMb: 0 }): SnapshotSync {
   const identity = device.identity;
   if (identity.kind !== 'master-token') throw new Error('this test uses a master-token motebit');
   return new SnapshotSync({
@@ -55,7 +55,7 @@ function syncer(device: Device, store: EventStore, relay: SnapshotRelay): Snapsh
     uploadDir: join(device.home, 'upload'),
     downloadDir: join(lab.dir, 'download'),
     chunkBytes: CHUNK,
-    every: 0,
+    ...policy,
   });
 }
 
@@ -92,5 +92,22 @@ describe('snapshots resume', () => {
     } finally {
       store.close();
     }
+  });
+
+  it('a snapshot is due by size as well as by count, and not before', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    const bySize = syncer(a, a.store, a.relay, { every: 0, everyMb: 1 });
+    const write = (count: number) => a.write(Array.from({ length: count }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(1000).toString('hex') })));
+    write(200); // about 0.4 MB of bodies: not due
+    expect((await a.syncNow()).ok).toBe(true);
+    expect(await bySize.afterCycle()).toBeNull();
+    expect((await a.relay.latestSnapshot()).snapshot).toBeNull();
+    write(400); // about 1.2 MB in all: due
+    expect(await bySize.afterCycle()).toMatchObject({ covered: 600 });
+    expect((await a.relay.latestSnapshot()).snapshot?.covers[a.identity.deviceId]).toBe(600);
+    // By count alone, the same device would wait for 1,000 events.
+    write(100);
+    expect(await syncer(a, a.store, a.relay, { every: 1000, everyMb: 0 }).afterCycle()).toBeNull();
   });
 });

@@ -10,8 +10,7 @@ import type { Device } from '../../main/app/device.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
 import { updateConfig } from '../../main/config/config.ts';
 import { decodeSnapshotBlob } from '../../shared/snapshot/blob.ts';
-import type { SyncProgress } from '../../shared/status.ts';
-import { Lab, conflictPairs, freePort, openAgain, syncAll } from '../support/devices.ts';
+import { Lab, conflictPairs, freePort, openAgain, progressDuring, syncAll } from '../support/devices.ts';
 import { startRewritingProxy } from '../support/rewriting-proxy.ts';
 
 let lab: Lab;
@@ -28,17 +27,6 @@ async function withSnapshotsEvery(device: Device, every: number, transport: Tran
   return openAgain(lab, device, transport);
 }
 
-async function progressDuring<T>(device: Device, run: () => Promise<T>): Promise<{ result: T; seen: SyncProgress[] }> {
-  const seen: SyncProgress[] = [];
-  const stop = device.engine.onStatus((status) => {
-    if (status.progress) seen.push(status.progress);
-  });
-  try {
-    return { result: await run(), seen };
-  } finally {
-    stop();
-  }
-}
 
 function expectSame(devices: readonly Device[]): void {
   const [first] = devices;
