@@ -183,19 +183,19 @@ async function syncAndReport(device: Device, flags: Flags, io: Io): Promise<numb
 
 /** Syncs first (a snapshot of everything there is), then makes and uploads one, and prunes when asked. */
 async function snapshotAndReport(device: Device, flags: Flags, io: Io): Promise<number> {
-  const synced = await syncAndReport(device, { ...flags, json: false }, { out: () => {}, err: io.err });
-  if (synced !== EXIT.ok) {
-    const error = device.status().lastError!;
-    io.err(`no snapshot was made: the sync before it failed (${error.message}); ${error.nextStep}`);
-    return synced;
-  }
+  const stop = showProgress(device, io); // the sync's own progress
   let lastAt = 0;
-  const made = await device.makeSnapshot((progress) => {
-    // at most a line a second, and the last figure (done of total) once
-    if (progress.done !== progress.total && Date.now() - lastAt < 1000) return;
-    lastAt = Date.now();
-    io.err(progressLine(progress));
-  });
+  let made;
+  try {
+    made = await device.saveSnapshot((progress) => {
+      // at most a line a second, and the last figure (done of total) once
+      if (progress.done !== progress.total && Date.now() - lastAt < 1000) return;
+      lastAt = Date.now();
+      io.err(progressLine(progress));
+    });
+  } finally {
+    stop();
+  }
   const pruned = flags.prune ? await device.snapshots.prune(made.covers) : null;
   if (flags.json) {
     io.out(JSON.stringify({ snapshot_id: made.snapshotId, bytes: made.bytes, covered_events: made.covered, kept_events: made.kept, ...(pruned ? { pruned_events: pruned.dropped, database_bytes_before: pruned.bytesBefore, database_bytes_after: pruned.bytesAfter } : {}) }));

@@ -46,6 +46,9 @@ const channels = [
   'keys.upgradeDigits',
   'keys.upgradeFinish',
   'keys.upgradeCancel',
+  'snapshot.info',
+  'snapshot.make',
+  'snapshot.prune',
 ] as const;
 const events = ['status.changed', 'app.changed'] as const;
 

@@ -1,5 +1,6 @@
 // Settings: relay URL (validated by main; a bad one changes nothing), sync interval, pause/resume,
-// encryption (read-only), start at login, the motebit's devices (revoke) and pairing a new device.
+// encryption (read-only), start at login, storage (snapshots: storage-view.ts), the motebit's devices
+// (revoke) and pairing a new device.
 import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from '../shared/limits.ts';
 import type { DeviceView, SettingsView } from '../shared/ipc-contract.ts';
 import type { SyncStatus } from '../shared/status.ts';
@@ -8,6 +9,7 @@ import { ago, dateTime } from './format.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';
 import { addDeviceView } from './add-device-view.ts';
 import { upgradeCard, type UpgradeStarted } from './upgrade-view.ts';
+import { storageCard } from './storage-view.ts';
 
 export interface SettingsPanel {
   readonly element: HTMLElement;
@@ -175,12 +177,14 @@ export function settingsView(call: Call, onUpgrade: (started: UpgradeStarted) =>
   // ---- upgrade: a motebit that shares one master token gives each device its own keys ----
   const upgrade = upgradeCard(call, onUpgrade);
   upgrade.hidden = true;
+  // ---- storage: snapshots on the relay, freeing space on this device ----
+  const storage = storageCard(call);
 
   const element = h(
     'section',
     { id: 'panel-settings', className: 'panel', 'aria-labelledby': 'settings-heading' },
     h('h2', { id: 'settings-heading' }, 'Settings'),
-    h('div', { className: 'cards' }, upgrade, relayForm, intervalForm, deviceCard, devicesCard, pairCard),
+    h('div', { className: 'cards' }, upgrade, relayForm, intervalForm, deviceCard, storage.element, devicesCard, pairCard),
   );
 
   function show(next: SettingsView): void {
@@ -305,6 +309,7 @@ export function settingsView(call: Call, onUpgrade: (started: UpgradeStarted) =>
         if (status.ok) updateStatus(status.value);
       })();
       loadDevices();
+      storage.load();
     },
     updateStatus,
   };

@@ -144,6 +144,33 @@ export type CycleView = z.infer<typeof CycleSchema>;
 
 export { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS };
 
+/** Settings → Storage (issue 12): what this device holds, and the relay's latest snapshot (or why it is not known). */
+export const StorageSchema = z.strictObject({
+  /** Events this device's log holds, and its database file's size in bytes. */
+  events: z.int().min(0),
+  databaseBytes: z.int().min(0),
+  latest: z.discriminatedUnion('kind', [
+    /** The relay holds no snapshot yet: a new device downloads the whole history. */
+    z.strictObject({ kind: z.literal('none') }),
+    z.strictObject({
+      kind: z.literal('snapshot'),
+      /** Changes (events) it covers. */
+      covered: z.int().min(1),
+      /** Unix ms the relay completed it. */
+      createdAt: z.int().min(0),
+      bytes: z.int().min(1),
+      deviceId: DeviceIdSchema,
+      /** The device that saved it, by name when the relay lists one. */
+      deviceName: z.string().nullable(),
+      /** This device saved it. */
+      current: z.boolean(),
+    }),
+    /** The relay could not be asked: what happened, in words, and the technical text for "Details". */
+    z.strictObject({ kind: z.literal('unknown'), message: z.string(), details: z.string().optional() }),
+  ]),
+});
+export type StorageView = z.infer<typeof StorageSchema>;
+
 /** Requests from the window to main: channel -> input and output schemas. */
 export const IPC_CONTRACT = {
   'app.state': { input: Empty, output: AppStateSchema },
@@ -240,6 +267,18 @@ export const IPC_CONTRACT = {
   'keys.upgradeDigits': { input: Empty, output: z.strictObject({ motebitId: MotebitIdSchema, sas: SasSchema }) },
   'keys.upgradeFinish': { input: Empty, output: AppStateSchema },
   'keys.upgradeCancel': { input: Empty, output: z.strictObject({ cancelled: z.boolean() }) },
+  /** Settings → Storage: what this device holds and the relay's latest snapshot. */
+  'snapshot.info': { input: Empty, output: StorageSchema },
+  /** Save a snapshot now: syncs first (a failed sync saves none), then saves one on the relay; new devices start from it. */
+  'snapshot.make': {
+    input: Empty,
+    output: z.strictObject({ covered: z.int().min(1), kept: z.int().min(0), bytes: z.int().min(1), storage: StorageSchema }),
+  },
+  /** Free space: drops this device's old history below the relay's latest snapshot (values stay) and shrinks its database. */
+  'snapshot.prune': {
+    input: Empty,
+    output: z.strictObject({ dropped: z.int().min(0), bytesBefore: z.int().min(0), bytesAfter: z.int().min(0), storage: StorageSchema }),
+  },
 } as const;
 
 export type Channel = keyof typeof IPC_CONTRACT;

@@ -4,13 +4,11 @@
 // a member checks a new device's code, then approves or declines it; removing a device cuts it off.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppController } from '../main/app/app-controller.ts';
+import { describe, expect, it } from 'vitest';
+import { controllerLab, value } from './support/controllers.ts';
 import { Device } from '../main/app/device.ts';
-import { createDispatcher, type Dispatch } from '../main/app/ipc-dispatch.ts';
 import { configPath, motebitDir } from '../main/config/home.ts';
-import type { IpcResult } from '../shared/ipc-contract.ts';
-import { Lab, eventually, syncAll } from './support/devices.ts';
+import { eventually, syncAll } from './support/devices.ts';
 import { POLL_MS } from './support/pair.ts';
 import { randomBytes } from 'node:crypto';
 import { startJoin } from '../main/identity/pairing-flow.ts';
@@ -18,30 +16,8 @@ import { memberFromSecret } from '../shared/membership/author.ts';
 import { parsePairingCode } from '../shared/membership/pairing-code.ts';
 import { toBase64Url } from '../shared/encoding.ts';
 
-const platform = () => ({ notify: () => {}, getStartAtLogin: () => false, setStartAtLogin: () => {} });
-
-let lab: Lab;
-const controllers: AppController[] = [];
-
-beforeEach(() => {
-  lab = new Lab();
-});
-afterEach(async () => {
-  for (const controller of controllers.splice(0)) await controller.close();
-  await lab.close();
-});
-
-async function app(name: string): Promise<{ controller: AppController; call: Dispatch; home: string }> {
-  const controller = new AppController({ ...lab.home(name), platform: platform() });
-  controllers.push(controller);
-  await controller.start();
-  return { controller, call: createDispatcher(controller.handlers()), home: join(lab.dir, name) };
-}
-
-function value<T>(result: IpcResult<unknown>): T {
-  if (!result.ok) throw new Error(`failed: ${result.error.code} ${result.error.message}`);
-  return result.value as T;
-}
+const harness = controllerLab();
+const app = harness.app;
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -55,14 +31,14 @@ function newDevice(name: string, relayUrl: string) {
   let code!: (text: string) => void;
   let sas!: (digits: string) => void;
   const shown = { code: new Promise<string>((resolve) => (code = resolve)), sas: new Promise<string>((resolve) => (sas = resolve)) };
-  const joined = Device.joinByApproval({ ...lab.home(name), relayUrl, deviceName: name, pollMs: POLL_MS, onCode: (text) => code(text), onOffer: (offered) => sas(offered.sas) });
+  const joined = Device.joinByApproval({ ...harness.lab.home(name), relayUrl, deviceName: name, pollMs: POLL_MS, onCode: (text) => code(text), onOffer: (offered) => sas(offered.sas) });
   joined.catch(() => {});
   return { ...shown, joined };
 }
 
 describe('per-device keys through the contract', () => {
   it('setup.create founds a per-device motebit; recovery.take answers its recovery key once, kept in no file; the old pairing code is refused in words', async () => {
-    const relay = await lab.relay();
+    const relay = await harness.lab.relay();
     const { call, home } = await app('laptop');
     const state = value<{ motebitId: string }>(await call('setup.create', { relayUrl: relay.url, deviceName: 'laptop' }));
     expect(value(await call('settings.get', {}))).toMatchObject({ keys: 'per-device' });
@@ -81,8 +57,8 @@ describe('per-device keys through the contract', () => {
   });
 
   it('join by approval in three steps: the code, the same digits as the member, then ready with what the member wrote', async () => {
-    const relay = await lab.relay();
-    const { device: member } = await lab.found(relay.url, { name: 'laptop' });
+    const relay = await harness.lab.relay();
+    const { device: member } = await harness.lab.found(relay.url, { name: 'laptop' });
     member.put('note/1', 'written on the laptop');
     expect((await member.syncNow()).ok).toBe(true);
     const { controller, call } = await app('desk');
@@ -90,12 +66,12 @@ describe('per-device keys through the contract', () => {
     expect(started.code).toMatch(/^MBP1-/);
     expect(started.qrSvg).toMatch(/^<svg/);
     expect(started.expiresAt).toBeGreaterThan(Date.now() + 60_000);
-    expect(existsSync(configPath(join(lab.dir, 'desk')))).toBe(false); // nothing written while waiting
+    expect(existsSync(configPath(join(harness.lab.dir, 'desk')))).toBe(false); // nothing written while waiting
     const digits = call('setup.joinDigits', {});
     const pending = await member.approvalFor(started.code, { pollMs: POLL_MS });
     expect(value<{ sas: string; motebitId: string }>(await digits)).toEqual({ sas: pending.sas, motebitId: member.identity.motebitId });
     expect(pending.name).toBe('desk');
-    expect(existsSync(configPath(join(lab.dir, 'desk')))).toBe(false); // nor before the approval
+    expect(existsSync(configPath(join(harness.lab.dir, 'desk')))).toBe(false); // nor before the approval
     await pending.approve();
     const state = value<{ phase: string; motebitId: string; deviceName: string }>(await call('setup.joinFinish', {}));
     expect(state).toMatchObject({ phase: 'ready', motebitId: member.identity.motebitId, deviceName: 'desk' });
@@ -105,7 +81,7 @@ describe('per-device keys through the contract', () => {
   });
 
   it('setup.cancel stops a join waiting for the other device: cancelled, nothing written, and a new code can be had', async () => {
-    const relay = await lab.relay();
+    const relay = await harness.lab.relay();
     const { controller, call, home } = await app('desk');
     value(await call('setup.joinStart', { relayUrl: relay.url }));
     const digits = call('setup.joinDigits', {});
@@ -119,7 +95,7 @@ describe('per-device keys through the contract', () => {
   });
 
   it('a code nobody answers expires: words for the window (no command to run), nothing written', async () => {
-    const relay = await lab.relay({ pairingLifetimeSeconds: 2 });
+    const relay = await harness.lab.relay({ pairingLifetimeSeconds: 2 });
     const { controller, call, home } = await app('desk');
     value(await call('setup.joinStart', { relayUrl: relay.url }));
     const expired = await call('setup.joinDigits', {});
@@ -130,8 +106,8 @@ describe('per-device keys through the contract', () => {
   });
 
   it('setup.recover: the recovery key adds this device to the motebit, which then syncs everything; a typo or a wrong motebit id writes nothing', async () => {
-    const relay = await lab.relay();
-    const { device: lost, recoveryKey } = await lab.found(relay.url, { name: 'lost-laptop' });
+    const relay = await harness.lab.relay();
+    const { device: lost, recoveryKey } = await harness.lab.found(relay.url, { name: 'lost-laptop' });
     lost.put('note/kept', 'written before every device was lost');
     expect((await lost.syncNow()).ok).toBe(true);
     const motebitId = lost.identity.motebitId;
@@ -139,7 +115,7 @@ describe('per-device keys through the contract', () => {
 
     const typo = await call('setup.recover', { relayUrl: relay.url, motebitId, recoveryKey: `${recoveryKey.slice(0, -1)}${recoveryKey.endsWith('X') ? 'Y' : 'X'}` });
     expect(typo).toMatchObject({ ok: false, error: { code: 'invalid_argument', message: expect.stringMatching(/recovery key/i) } });
-    const other = (await lab.found(relay.url, { name: 'other' })).device.identity.motebitId;
+    const other = (await harness.lab.found(relay.url, { name: 'other' })).device.identity.motebitId;
     const wrong = await call('setup.recover', { relayUrl: relay.url, motebitId: other, recoveryKey });
     expect(wrong).toMatchObject({ ok: false, error: { code: 'invalid_state' } });
     expect(!wrong.ok && wrong.error.message).toMatch(/recovery key/);
@@ -157,7 +133,7 @@ describe('per-device keys through the contract', () => {
   });
 
   it('a member checks a new device: its name and the same digits; declining adds nothing and the code is used up; approving adds it', async () => {
-    const relay = await lab.relay({ pairingLifetimeSeconds: 4 });
+    const relay = await harness.lab.relay({ pairingLifetimeSeconds: 4 });
     const { controller, call } = await app('laptop');
     value(await call('setup.create', { relayUrl: relay.url, deviceName: 'laptop' }));
     const before = value<{ deviceId: string }[]>(await call('devices.list', {}));
@@ -186,7 +162,7 @@ describe('per-device keys through the contract', () => {
     const shown = value<{ deviceId: string; sas: string }>(await call('pairing.check', { code: await phone.code }));
     expect(shown.sas).toBe(await phone.sas);
     expect(value(await call('pairing.approve', { deviceId: shown.deviceId }))).toEqual({ deviceId: shown.deviceId, name: 'phone' });
-    const joined = lab.track(await phone.joined);
+    const joined = harness.lab.track(await phone.joined);
     expect(joined.identity.motebitId).toBe(controller.current.identity.motebitId);
     const devices = value<{ deviceId: string; name: string | null; revokedAt: number | null }[]>(await call('devices.list', {}));
     expect(devices.map((d) => d.name).sort()).toEqual(['laptop', 'phone']);
@@ -202,7 +178,7 @@ describe('per-device keys through the contract', () => {
   });
 
   it('pairing.decline stops a check still waiting for the new device: cancelled in words, nothing added', async () => {
-    const relay = await lab.relay();
+    const relay = await harness.lab.relay();
     const { call } = await app('laptop');
     value(await call('setup.create', { relayUrl: relay.url, deviceName: 'laptop' }));
     // a new device that opened its code and then went quiet (it never answers the offer)

@@ -3,44 +3,21 @@
 // hands its recovery key to the window once; a second device's upgrade shows a code, the same six digits as
 // the member that approves it, and both converge with every value kept. A cancelled or failed upgrade
 // changes nothing: the device runs on as it was.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppController } from '../main/app/app-controller.ts';
+import { describe, expect, it } from 'vitest';
+import { controllerLab, value } from './support/controllers.ts';
 import { Device } from '../main/app/device.ts';
-import { createDispatcher, type Dispatch } from '../main/app/ipc-dispatch.ts';
-import type { IpcResult } from '../shared/ipc-contract.ts';
-import { Lab, eventually } from './support/devices.ts';
+import type { Lab } from './support/devices.ts';
+import { eventually } from './support/devices.ts';
 
-const platform = () => ({ notify: () => {}, getStartAtLogin: () => false, setStartAtLogin: () => {} });
-
-let lab: Lab;
-const controllers: AppController[] = [];
-
-beforeEach(() => {
-  lab = new Lab();
-});
-afterEach(async () => {
-  for (const controller of controllers.splice(0)) await controller.close();
-  await lab.close();
-});
-
-async function app(name: string): Promise<{ controller: AppController; call: Dispatch }> {
-  const controller = new AppController({ ...lab.home(name), platform: platform() });
-  controllers.push(controller);
-  await controller.start();
-  return { controller, call: createDispatcher(controller.handlers()) };
-}
-
-function value<T>(result: IpcResult<unknown>): T {
-  if (!result.ok) throw new Error(`failed: ${result.error.code} ${result.error.message}`);
-  return result.value as T;
-}
+const harness = controllerLab();
+const app = harness.app;
 
 /** A master-token motebit of two devices: the laptop made by the window's controller, the phone joined with a pairing code. */
 async function oldMotebit(relayOptions: Parameters<Lab['relay']>[0] = {}) {
-  const relay = await lab.relay(relayOptions);
+  const relay = await harness.lab.relay(relayOptions);
   const laptop = await app('laptop');
   await laptop.controller.create(relay.url, 'laptop', 'shared');
-  const phoneDevice = await Device.join({ ...lab.home('phone'), pairingCode: await laptop.controller.current.pairingCode(), deviceName: 'phone' });
+  const phoneDevice = await Device.join({ ...harness.lab.home('phone'), pairingCode: await laptop.controller.current.pairingCode(), deviceName: 'phone' });
   laptop.controller.current.put('from/laptop', 1);
   phoneDevice.put('from/phone', { two: 2 });
   expect((await laptop.controller.current.syncNow()).ok).toBe(true);
@@ -139,7 +116,7 @@ describe('upgrading a master-token motebit through the contract', () => {
     const finish = phone.call('keys.upgradeFinish', {});
     await phone.controller.close();
     expect(await finish).toMatchObject({ ok: false, error: { code: 'cancelled' } });
-    const reopened = await Device.open(lab.home('phone'));
+    const reopened = await Device.open(harness.lab.home('phone'));
     try {
       expect(reopened.identity.kind).toBe('master-token');
       expect(reopened.get('from/phone')?.value).toEqual({ two: 2 });
@@ -165,7 +142,7 @@ describe('upgrading a master-token motebit through the contract', () => {
   });
 
   it('a per-device motebit has nothing to upgrade', async () => {
-    const relay = await lab.relay();
+    const relay = await harness.lab.relay();
     const { controller, call } = await app('desk');
     await controller.create(relay.url, 'desk');
     expect(await call('keys.upgrade', {})).toMatchObject({ ok: false, error: { code: 'invalid_state', message: expect.stringMatching(/own keys already/) } });

@@ -110,6 +110,11 @@ beforeAll(async () => {
   await a.dispatch('conflicts.counts', {});
   await a.dispatch('conflicts.keepMany', { ids: [second!.id], keep: 'current' });
   await a.dispatch('conflicts.list', { filter: 'settled', entityPrefix: 'memory/', deviceId: a.app.current.identity.deviceId });
+  // Settings → Storage: no snapshot yet, then one saved, then this device's old history pruned below it
+  await a.dispatch('snapshot.info', {});
+  await a.dispatch('snapshot.make', {});
+  await a.dispatch('snapshot.info', {});
+  await a.dispatch('snapshot.prune', {});
 
   await a.dispatch('status.get', {});
   await a.dispatch('sync.pause', {});
@@ -190,6 +195,7 @@ beforeAll(async () => {
   ]);
   record(outputs, 'devices.list', [{ deviceId: ID.dv, name: null, enrolledAt: 1, revokedAt: 2, current: false }]);
   record(outputs, 'relay.moveOffer', { url: 'https://relay.example.com', deviceId: ID.dv2, deviceName: 'laptop', at: 1 });
+  record(outputs, 'snapshot.info', { events: 0, databaseBytes: 4096, latest: { kind: 'unknown', message: 'The relay could not be reached: check the network.', details: 'fetch failed' } });
   record(events, 'status.changed', STATUS_WITH_EVERYTHING);
   record(events, 'app.changed', { phase: 'setup' });
 }, 120_000);

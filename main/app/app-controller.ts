@@ -3,7 +3,7 @@
 // Electron adapter (main/electron/) and the UI harness both drive this one object; only the platform hooks
 // (notifications, start at login) differ between them.
 import { join } from 'node:path';
-import type { ApprovalView, ConflictView, DeviceView, EnvironmentView, RecoveryKeyView, SecretsView, SettingsView, AppState } from '../../shared/ipc-contract.ts';
+import type { ApprovalView, ConflictView, DeviceView, EnvironmentView, RecoveryKeyView, SecretsView, SettingsView, StorageView, AppState } from '../../shared/ipc-contract.ts';
 import type { SyncStatus } from '../../shared/status.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
 import { updateConfig } from '../config/config.ts';
@@ -16,13 +16,13 @@ import { openSecretStore } from '../keyring/open.ts';
 import { KeyringUnavailableError } from '../keyring/secret-store.ts';
 import { motebitDir } from '../config/home.ts';
 import { checkRelay } from '../sync/relay-client.ts';
-import { CancelledError } from './error-words.ts';
+import { CancelledError, errorWords, oneLine } from './error-words.ts';
 import type { ConflictQuery, ConflictRecord, KeepChoice } from '../store/event-store.ts';
 import { winReasonWords } from './conflict-words.ts';
 import { RelayClient } from '../sync/relay-client.ts';
 import { TransportError } from '../sync/transport.ts';
 import { announceMove, dismissMove, moveOffer, type MoveOffer } from './relay-move.ts';
-import { Device, type HomeOptions } from './device.ts';
+import { Device, type HomeOptions, type SnapshotFigures } from './device.ts';
 import { ApprovalDesk, JoinSession } from './pairing-sessions.ts';
 import { InvalidStateError, type Handlers } from './ipc-dispatch.ts';
 import { Emitter, type Listener } from '../../shared/emitter.ts';
@@ -76,6 +76,8 @@ export class AppController {
   private upgrading: Upgrading | null = null;
   /** The state of a device whose upgrade is starting (its device closing, the session not made yet). */
   private upgradeStarting: AppState | null = null;
+  /** A snapshot being saved or this device's history being pruned (one at a time). */
+  private storageWork: string | null = null;
 
   constructor(options: AppControllerOptions) {
     this.options = options;
@@ -487,6 +489,60 @@ export class AppController {
     return approved;
   }
 
+  // ---- storage: snapshots on the relay, this device's history (issue 12) ---------------------------
+
+  /** What this device holds and the relay's latest snapshot; a relay that cannot be asked is said in words, the rest still shown. */
+  async storage(): Promise<StorageView> {
+    const device = this.current;
+    try {
+      return await this.storageView(await device.snapshotInfo());
+    } catch (error) {
+      const words = errorWords(error);
+      return { ...device.holdings(), latest: { kind: 'unknown', message: oneLine(words), ...(words.details ? { details: words.details } : {}) } };
+    }
+  }
+
+  private async storageView(figures: SnapshotFigures): Promise<StorageView> {
+    const { latest } = figures;
+    if (!latest) return { events: figures.events, databaseBytes: figures.databaseBytes, latest: { kind: 'none' } };
+    const self = this.current.identity.deviceId;
+    let names = latest.deviceId === self ? null : await this.namesOfDevices();
+    if (names && !names.has(latest.deviceId)) {
+      this.deviceNamesAt = 0; // a device added since the names were read
+      names = await this.namesOfDevices();
+    }
+    const deviceName = names ? (names.get(latest.deviceId) ?? null) : this.current.identity.deviceName;
+    return { events: figures.events, databaseBytes: figures.databaseBytes, latest: { kind: 'snapshot', ...latest, deviceName, current: latest.deviceId === self } };
+  }
+
+  /** One snapshot action at a time on this device (a second click while one runs is refused in words). */
+  private async storageTask<T>(what: string, run: (device: Device) => Promise<T>): Promise<T> {
+    if (this.storageWork) throw new InvalidStateError(`${this.storageWork} already: wait until it is done`);
+    const device = this.current;
+    this.storageWork = what;
+    try {
+      return await run(device);
+    } finally {
+      this.storageWork = null;
+    }
+  }
+
+  /** Save a snapshot now: syncs, then saves one on the relay; answers what it did and the figures after. */
+  saveSnapshot(): Promise<{ covered: number; kept: number; bytes: number; storage: StorageView }> {
+    return this.storageTask('a snapshot is being saved', async (device) => {
+      const made = await device.saveSnapshot();
+      return { covered: made.covered, kept: made.kept, bytes: made.bytes, storage: await this.storage() };
+    });
+  }
+
+  /** Free space on this device: prunes its history below the relay's latest snapshot; the values stay. */
+  freeSpace(): Promise<{ dropped: number; bytesBefore: number; bytesAfter: number; storage: StorageView }> {
+    return this.storageTask('space is being freed on this device', async (device) => {
+      const pruned = await device.pruneToLatest();
+      return { ...pruned, storage: await this.storage() };
+    });
+  }
+
   // ---- upgrade (a master-token motebit: this device gets its own keys) ------------------------------
 
   /**
@@ -669,6 +725,9 @@ export class AppController {
       'keys.upgradeDigits': () => this.upgradeDigits(),
       'keys.upgradeFinish': () => this.upgradeFinish(),
       'keys.upgradeCancel': () => this.upgradeCancel(),
+      'snapshot.info': () => this.storage(),
+      'snapshot.make': () => this.saveSnapshot(),
+      'snapshot.prune': () => this.freeSpace(),
     };
   }
 }

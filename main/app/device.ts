@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { type JsonValue, type SealedEvent, verifyDeviceCert } from '../../shared/event.ts';
 import { fromBase64Url } from '../../shared/encoding.ts';
 import { identitySnapshotSigner, membershipSnapshotSigner } from '../../shared/snapshot/signer.ts';
-import { DEFAULT_SNAPSHOT_EVERY, SnapshotSync, type MadeSnapshot } from '../sync/snapshot-sync.ts';
-import type { DeviceInfo } from '../../shared/relay-api.ts';
+import { DEFAULT_SNAPSHOT_EVERY, DEFAULT_SNAPSHOT_EVERY_MB, SnapshotSync, type MadeSnapshot } from '../sync/snapshot-sync.ts';
+import type { DeviceInfo, SnapshotInfo } from '../../shared/relay-api.ts';
 import type { SyncProgress, SyncStatus } from '../../shared/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { ensurePrivateDir, motebitDir } from '../config/home.ts';
@@ -17,7 +17,7 @@ import { MembershipError, applyEntry, verifyLog, type MembershipState } from '..
 import { openKeys } from '../../shared/membership/open-keys.ts';
 import { MembershipRelayError, MembershipSync } from '../sync/membership-sync.ts';
 import { MemberKeyring } from '../sync/member-keyring.ts';
-import { InvalidStateError } from './error-words.ts';
+import { InvalidStateError, SyncFirstError } from './error-words.ts';
 import { startApproval, startJoin } from '../identity/pairing-flow.ts';
 import { SyncFailure, type MembershipHook } from '../sync/engine.ts';
 import { TransportError, type ReceivedEvent } from '../sync/transport.ts';
@@ -32,6 +32,24 @@ import type { Transport, TransportKind } from '../sync/transport.ts';
 import { WsTransport } from '../sync/ws-transport.ts';
 
 export const STORE_FILE = 'device.db';
+
+/** A relay from before snapshots (revision 3) keeps none. */
+const NO_SNAPSHOT_ROUTES = 'this relay keeps no snapshots (it runs an older version): new devices download the whole history; ask its operator to update it';
+
+/** The relay's latest snapshot as the Storage section shows it: changes covered, when, its size, who saved it. */
+export interface LatestSnapshotFigures {
+  readonly covered: number;
+  readonly createdAt: number;
+  readonly bytes: number;
+  readonly deviceId: string;
+}
+
+export interface SnapshotFigures {
+  /** Events this device holds, and its database file's size. */
+  readonly events: number;
+  readonly databaseBytes: number;
+  readonly latest: LatestSnapshotFigures | null;
+}
 
 export interface HomeOptions {
   /** The device home: <home>/.motebit holds the config, the store and (opt-in) the secrets file. */
@@ -178,6 +196,7 @@ export class Device {
       downloadDir: join(motebitDir(parts.home), 'snapshot-download'),
       uploadDir: join(motebitDir(parts.home), 'snapshot-upload'),
       every: parts.config.snapshot_every_events ?? DEFAULT_SNAPSHOT_EVERY,
+      everyMb: parts.config.snapshot_every_mb ?? DEFAULT_SNAPSHOT_EVERY_MB,
     });
     this.engine = new SyncEngine({
       ...(membershipHook ? { membership: membershipHook } : {}),
@@ -229,6 +248,42 @@ export class Device {
   /** Makes a snapshot now and uploads it (motebit-sync snapshot). */
   makeSnapshot(progress?: (progress: SyncProgress) => void): Promise<MadeSnapshot> {
     return this.snapshots.make(progress);
+  }
+
+  /** "Save a snapshot now": syncs first (a snapshot of everything there is); a failed sync saves none. */
+  async saveSnapshot(progress?: (progress: SyncProgress) => void): Promise<MadeSnapshot> {
+    const cycle = await this.syncNow();
+    if (!cycle.ok) throw new SyncFirstError('no snapshot was saved', cycle.error ?? { kind: 'local', message: 'unknown', nextStep: 'sync again' }, 'then save the snapshot again');
+    const made = await this.withSnapshotRoutes(() => this.makeSnapshot(progress));
+    if (made === null) throw new InvalidStateError(NO_SNAPSHOT_ROUTES);
+    return made;
+  }
+
+  /** What this device holds: its events and the size of its database file. */
+  holdings(): { events: number; databaseBytes: number } {
+    return { events: this.store.eventCount(), databaseBytes: this.store.databaseBytes() };
+  }
+
+  /** The relay's latest snapshot (null: none yet) with what this device holds. A relay that cannot be asked fails it. */
+  async snapshotInfo(): Promise<SnapshotFigures> {
+    const latest = await this.latestSnapshot();
+    return {
+      ...this.holdings(),
+      latest: latest && { covered: Object.values(latest.covers).reduce((sum, seq) => sum + seq, 0), createdAt: latest.created_at, bytes: latest.size, deviceId: latest.device_id },
+    };
+  }
+
+  /** Drops this device's old history below the relay's latest snapshot (where it no longer matters) and shrinks its database. */
+  async pruneToLatest(): Promise<{ dropped: number; bytesBefore: number; bytesAfter: number }> {
+    const latest = await this.latestSnapshot();
+    if (!latest) throw new InvalidStateError('there is no snapshot on the relay yet: save one first');
+    return this.snapshots.prune(latest.covers);
+  }
+
+  private async latestSnapshot(): Promise<SnapshotInfo | null> {
+    const latest = await this.withSnapshotRoutes(() => this.relay.latestSnapshot());
+    if (latest === null) throw new InvalidStateError(NO_SNAPSHOT_ROUTES);
+    return latest.snapshot;
   }
 
   /** Opens an existing device home (config + secrets); errors say to run init or join when there is none. */

@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { ChainError } from '../../shared/chain.ts';
 import { sentence } from '../../shared/words.ts';
+import type { SyncError } from '../../shared/status.ts';
 import { ConfigError, DeviceNameError } from '../config/config.ts';
 import { RelayUrlError } from '../config/relay-url.ts';
 import { IdentityExistsError, IdentityMismatchError, IdentityNotSetUpError } from '../identity/local-identity.ts';
@@ -43,6 +44,22 @@ export interface Words {
 /** A request that does not fit the app's state (e.g. sync before setup, setup twice). Its message is in words. */
 export class InvalidStateError extends Error {
   override name = 'InvalidStateError';
+}
+
+/**
+ * A step that syncs first and did not happen because that sync failed (saving a snapshot): what did not
+ * happen, then the sync's own words, kind and details.
+ */
+export class SyncFirstError extends Error {
+  override name = 'SyncFirstError';
+  readonly failure: Pick<SyncError, 'kind' | 'message' | 'nextStep' | 'details'>;
+  /** What to do once the sync works again (e.g. "then save the snapshot again"). */
+  readonly again: string;
+  constructor(what: string, failure: SyncFirstError['failure'], again: string) {
+    super(`${what}: the sync before it failed (${failure.message})`);
+    this.failure = failure;
+    this.again = again;
+  }
 }
 
 /** The person cancelled (e.g. a setup waiting for a relay that does not answer). Nothing was written. */
@@ -224,6 +241,10 @@ export function errorWords(error: unknown): Words {
   if (error instanceof PairsByApprovalError) return { kind: 'state', message: error.message, nextStep: '', details: '' };
   if (error instanceof MembershipError) {
     return { kind: 'integrity', message: "the motebit's list of devices, as the relay served it, does not check out; nothing of it was used", nextStep: 'try again later; if it keeps happening, the relay is faulty or tampered with', details: error.message };
+  }
+  if (error instanceof SyncFirstError) {
+    const nextStep = error.failure.nextStep.trim() === '' ? error.again : `${error.failure.nextStep.trim().replace(/[.;]+$/, '')}; ${error.again}`;
+    return { kind: error.failure.kind, message: error.message, nextStep, details: error.failure.details ?? '' };
   }
   if (isSyncFailure(error)) return { kind: error.kind === 'auth' || error.kind === 'network' || error.kind === 'relay' || error.kind === 'integrity' ? error.kind : 'local', message: error.message, nextStep: error.nextStep, details: '' };
   if (error instanceof InvalidWriteError) return { kind: 'input', message: error.message, nextStep: 'correct the value and write it again', details: '' };

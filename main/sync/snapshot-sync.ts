@@ -136,7 +136,16 @@ export class SnapshotSync {
    * interrupted (kept in `uploadDir`) is finished first, sending only the chunks the relay lacks, and is the
    * snapshot returned.
    */
-  async make(progress: Progress = () => {}, latest?: LatestSnapshotResponse): Promise<MadeSnapshot> {
+  make(progress: Progress = () => {}, latest?: LatestSnapshotResponse): Promise<MadeSnapshot> {
+    // One at a time: a snapshot asked for while another is being made (a person's click during a policy
+    // snapshot) is that one.
+    this.#making ??= this.#make(progress, latest).finally(() => (this.#making = null));
+    return this.#making;
+  }
+
+  #making: Promise<MadeSnapshot> | null = null;
+
+  async #make(progress: Progress, latest: LatestSnapshotResponse | undefined): Promise<MadeSnapshot> {
     const pending = this.#pendingUpload();
     if (pending) {
       try {

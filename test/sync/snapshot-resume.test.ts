@@ -110,4 +110,18 @@ describe('snapshots resume', () => {
     write(100);
     expect(await syncer(a, a.store, a.relay, { every: 1000, everyMb: 0 }).afterCycle()).toBeNull();
   });
+
+  it('a snapshot asked for while another is being made is that one: one upload, not two', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    a.write(Array.from({ length: 100 }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(800).toString('hex') })));
+    expect((await a.syncNow()).ok).toBe(true);
+    const counted = flaky(a.relay, null, 0);
+    const sync = syncer(a, a.store, counted.relay);
+    const [first, second] = await Promise.all([sync.make(), sync.make()]);
+    expect(second.snapshotId).toBe(first.snapshotId);
+    expect(counted.calls.putSnapshotChunk).toBe(Math.ceil(first.bytes / CHUNK));
+    // Once it is done, the next one is a new snapshot.
+    expect((await sync.make()).snapshotId).not.toBe(first.snapshotId);
+  });
 });
