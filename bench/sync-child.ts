@@ -22,6 +22,7 @@ import { RelayClient } from '../main/sync/relay-client.ts';
 import { WsTransport } from '../main/sync/ws-transport.ts';
 import { SnapshotSync } from '../main/sync/snapshot-sync.ts';
 import { identitySnapshotSigner } from '../shared/snapshot/signer.ts';
+import { coveredEvents } from '../shared/snapshot/content.ts';
 import { childFailed, childInit, childReady, serveChild } from './lib.ts';
 
 export interface SyncChildInit {
@@ -92,7 +93,7 @@ async function runEngine(): Promise<SyncChildResult> {
     if (!result.ok) throw new Error(`initial sync failed: ${result.error?.message ?? 'unknown'}`);
     const status = engine.status();
     if (status.rejectedEvents > 0) throw new Error(`${status.rejectedEvents} events were rejected`);
-    const applied = Object.values(store.frontier().heads).reduce((sum, seq) => sum + seq, 0);
+    const applied = coveredEvents(store.frontier().heads);
     if (init.mode === 'snapshot-make') {
       await snapshots.acknowledge(); // this device holds everything: the relay may compact once the others say so too
       const made = performance.now();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type JsonValue, type SealedEvent, verifyDeviceCert } from '../../shared/event.ts';
 import { fromBase64Url } from '../../shared/encoding.ts';
 import { identitySnapshotSigner, membershipSnapshotSigner } from '../../shared/snapshot/signer.ts';
+import { coveredEvents } from '../../shared/snapshot/content.ts';
 import { DEFAULT_SNAPSHOT_EVERY, DEFAULT_SNAPSHOT_EVERY_MB, SnapshotSync, type MadeSnapshot } from '../sync/snapshot-sync.ts';
 import type { DeviceInfo, SnapshotInfo } from '../../shared/relay-api.ts';
 import type { SyncProgress, SyncStatus } from '../../shared/status.ts';
@@ -269,7 +270,7 @@ export class Device {
     const latest = await this.latestSnapshot();
     return {
       ...this.holdings(),
-      latest: latest && { covered: Object.values(latest.covers).reduce((sum, seq) => sum + seq, 0), createdAt: latest.created_at, bytes: latest.size, deviceId: latest.device_id },
+      latest: latest && { covered: coveredEvents(latest.covers), createdAt: latest.created_at, bytes: latest.size, deviceId: latest.device_id },
     };
   }
 

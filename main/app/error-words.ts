@@ -264,7 +264,7 @@ export function errorWords(error: unknown): Words {
   }
   if (error instanceof StoreOpenError) return { kind: 'local', message: "this device's database could not be opened", nextStep: 'see the details', details: error.message };
   if (error instanceof SnapshotError) {
-    if (error.message.startsWith('this device holds no events yet')) return { kind: 'state', message: error.message, nextStep: 'write something or sync first', details: '' };
+    if (error.fault === 'empty') return { kind: 'state', message: error.message, nextStep: 'write something or sync first', details: '' };
     return { kind: 'integrity', message: `the relay's snapshot of this motebit was refused: ${error.message}`, nextStep: 'nothing of it was used. Sync again later; if it keeps happening, make a new snapshot on another device ("motebit-sync snapshot") or move to another relay', details: error.fault };
   }
   if (error instanceof ChainError) {

@@ -11,7 +11,7 @@ import { SnapshotIdSchema, newSnapshotId } from '../../shared/ids.ts';
 import { z } from 'zod';
 import type { Ack, LatestSnapshotResponse, SnapshotInfo } from '../../shared/relay-api.ts';
 import { decodeSnapshotBlob, encodeSnapshotBlob } from '../../shared/snapshot/blob.ts';
-import { coversOf, SnapshotError, sealSnapshot, snapshotText, verifySnapshot, type SnapshotSigner } from '../../shared/snapshot/content.ts';
+import { coveredEvents, coversOf, SnapshotError, sealSnapshot, snapshotText, verifySnapshot, type SnapshotSigner } from '../../shared/snapshot/content.ts';
 import type { WriterBound } from '../../shared/snapshot/retain.ts';
 import type { SyncProgress } from '../../shared/status.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -88,8 +88,6 @@ export interface JoinedSnapshot {
 
 type Progress = (progress: SyncProgress) => void;
 
-const total = (covers: Readonly<Record<string, number>>): number => Object.values(covers).reduce((sum, seq) => sum + seq, 0);
-
 export class SnapshotSync {
   readonly #o: SnapshotSyncOptions;
 
@@ -121,7 +119,7 @@ export class SnapshotSync {
   #dueBeyond(covers: Readonly<Record<string, number>>): boolean {
     const every = this.#o.every ?? DEFAULT_SNAPSHOT_EVERY;
     const everyMb = this.#o.everyMb ?? DEFAULT_SNAPSHOT_EVERY_MB;
-    const beyond = total(this.#o.store.frontier().heads) - total(covers);
+    const beyond = coveredEvents(this.#o.store.frontier().heads) - coveredEvents(covers);
     if (every > 0 && beyond >= every) return true;
     return everyMb > 0 && beyond > 0 && this.#o.store.snapshots.bytesBeyond(covers) >= everyMb * 1_000_000;
   }
@@ -163,7 +161,7 @@ export class SnapshotSync {
     const snapshotId = newSnapshotId();
     const content = store.snapshots.content({ snapshotId, createdAt: this.#now(), writers, relay: this.#relayHint() });
     const covers = coversOf(content);
-    if (Object.keys(covers).length === 0) throw new SnapshotError('inconsistent', 'this device holds no events yet: there is nothing to make a snapshot of');
+    if (Object.keys(covers).length === 0) throw new SnapshotError('empty', 'this device holds no events yet: there is nothing to make a snapshot of');
     const keyring = this.#o.keys();
     const blob = encodeSnapshotBlob(snapshotText(sealSnapshot(content, credentials)), { motebitId, snapshotId }, keyring ? keyring.current : null);
     const upload: Upload = { snapshotId, sha256: createHash('sha256').update(blob).digest('hex'), chunkBytes: this.#o.chunkBytes ?? SNAPSHOT_CHUNK_BYTES, covers, kept: content.events.length, blob };
@@ -191,7 +189,7 @@ export class SnapshotSync {
       await relay.commitSnapshot(snapshotId);
     }
     if (this.#o.uploadDir) rmSync(this.#o.uploadDir, { recursive: true, force: true });
-    return { snapshotId, bytes: blob.byteLength, kept: upload.kept, covered: total(upload.covers), covers: upload.covers };
+    return { snapshotId, bytes: blob.byteLength, kept: upload.kept, covered: coveredEvents(upload.covers), covers: upload.covers };
   }
 
   /** Keeps an upload until it completes, so an interrupted one resumes (0600 files in this device's home). */
@@ -253,7 +251,7 @@ export class SnapshotSync {
     }
     const verified = verifySnapshot(parsed, motebitId, this.#o.signer(), snapshot.snapshot_id);
     store.snapshots.adopt(verified, this.#now());
-    return { snapshotId: snapshot.snapshot_id, bytes: blob.byteLength, covered: total(coversOf(verified.content)), relay: verified.content.relay };
+    return { snapshotId: snapshot.snapshot_id, bytes: blob.byteLength, covered: coveredEvents(coversOf(verified.content)), relay: verified.content.relay };
   }
 
   async #download(info: SnapshotInfo, progress: Progress): Promise<Buffer> {
@@ -302,7 +300,7 @@ export class SnapshotSync {
   async acknowledge(): Promise<boolean> {
     const { store, relay } = this.#o;
     const heads = store.frontier().heads;
-    const sum = total(heads);
+    const sum = coveredEvents(heads);
     if (sum === 0 || sum === store.getCursor(ACKED)) return false;
     await relay.postAck(heads, this.#now());
     store.setCursor(ACKED, sum);

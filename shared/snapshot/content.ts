@@ -75,6 +75,11 @@ export type SnapshotContent = z.infer<typeof SnapshotContentSchema>;
 export const SealedSnapshotSchema = z.strictObject({ content: SnapshotContentSchema, seal: SealSchema });
 export type SealedSnapshot = z.infer<typeof SealedSnapshotSchema>;
 
+/** How many events a version vector covers: each writer's events 1..seq. */
+export function coveredEvents(covers: Readonly<Record<string, number>>): number {
+  return Object.values(covers).reduce((sum, seq) => sum + seq, 0);
+}
+
 /** The version vector a snapshot covers: each writer's head sequence. */
 export function coversOf(content: Pick<SnapshotContent, 'heads'>): Record<string, number> {
   return Object.fromEntries(content.heads.map((head) => [head.device_id, head.seq]));
@@ -98,7 +103,7 @@ export function sealSnapshot(content: SnapshotContent, device: { deviceKey: Sign
  */
 export type SnapshotSigner = (deviceId: string, seal: Seal) => SealProblem | 'not_member' | null;
 
-export type SnapshotFault = 'malformed' | 'unreadable' | 'wrong_motebit' | 'not_member' | SealProblem | 'inconsistent' | 'digest';
+export type SnapshotFault = 'empty' | 'malformed' | 'unreadable' | 'wrong_motebit' | 'not_member' | SealProblem | 'inconsistent' | 'digest';
 
 /** A snapshot this device will not use, and why in words. Nothing of it is kept. */
 export class SnapshotError extends Error {
