@@ -1,7 +1,7 @@
 // Lint = typescript-eslint's recommended rules plus the layering of docs/architecture (design card):
 // shared/ imports nothing of ours; relay/ imports only shared/; renderer/ imports only types from shared/,
-// except its pure modules (PURE_SHARED: they import nothing, so they run in any runtime); and only
-// main/electron/ and preload/ may import electron.
+// except from shared/portable/ (zod schemas and constants that run in any runtime: it imports only zod and
+// itself, and uses no Node global); and only main/electron/ and preload/ may import electron.
 import tseslint from 'typescript-eslint';
 
 const electronOnlyInAdapter = {
@@ -15,11 +15,11 @@ const electronStoreOnlyInAdapter = {
 const restrictions = (...patterns) => ({
   'no-restricted-imports': ['error', { paths: [electronOnlyInAdapter, electronStoreOnlyInAdapter], patterns }],
 });
-const PURE_SHARED = ['shared/words.ts', 'shared/limits.ts'];
+const PORTABLE = 'shared/portable';
 const importsOf = (folder) => ({ group: [`**/${folder}/**`, `**/${folder}`], message: `this layer must not import ${folder}/ (see docs/architecture.md, the dependency rule)` });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'out/**', 'test-output/**', 'renderer/dist/**'] },
+  { ignores: ['node_modules/**', '.stryker-tmp/**', 'dist/**', 'out/**', 'test-output/**', 'renderer/dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
@@ -36,15 +36,21 @@ export default tseslint.config(
     files: ['renderer/**'],
     rules: {
       ...restrictions(importsOf('main'), importsOf('relay'), importsOf('cli'), importsOf('preload')),
-      // Values only from the pure modules of shared/ (the rest needs Node: crypto, zod schemas with ids).
+      // Values only from shared/portable/ (the rest of shared/ needs Node: crypto, Buffer).
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/shared/**', ...PURE_SHARED.map((path) => `!**/${path}`)], allowTypeImports: true, message: 'the window imports only types from shared/, or one of its pure modules (eslint.config.js PURE_SHARED)' }] },
+        { patterns: [{ regex: '(^|/)shared/(?!portable/)', allowTypeImports: true, message: `the window imports values only from ${PORTABLE}/ (the rest of shared/ needs Node), and types from anywhere` }] },
       ],
     },
   },
-  // A pure module imports nothing at all.
-  { files: PURE_SHARED, rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['*'], message: 'a pure shared module imports nothing (eslint.config.js PURE_SHARED)' }] }] } },
+  // shared/portable/ runs in any runtime: it imports zod and its own modules only, and no Node global.
+  {
+    files: [`${PORTABLE}/**`],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(?!zod$|\\./[^/]+$)', message: `${PORTABLE}/ imports only zod and its own modules: it must run in any runtime (test/portable.test.ts)` }] }],
+      'no-restricted-globals': ['error', ...['Buffer', 'process', 'require', 'global', '__dirname', '__filename', 'setImmediate'].map((name) => ({ name, message: `${PORTABLE}/ runs in any runtime: no Node global (${name})` }))],
+    },
+  },
   // The adapter is the one place electron is allowed.
   { files: ['main/electron/**', 'preload/**'], rules: { 'no-restricted-imports': 'off' } },
 );

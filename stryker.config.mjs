@@ -7,7 +7,7 @@ export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
-  mutate: ['shared/**/*.ts', '!shared/ipc-contract.ts', 'main/store/**/*.ts', 'main/sync/**/*.ts', 'relay/auth.ts'],
+  mutate: ['shared/**/*.ts', '!shared/portable/ipc-contract.ts', 'main/store/**/*.ts', 'main/sync/**/*.ts', 'relay/auth.ts'],
   coverageAnalysis: 'perTest',
   concurrency: 2,
   timeoutMS: 30_000,

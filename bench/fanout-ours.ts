@@ -5,7 +5,7 @@
 // names the events); nothing is decrypted or stored on their side.
 import { newEventId } from '../shared/ids.ts';
 import { mintWsToken } from '../shared/token.ts';
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import { LeanSocket, Signal, newMotebit, seedRelayDb, type BenchMotebit } from './lib.ts';
 import { startFleet } from './relay-fleet.ts';
 import { RECEIVERS, eventBody, type System } from './fanout-workload.ts';

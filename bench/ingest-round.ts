@@ -2,7 +2,7 @@
 // device's RelayClient, one push in flight per writer, as ingest.bench.ts does), writer i at instance
 // i mod N. Measures events stored per second (first push to last acknowledgement) and each push's
 // acknowledgement latency (request sent to answer parsed, in this process).
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import { RelayClient } from '../main/sync/relay-client.ts';
 import type { Fleet } from './relay-fleet.ts';
 import type { Writer } from './pg-workload.ts';

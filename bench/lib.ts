@@ -12,7 +12,7 @@ import { toBase64Url } from '../shared/encoding.ts';
 import { certifyDevice } from '../shared/event.ts';
 import { deviceIdFromDeviceKey, motebitIdFromIdentityKey, newLogEpoch } from '../shared/ids.ts';
 import { mintWsToken } from '../shared/token.ts';
-import type { StoredWireEvent } from '../shared/wire.ts';
+import type { StoredWireEvent } from '../shared/portable/wire.ts';
 
 // ---- child processes ----------------------------------------------------------------------------
 

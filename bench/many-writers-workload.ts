@@ -4,7 +4,7 @@
 // the same Writers; a round answers the pushes made, the wall time (first send to last ack) and every
 // push's ack latency (send to answer read, in this process).
 import { newEventId } from '../shared/ids.ts';
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import { eventBody } from './fanout-workload.ts';
 import { newMotebit, type BenchDevice, type BenchMotebit } from './lib.ts';
 

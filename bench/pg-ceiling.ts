@@ -3,7 +3,7 @@
 // connection per writer in parallel (as many commits in flight as the relays' writers have). No relay,
 // no HTTP, no append rule: what PostgreSQL itself commits on this machine with its default durability.
 import pg from 'pg';
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import type { Writer } from './pg-workload.ts';
 
 const INSERT = `INSERT INTO events (motebit_id, seq, event_id, device_id, device_seq, key_id, body)

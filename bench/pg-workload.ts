@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { toBase64Url } from '../shared/encoding.ts';
 import { newEventId } from '../shared/ids.ts';
-import { MAX_BATCH_EVENTS } from '../shared/relay-api.ts';
-import type { WireEvent } from '../shared/wire.ts';
+import { MAX_BATCH_EVENTS } from '../shared/portable/relay-api.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import { newMotebit, type BenchDevice, type BenchMotebit } from './lib.ts';
 
 export const BATCH = MAX_BATCH_EVENTS;

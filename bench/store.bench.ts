@@ -7,7 +7,8 @@ import * as noble from '@noble/ed25519';
 import { EventStore } from '../main/store/event-store.ts';
 import { canonicalJson } from '../shared/encoding.ts';
 import { randomSeed, signingKeyFromSeed, verifySignature } from '../shared/crypto.ts';
-import { certifyDevice, hashEvent, type SealedEvent } from '../shared/event.ts';
+import { certifyDevice, hashEvent } from '../shared/event.ts';
+import { type SealedEvent } from '../shared/portable/event.ts';
 import { deviceIdFromDeviceKey, motebitIdFromIdentityKey } from '../shared/ids.ts';
 import { progress, rounds, scratch, seconds, type Figure } from './support.ts';
 

@@ -1,6 +1,6 @@
 // Exit codes of motebit-sync (documented in README and `motebit-sync help`): scripts can tell a typo from
 // a dead network from a revoked device.
-import type { SyncErrorKind } from '../shared/status.ts';
+import type { SyncErrorKind } from '../shared/portable/status.ts';
 
 export const EXIT = {
   ok: 0,

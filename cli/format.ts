@@ -1,8 +1,8 @@
 // What the CLI prints. Human text for people; --json output is stable (documented in README):
 // field names and meanings only ever gain fields, never change.
 import type { ConflictRecord, EntityState } from '../main/store/event-store.ts';
-import type { DeviceInfo } from '../shared/relay-api.ts';
-import type { SyncProgress, SyncStatus } from '../shared/status.ts';
+import type { DeviceInfo } from '../shared/portable/relay-api.ts';
+import type { SyncProgress, SyncStatus } from '../shared/portable/status.ts';
 import { quarantineText } from '../main/app/status-words.ts';
 
 // Terminal escape sequences: CSI (ESC [ or the C1 byte 0x9b, parameters, a final byte), OSC/DCS/APC/PM/SOS

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../main/app/device.ts';
 import { ensureRendererBuilt } from '../main/harness/renderer-build.ts';
 import { startHarness, type RunningHarness } from '../main/harness/server.ts';
-import type { SealedEvent } from '../shared/event.ts';
+import type { SealedEvent } from '../shared/portable/event.ts';
 import { KEYRING, Lab, eventually } from '../test/support/devices.ts';
 import { cliJoin } from '../test/support/pair.ts';
 import { HAS_CHROMIUM, WAIT_MS, cli, launchChromium, screenshotPath } from './support.ts';

@@ -2,7 +2,7 @@
 // ipcRenderer.invoke and contract events from the one event channel to listeners; anything else is
 // refused before ipcRenderer is touched. ipcRenderer itself (and its event objects, whose `sender` is
 // ipcRenderer) never reach the page. Pure: takes an ipcRenderer-like object, so it is tested in Node.
-import type { Channel, EventName, IpcResult, MotebitBridge } from '../shared/ipc-contract.ts';
+import type { Channel, EventName, IpcResult, MotebitBridge } from '../shared/portable/ipc-contract.ts';
 import { EVENT_CHANNEL, PRELOAD_CHANNELS, PRELOAD_EVENTS, invokeChannel } from './channels.ts';
 
 /** The part of Electron's IpcRenderer the bridge uses. */

@@ -1,8 +1,8 @@
 // The contract's channel and event names, as literals. The sandboxed preload is bundled into one small
 // file and must not pull zod (or the schemas) in, so it cannot import the runtime values of
-// shared/ipc-contract.ts; the types below make a missing or extra name a compile error, and
+// shared/portable/ipc-contract.ts; the types below make a missing or extra name a compile error, and
 // test/electron-logic.test.ts checks both lists against CHANNELS and EVENT_NAMES.
-import type { Channel, EventName } from '../shared/ipc-contract.ts';
+import type { Channel, EventName } from '../shared/portable/ipc-contract.ts';
 
 type Exactly<List extends readonly string[], Union extends string> = [Union] extends [List[number]] ? ([List[number]] extends [Union] ? List : never) : never;
 

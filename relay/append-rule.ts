@@ -1,8 +1,8 @@
 // The one rule for what a pushed batch does to a motebit's log, shared by every RelayStore: idempotent by
 // event id, each writer's events gap-free from 1, seqs assigned in batch order after the head, and a
 // quota that refuses the whole batch rather than part of it. Stores only look things up and write the plan.
-import type { PushResult } from '../shared/relay-api.ts';
-import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
+import type { PushResult } from '../shared/portable/relay-api.ts';
+import type { StoredWireEvent, WireEvent } from '../shared/portable/wire.ts';
 import type { AppendQuota, QuotaName } from './store.ts';
 
 export interface BatchLookup {

@@ -5,7 +5,7 @@
 import { sameAudience } from '../shared/audience.ts';
 import { randomSeed, signingKeyFromSeed } from '../shared/crypto.ts';
 import { motebitIdFromIdentityKey } from '../shared/ids.ts';
-import type { AuthFailureReason } from '../shared/relay-api.ts';
+import type { AuthFailureReason } from '../shared/portable/relay-api.ts';
 import { IDENTITY_SIGNER, MAX_TOKEN_LIFETIME_SECONDS, parseToken, verifyTokenSignature, type TokenClaims } from '../shared/token.ts';
 import type { RelayStore } from './store.ts';
 

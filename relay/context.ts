@@ -1,8 +1,8 @@
 // What the HTTP and WebSocket sides of a relay share: the store, auth, limits, metrics, logs.
 import { z } from 'zod';
-import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, PAIRING_LIFETIME_SECONDS, type PushResponse, type QuotaName } from '../shared/relay-api.ts';
+import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, PAIRING_LIFETIME_SECONDS, type PushResponse, type QuotaName } from '../shared/portable/relay-api.ts';
 import { DEFAULT_CLOCK_SKEW_SECONDS } from '../shared/token.ts';
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import type { AuthConfig } from './auth.ts';
 import type { Logger } from './log.ts';
 import type { Presence } from './presence.ts';

@@ -1,6 +1,6 @@
 // Prometheus metrics, one registry per relay (so several relays in one process, as in tests, keep apart).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { AUTH_FAILURE_REASONS, QUOTA_NAMES, type AuthFailureReason, type QuotaName } from '../shared/relay-api.ts';
+import { AUTH_FAILURE_REASONS, QUOTA_NAMES, type AuthFailureReason, type QuotaName } from '../shared/portable/relay-api.ts';
 
 /** Which token bucket refused: per device (or identity), WebSocket auths per address, new motebits per address. */
 export const RATE_LIMITS = ['device', 'ws_auth', 'new_motebit', 'pairing'] as const;

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { newLogEpoch } from '../shared/ids.ts';
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import { planBatch } from './append-rule.ts';
 import { beginConflict, chunkRefusal, coversText, hashChunks, newUpload } from './snapshot-rule.ts';
 import type { Logger } from './log.ts';

@@ -3,8 +3,8 @@
 // handler does not compile), and test/relay/routes.test.ts walks it: every route that needs a token refuses
 // a request without one, and the routes that need none are exactly the ones listed there, each with why.
 import type { z } from 'zod';
-import { DeviceIdSchema, MotebitIdSchema, SnapshotIdSchema } from '../shared/ids.ts';
-import { ChunkIndexSchema, PairingIdSchema } from '../shared/relay-api.ts';
+import { DeviceIdSchema, MotebitIdSchema, SnapshotIdSchema } from '../shared/portable/ids.ts';
+import { ChunkIndexSchema, PairingIdSchema } from '../shared/portable/relay-api.ts';
 
 /**
  * none: anybody (each says why); device: a token of a device of the motebit, not revoked; member: a

@@ -1,5 +1,5 @@
 // Rows as both stores keep them (the same columns in SQLite and PostgreSQL), and the records they make.
-import type { StoredWireEvent } from '../shared/wire.ts';
+import type { StoredWireEvent } from '../shared/portable/wire.ts';
 import type { AckRecord, DeviceRecord, SnapshotRecord } from './store.ts';
 
 export interface DeviceRow {

@@ -34,7 +34,7 @@ import {
   type SnapshotInfo,
   type ErrorCode,
   type QuotaName,
-} from '../shared/relay-api.ts';
+} from '../shared/portable/relay-api.ts';
 import { EMPTY_BODY_SHA256, nowSeconds } from '../shared/token.ts';
 import { verifyDeviceCert } from '../shared/event.ts';
 import { verifyAck } from '../shared/ack.ts';

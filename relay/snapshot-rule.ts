@@ -3,7 +3,7 @@
 // hash a commit checks. Stores only look things up and write what these say.
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../shared/encoding.ts';
-import { snapshotChunks } from '../shared/relay-api.ts';
+import { snapshotChunks } from '../shared/portable/relay-api.ts';
 import type { ChunkPutOutcome, SnapshotBeginInput, SnapshotRecord } from './store.ts';
 
 /** How many complete snapshots each motebit keeps (the newest by commit order). */

@@ -2,7 +2,7 @@
 // subscribers in this process after each commit. Keys are all (motebit_id, ...).
 import Database from 'better-sqlite3';
 import { newLogEpoch } from '../shared/ids.ts';
-import type { WireEvent } from '../shared/wire.ts';
+import type { WireEvent } from '../shared/portable/wire.ts';
 import { planBatch } from './append-rule.ts';
 import { beginConflict, chunkRefusal, coversText, hashChunks, newUpload } from './snapshot-rule.ts';
 import {

@@ -1,8 +1,8 @@
 // The one seam between the relay's HTTP/WebSocket code and where events live. Everything is async so a
 // PostgreSQL backend (rows + LISTEN/NOTIFY for fan-out) can implement it without touching the server.
 // Every key is scoped by motebit: nothing of one motebit can collide with or overwrite another's.
-import type { PushResult, QuotaName } from '../shared/relay-api.ts';
-import type { StoredWireEvent, WireEvent } from '../shared/wire.ts';
+import type { PushResult, QuotaName } from '../shared/portable/relay-api.ts';
+import type { StoredWireEvent, WireEvent } from '../shared/portable/wire.ts';
 
 export interface DeviceRecord {
   motebitId: string;

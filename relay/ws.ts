@@ -10,9 +10,9 @@
 // on its socket has one waiter, woken by the write callback all its sends share.
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
-import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type QuotaName, type WsServerMessage } from '../shared/relay-api.ts';
+import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type QuotaName, type WsServerMessage } from '../shared/portable/relay-api.ts';
 import { EMPTY_BODY_SHA256, WS_METHOD, nowSeconds, wsPath } from '../shared/token.ts';
-import type { StoredWireEvent } from '../shared/wire.ts';
+import type { StoredWireEvent } from '../shared/portable/wire.ts';
 import { AuthError, verifyToken } from './auth.ts';
 import { quotaMessage, type RelayContext } from './context.ts';
 import { EVENT_OVERHEAD_BYTES, type Notification } from './store.ts';

@@ -1,6 +1,6 @@
 // Which bridge the window uses: window.motebit in Electron (exposed by the preload), else the UI harness's
 // socket client (a normal browser opened on the harness URL).
-import type { MotebitBridge } from '../shared/ipc-contract.ts';
+import type { MotebitBridge } from '../shared/portable/ipc-contract.ts';
 import { createHarnessBridge } from './harness-bridge.ts';
 
 export interface ConnectedBridge {

@@ -4,7 +4,7 @@
 // conflict on every device), or mark it reviewed here. Hundreds stay workable: filters (list, entity
 // prefix, the device that wrote the current value), a selection with bulk actions, and a list that is
 // updated in place so the scroll position and the keyboard focus stay where they were.
-import type { ConflictView } from '../shared/ipc-contract.ts';
+import type { ConflictView } from '../shared/portable/ipc-contract.ts';
 import { h, replace, uid } from './dom.ts';
 import { ago, conflictFilterLabel, dateTime, deviceLabel, showValue, type ConflictFilter } from './format.ts';
 import { busy, isBusy, type Call } from './ui.ts';

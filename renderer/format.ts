@@ -1,5 +1,5 @@
 // How times, devices and values read in the window.
-import type { SyncStatus } from '../shared/status.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 
 /** "12 s ago", "3 min ago", "2 h ago", else a date. `now` is passed in so the caller owns the clock. */
 export function ago(at: number, now: number): string {

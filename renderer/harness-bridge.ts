@@ -3,7 +3,7 @@
 // the harness refuses the socket. Requests are {id, channel, input}; answers {id, result}; pushed events
 // {event, payload}. Main validates every input and output against the contract; this client only checks
 // the envelope's shape.
-import type { Channel, ChannelInput, ChannelOutput, EventName, EventPayload, IpcResult, MotebitBridge } from '../shared/ipc-contract.ts';
+import type { Channel, ChannelInput, ChannelOutput, EventName, EventPayload, IpcResult, MotebitBridge } from '../shared/portable/ipc-contract.ts';
 
 type Pending = (result: IpcResult<unknown>) => void;
 type AnyListener = (payload: unknown) => void;

@@ -2,7 +2,7 @@
 // name); this device shows a one-time code (text and QR) and waits; when a member answers, both screens
 // show the same six digits and the person approves on the member; then the device opens like any setup.
 // Cancel stops waiting (nothing is written); an expired code gives words and "Get a new code".
-import type { AppState, EnvironmentView, IpcError } from '../shared/ipc-contract.ts';
+import type { AppState, EnvironmentView, IpcError } from '../shared/portable/ipc-contract.ts';
 import { h, replace } from './dom.ts';
 import { codeStep, digitsStep } from './code-view.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';

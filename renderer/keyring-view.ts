@@ -1,7 +1,7 @@
 // No OS keyring on this machine (a server, a container, a session without D-Bus): the app still starts, and
 // this screen says so in plain words and offers the two ways on: start a keyring (the exact command for
 // this machine, then Try again), or keep the secrets in a plain file, with what that means.
-import type { EnvironmentView } from '../shared/ipc-contract.ts';
+import type { EnvironmentView } from '../shared/portable/ipc-contract.ts';
 import { h } from './dom.ts';
 import { busy, detailsDisclosure, isBusy, messageLine, type Call } from './ui.ts';
 

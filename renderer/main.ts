@@ -1,7 +1,7 @@
 // The settings window: the setup screen on first run, then Status, Conflicts and Settings. It reaches main
 // only through a MotebitBridge (window.motebit in Electron, the harness socket in a browser).
-import type { AppState, EnvironmentView } from '../shared/ipc-contract.ts';
-import type { SyncStatus } from '../shared/status.ts';
+import type { AppState, EnvironmentView } from '../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 import { connectBridge } from './bridge.ts';
 import { conflictsView } from './conflicts-view.ts';
 import { h, replace } from './dom.ts';

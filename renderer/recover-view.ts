@@ -1,7 +1,7 @@
 // Every device lost: the person types the relay address, the motebit id and the recovery key they wrote
 // down when the motebit was created; this device is added with it and syncs the whole motebit. Folded away
 // under the setup screen's cards (the rare way). The key is sent to main once and kept nowhere.
-import type { AppState, EnvironmentView, IpcError } from '../shared/ipc-contract.ts';
+import type { AppState, EnvironmentView, IpcError } from '../shared/portable/ipc-contract.ts';
 import { h } from './dom.ts';
 import { field, messageLine, onSubmit, type Call, type Field } from './ui.ts';
 

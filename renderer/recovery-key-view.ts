@@ -1,6 +1,6 @@
 // The recovery key of a motebit just created here, shown once (main hands it to the window once and keeps
 // it nowhere): the text in groups, its QR code, the motebit id beside it, what it is for, and one way on.
-import type { RecoveryKeyView } from '../shared/ipc-contract.ts';
+import type { RecoveryKeyView } from '../shared/portable/ipc-contract.ts';
 import { h } from './dom.ts';
 import { codeText, qrImage } from './code-view.ts';
 

@@ -1,8 +1,8 @@
 // "Device X moved to relay URL — Move too?": shown when another device left word, through this relay, that
 // it moved. Moving is this person's choice: the button moves this device (checked by main exactly like a
 // relay URL typed in Settings); "Not now" hides this word until a device moves again.
-import type { MoveOfferView } from '../shared/ipc-contract.ts';
-import type { SyncStatus } from '../shared/status.ts';
+import type { MoveOfferView } from '../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 import { h, replace } from './dom.ts';
 import { dateTime } from './format.ts';
 import { busy, isBusy, messageLine, type Call } from './ui.ts';

@@ -1,9 +1,9 @@
 // Settings: relay URL (validated by main; a bad one changes nothing), sync interval, pause/resume,
 // encryption (read-only), start at login, storage (snapshots: storage-view.ts), the motebit's devices
 // (revoke) and pairing a new device.
-import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from '../shared/limits.ts';
-import type { DeviceView, SettingsView } from '../shared/ipc-contract.ts';
-import type { SyncStatus } from '../shared/status.ts';
+import { MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS } from '../shared/portable/limits.ts';
+import type { DeviceView, SettingsView } from '../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 import { h, replace } from './dom.ts';
 import { ago, dateTime } from './format.ts';
 import { busy, field, isBusy, messageLine, onSubmit, type Call } from './ui.ts';

@@ -3,7 +3,7 @@
 // another device made (the secondary way, folded away). It says what a relay is and how to start one; the device name is filled in with the host name (visible, editable); a
 // setup waiting for a relay that does not answer can be cancelled (nothing is written). Main checks the
 // URL and that the relay answers; its error is shown under the field it is about, details folded away.
-import type { AppState, EnvironmentView, IpcError } from '../shared/ipc-contract.ts';
+import type { AppState, EnvironmentView, IpcError } from '../shared/portable/ipc-contract.ts';
 import { h } from './dom.ts';
 import { approvalJoin } from './join-view.ts';
 import { recoverView } from './recover-view.ts';

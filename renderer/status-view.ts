@@ -2,7 +2,7 @@
 // relay; Sync now with its progress (from the status.changed events main pushes during the cycle: a bar and
 // the time left while receiving) and then the new last-sync time. It says so when the relay does not
 // answer, when the app itself is gone, when sync is paused (Resume is here) and when this device was revoked.
-import type { SyncStatus } from '../shared/status.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 import { h, replace } from './dom.ts';
 import { STATE_LABELS, ago, arrivalText, byteSize, dateTime, inFuture, progressText, transportLabel } from './format.ts';
 import { busy, detailsDisclosure, isBusy, sentence, type Call } from './ui.ts';

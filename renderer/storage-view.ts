@@ -1,7 +1,7 @@
 // Settings → Storage (issue 12): what this device holds, the relay's latest snapshot (or that there is
 // none, and what that means for a new device), "Save a snapshot now" and "Free space on this device".
 // Everything reads in words; a failure says what happened and what to do, its technical text behind "Details".
-import type { StorageView } from '../shared/ipc-contract.ts';
+import type { StorageView } from '../shared/portable/ipc-contract.ts';
 import { h, replace } from './dom.ts';
 import { ago, byteSize } from './format.ts';
 import { busy, detailsDisclosure, isBusy, messageLine, type Call } from './ui.ts';

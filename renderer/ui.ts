@@ -1,9 +1,9 @@
 // Shared pieces of the window: labelled fields with their own error line, buttons that show they are busy,
 // and the bridge call that never throws.
-import type { Channel, ChannelInput, ChannelOutput, IpcError, IpcResult, MotebitBridge } from '../shared/ipc-contract.ts';
+import type { Channel, ChannelInput, ChannelOutput, IpcError, IpcResult, MotebitBridge } from '../shared/portable/ipc-contract.ts';
 import { h, replace, uid } from './dom.ts';
 
-export { sentence } from '../shared/words.ts';
+export { sentence } from '../shared/portable/words.ts';
 
 export type Call = <C extends Channel>(channel: C, input: ChannelInput<C>) => Promise<IpcResult<ChannelOutput<C>>>;
 

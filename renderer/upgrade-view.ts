@@ -2,7 +2,7 @@
 // stays, and its button upgrades this device. The first device to upgrade gets a recovery key (main.ts
 // shows it once, as after create); a device upgraded later shows a one-time code and, once a member
 // answers, the six digits to compare there, like the join screen. Cancel or a failure changes nothing.
-import type { ChannelOutput, IpcError } from '../shared/ipc-contract.ts';
+import type { ChannelOutput, IpcError } from '../shared/portable/ipc-contract.ts';
 import { h, replace } from './dom.ts';
 import { codeStep, digitsStep } from './code-view.ts';
 import { busy, isBusy, messageLine, type Call } from './ui.ts';

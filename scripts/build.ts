@@ -65,7 +65,7 @@ export async function buildPreload(outDir: string = join(dist, 'preload')): Prom
   const requires = [...bundle.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
   const unexpected = requires.filter((id) => id !== 'electron');
   if (unexpected.length > 0) throw new Error(`the preload bundle requires ${unexpected.join(', ')}: a sandboxed preload can only require electron`);
-  if (/\bzod\b|ZodError/.test(bundle)) throw new Error('zod ended up in the preload bundle: import only types from shared/ipc-contract.ts there');
+  if (/\bzod\b|ZodError/.test(bundle)) throw new Error('zod ended up in the preload bundle: import only types from shared/portable/ipc-contract.ts there');
 }
 
 export function copyIcons(out: string = join(dist, 'icons')): void {

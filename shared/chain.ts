@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import { sha256Hex } from './crypto.ts';
 import { canonicalJson } from './encoding.ts';
-import { GENESIS_HASH, SealedEventSchema, checkSeal, unsealed as withoutSeal, type SealProblem, type SealedEvent } from './event.ts';
+import { GENESIS_HASH, SealedEventSchema, type SealedEvent } from './portable/event.ts';
+import { checkSeal, unsealed as withoutSeal, type SealProblem } from './event.ts';
 
 export type ChainErrorCode =
   | 'malformed'

@@ -1,5 +1,6 @@
 // Byte and text encodings used on the wire and in hashes. Canonical JSON is RFC 8785 (JCS), so every
-// device and every implementation hashes the same value to the same bytes.
+// device and every implementation hashes the same value to the same bytes. Node (Buffer); the form of
+// base64url text is portable: shared/portable/base64url.ts.
 import canonicalizeJcs from 'canonicalize';
 
 export function canonicalJson(value: unknown): string {
@@ -18,10 +19,4 @@ export function toBase64Url(bytes: Uint8Array): string {
 
 export function fromBase64Url(text: string): Buffer {
   return Buffer.from(text, 'base64url');
-}
-
-/** base64url of exactly `bytes` bytes, no padding. */
-export function base64UrlPattern(bytes: number): RegExp {
-  const chars = Math.ceil((bytes * 4) / 3);
-  return new RegExp(`^[A-Za-z0-9_-]{${chars}}$`);
 }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { sha256Hex, verifySignature, type SigningKey } from './crypto.ts';
 import { canonicalBytes, canonicalJson, fromBase64Url, toBase64Url } from './encoding.ts';
-import { DeviceIdSchema, MotebitIdSchema, RecoveryIdSchema } from './ids.ts';
+import { DeviceIdSchema, MotebitIdSchema, RecoveryIdSchema } from './portable/ids.ts';
 
 export const TOKEN_VERSION = 1;
 export const TOKEN_DOMAIN = 'motebit/relay-token/v1';

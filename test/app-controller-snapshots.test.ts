@@ -5,7 +5,7 @@
 // stopped, a second click while one runs) come back in words with nothing changed.
 import { describe, expect, it } from 'vitest';
 import { controllerLab, value } from './support/controllers.ts';
-import type { ChannelOutput } from '../shared/ipc-contract.ts';
+import type { ChannelOutput } from '../shared/portable/ipc-contract.ts';
 
 
 const harness = controllerLab();

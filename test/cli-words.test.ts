@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configPath, motebitDir } from '../main/config/home.ts';
 import { createDeviceKey } from '../main/identity/device-key.ts';
 import { masterTokenIdentity } from '../main/identity/local-identity.ts';
-import { RELAY_PROTOCOL, RELAY_REVISION } from '../shared/relay-api.ts';
+import { RELAY_PROTOCOL, RELAY_REVISION } from '../shared/portable/relay-api.ts';
 import type { RunningRelay } from '../relay/server.ts';
 import { KEYRING, Lab } from './support/devices.ts';
 import { runCli, type CliRun } from './support/cli.ts';

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { EventStore } from '../main/store/event-store.ts';
-import { GENESIS_HASH, hashEvent } from '../shared/event.ts';
+import { GENESIS_HASH } from '../shared/portable/event.ts';
+import { hashEvent } from '../shared/event.ts';
 import { newDeviceKey, newMotebit, tempDir } from './support/motebit.ts';
 
 const WRITER = fileURLToPath(new URL('./support/crash-writer.ts', import.meta.url));

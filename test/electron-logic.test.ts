@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CHANNELS, EVENT_NAMES, IPC_EVENT_CHANNEL, ipcChannelName, type AppState } from '../shared/ipc-contract.ts';
-import type { SyncStatus } from '../shared/status.ts';
+import { CHANNELS, EVENT_NAMES, IPC_EVENT_CHANNEL, ipcChannelName, type AppState } from '../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 import { menuKey, menuTemplate, statusLine, tooltip, type TrayMenu } from '../main/app/tray-menu.ts';
 import { TRAY_ICON_KINDS, allTrayIconFiles, trayIconFile, trayIconKind } from '../main/app/tray-icon.ts';
 import {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { SealedEventSchema } from '../shared/event.ts';
+import { SealedEventSchema } from '../shared/portable/event.ts';
 import { assertProperty, propertyPlan } from './support/property.ts';
 
 const PLAN = propertyPlan('event payload', 1000);

@@ -10,8 +10,8 @@ import { createDispatcher, type Dispatch, type Handlers } from '../main/app/ipc-
 import { configPath } from '../main/config/home.ts';
 import { parseRequest } from '../main/harness/protocol.ts';
 import { RelayUrlError } from '../main/config/relay-url.ts';
-import { CHANNELS, EVENT_NAMES, IPC_CONTRACT, IPC_EVENTS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, type Channel, type EventName } from '../shared/ipc-contract.ts';
-import type { SyncStatus } from '../shared/status.ts';
+import { CHANNELS, EVENT_NAMES, IPC_CONTRACT, IPC_EVENTS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, type Channel, type EventName } from '../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../shared/portable/status.ts';
 import { Lab } from './support/devices.ts';
 
 const platform = () => {

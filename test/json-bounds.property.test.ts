@@ -2,7 +2,7 @@
 // character at a time gave, on JSON and on any text at all (unterminated strings, stray backslashes).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MAX_EVENT_DEPTH, jsonTextDepth } from '../shared/json-bounds.ts';
+import { MAX_EVENT_DEPTH, jsonTextDepth } from '../shared/portable/json-bounds.ts';
 import { assertProperty, propertyPlan } from './support/property.ts';
 
 const PLAN = propertyPlan('json bounds', 1000);

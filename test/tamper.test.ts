@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChainError } from '../shared/chain.ts';
 import { canonicalJson, toBase64Url } from '../shared/encoding.ts';
 import { signingKeyFromSeed, randomSeed } from '../shared/crypto.ts';
-import { certifyDevice, sealEvent, type SealedEvent } from '../shared/event.ts';
+import { certifyDevice, sealEvent } from '../shared/event.ts';
+import { type SealedEvent } from '../shared/portable/event.ts';
 import { newDeviceKey, newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from './support/motebit.ts';
 
 let dir: ReturnType<typeof tempDir>;

@@ -14,7 +14,7 @@ import { createDispatcher } from '../main/app/ipc-dispatch.ts';
 import { configPath, motebitDir } from '../main/config/home.ts';
 import { keyringHelp, noKeyringLine } from '../main/keyring/help.ts';
 import { RelayClient, checkRelay } from '../main/sync/relay-client.ts';
-import { IPC_CONTRACT } from '../shared/ipc-contract.ts';
+import { IPC_CONTRACT } from '../shared/portable/ipc-contract.ts';
 import { canonicalAudience, sameAudience } from '../shared/audience.ts';
 import { createDeviceKey } from '../main/identity/device-key.ts';
 import type { RunningRelay } from '../relay/server.ts';

@@ -3,8 +3,8 @@
 // Electron adapter (main/electron/) and the UI harness both drive this one object; only the platform hooks
 // (notifications, start at login) differ between them.
 import { join } from 'node:path';
-import type { ApprovalView, ConflictView, DeviceView, EnvironmentView, RecoveryKeyView, SecretsView, SettingsView, StorageView, AppState } from '../../shared/ipc-contract.ts';
-import type { SyncStatus } from '../../shared/status.ts';
+import type { ApprovalView, ConflictView, DeviceView, EnvironmentView, RecoveryKeyView, SecretsView, SettingsView, StorageView, AppState } from '../../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../../shared/portable/status.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
 import { updateConfig } from '../config/config.ts';
 import { pairingQrSvg } from '../identity/pairing.ts';

@@ -1,13 +1,14 @@
 // The services the tray app, the settings window and the CLI share: one device home, opened once, with
 // its identity, secret store, event store, relay client and sync engine. Everything here is plain Node.
 import { join } from 'node:path';
-import { type JsonValue, type SealedEvent, verifyDeviceCert } from '../../shared/event.ts';
+import { type JsonValue, type SealedEvent } from '../../shared/portable/event.ts';
+import { verifyDeviceCert } from '../../shared/event.ts';
 import { fromBase64Url } from '../../shared/encoding.ts';
 import { identitySnapshotSigner, membershipSnapshotSigner } from '../../shared/snapshot/signer.ts';
 import { coveredEvents } from '../../shared/snapshot/content.ts';
 import { DEFAULT_SNAPSHOT_EVERY, DEFAULT_SNAPSHOT_EVERY_MB, SnapshotSync, type MadeSnapshot } from '../sync/snapshot-sync.ts';
-import type { DeviceInfo, SnapshotInfo } from '../../shared/relay-api.ts';
-import type { SyncProgress, SyncStatus } from '../../shared/status.ts';
+import type { DeviceInfo, SnapshotInfo } from '../../shared/portable/relay-api.ts';
+import type { SyncProgress, SyncStatus } from '../../shared/portable/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { ensurePrivateDir, motebitDir } from '../config/home.ts';
 import { randomBytes } from 'node:crypto';

@@ -5,8 +5,8 @@
 // the window, in the terminal and in the status.
 import type { z } from 'zod';
 import { ChainError } from '../../shared/chain.ts';
-import { sentence } from '../../shared/words.ts';
-import type { SyncError } from '../../shared/status.ts';
+import { sentence } from '../../shared/portable/words.ts';
+import type { SyncError } from '../../shared/portable/status.ts';
 import { ConfigError, DeviceNameError } from '../config/config.ts';
 import { RelayUrlError } from '../config/relay-url.ts';
 import { IdentityExistsError, IdentityMismatchError, IdentityNotSetUpError } from '../identity/local-identity.ts';

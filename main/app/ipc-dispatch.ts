@@ -2,7 +2,7 @@
 // call it. It validates each input against the contract (an invalid call does nothing and gets a typed
 // error), runs the handler, checks the output against the contract, and turns any failure into an IpcError.
 import type { z } from 'zod';
-import { IPC_CONTRACT, type Channel, type ChannelOutput, type IpcError, type IpcErrorCode, type IpcResult } from '../../shared/ipc-contract.ts';
+import { IPC_CONTRACT, type Channel, type ChannelOutput, type IpcError, type IpcErrorCode, type IpcResult } from '../../shared/portable/ipc-contract.ts';
 import { InvalidStateError, errorWords, oneLine, validationWords, type Words, type WordsKind } from './error-words.ts';
 
 export { InvalidStateError };

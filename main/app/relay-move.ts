@@ -4,7 +4,7 @@
 // address. Another device shows it as "Device X moved to relay URL — Move too?". Moving is always that
 // person's choice: nothing here ever changes a device's relay by itself.
 import { z } from 'zod';
-import type { SealedEvent } from '../../shared/event.ts';
+import type { SealedEvent } from '../../shared/portable/event.ts';
 import { parseRelayUrl } from '../config/relay-url.ts';
 import type { EventStore } from '../store/event-store.ts';
 

@@ -1,8 +1,8 @@
 // The tray menu as plain data: the status line(s), Sync now, Pause/Resume sync, Settings…, Quit. The
 // Electron adapter turns it into a Menu; everything that decides what the menu says lives here, tested
 // without Electron. `now` is a parameter so relative times ("Synced 12 s ago") are deterministic.
-import type { AppState } from '../../shared/ipc-contract.ts';
-import type { SyncStatus } from '../../shared/status.ts';
+import type { AppState } from '../../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../../shared/portable/status.ts';
 import { quarantineText } from './status-words.ts';
 
 export type TrayAction = 'open-settings' | 'sync-now' | 'pause' | 'resume' | 'quit';

@@ -3,7 +3,7 @@
 // who wrote it fixes it, the app does not "repair" it. Writes are atomic (atomic-write.ts).
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { DeviceIdSchema, MotebitIdSchema } from '../../shared/ids.ts';
+import { DeviceIdSchema, MotebitIdSchema } from '../../shared/portable/ids.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { configPath, ensurePrivateDir } from './home.ts';
 import { RelayUrlError, parseRelayUrl } from './relay-url.ts';

@@ -1,8 +1,8 @@
 // ipcMain wiring, kept structural (no electron import) so it is tested in Node with fakes: one handler per
 // contract channel, each checking that the sender is our own page before it reaches the dispatcher, and
 // the controller's status and app-state changes pushed to the window on the one event channel.
-import { CHANNELS, IPC_EVENT_CHANNEL, ipcChannelName, type AppState, type EventName, type EventPayload } from '../../shared/ipc-contract.ts';
-import type { SyncStatus } from '../../shared/status.ts';
+import { CHANNELS, IPC_EVENT_CHANNEL, ipcChannelName, type AppState, type EventName, type EventPayload } from '../../shared/portable/ipc-contract.ts';
+import type { SyncStatus } from '../../shared/portable/status.ts';
 import type { Dispatch } from '../app/ipc-dispatch.ts';
 import { isTrustedSenderUrl } from '../app/window-options.ts';
 

@@ -3,7 +3,7 @@
 // uses) and pushes {event, payload} for status.changed and app.changed. Every incoming message is checked
 // here; a malformed one is answered with an error (id null when it had none), never a crash.
 import { z } from 'zod';
-import type { EventName, IpcResult } from '../../shared/ipc-contract.ts';
+import type { EventName, IpcResult } from '../../shared/portable/ipc-contract.ts';
 
 export const MAX_MESSAGE_BYTES = 1 << 20;
 

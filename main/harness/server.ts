@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { extname, join, normalize, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { EventName } from '../../shared/ipc-contract.ts';
+import type { EventName } from '../../shared/portable/ipc-contract.ts';
 import { AppController } from '../app/app-controller.ts';
 import { createDispatcher } from '../app/ipc-dispatch.ts';
 import { MAX_MESSAGE_BYTES, parseRequest, malformed, type Push, type Response } from './protocol.ts';

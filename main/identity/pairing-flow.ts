@@ -21,7 +21,7 @@ import { keyIdOf } from '../../shared/membership/epoch-keys.ts';
 import { MembershipError, currentMembers, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 import { commitmentHolds, formatPairingCode, newPairingNonce, pairingCommitment, parsePairingCode, shortAuthString, type PairingCode } from '../../shared/membership/pairing-code.ts';
-import type { PairingOffer, PairingState } from '../../shared/relay-api.ts';
+import type { PairingOffer, PairingState } from '../../shared/portable/relay-api.ts';
 import { RelayClient, type RelayClientOptions } from '../sync/relay-client.ts';
 import { TransportError } from '../sync/transport.ts';
 

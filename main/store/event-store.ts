@@ -12,22 +12,10 @@ import { compareEvents, concurrent, happenedBefore, nextClock, sqlOrder, type Cl
 import { ChainError, identityAuthority, parseEvents, planChains, type ChainContext, type ChainHead, type EventAuthority, type HashedEvent } from '../../shared/chain.ts';
 import { membershipAuthority } from '../../shared/membership/event-authority.ts';
 import type { MembershipState } from '../../shared/membership/log.ts';
-import {
-  EntitySchema,
-  GENESIS_HASH,
-  JsonValueSchema,
-  MAX_PAYLOAD_BYTES,
-  PROTOCOL_VERSION,
-  sealEvent,
-  type DeviceCredentials,
-  hashEvent,
-  payloadSize,
-  type JsonValue,
-  type Operation,
-  type SealedEvent,
-} from '../../shared/event.ts';
+import { EntitySchema, GENESIS_HASH, JsonValueSchema, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, type JsonValue, type Operation, type SealedEvent } from '../../shared/portable/event.ts';
+import { sealEvent, type DeviceCredentials, hashEvent, payloadSize } from '../../shared/event.ts';
 import { newEventId } from '../../shared/ids.ts';
-import { MAX_PAYLOAD_DEPTH, jsonValueDepth } from '../../shared/json-bounds.ts';
+import { MAX_PAYLOAD_DEPTH, jsonValueDepth } from '../../shared/portable/json-bounds.ts';
 import { openDatabase, StoreOpenError, type SqliteDatabase } from './database.ts';
 import { MembershipLedger } from './membership-ledger.ts';
 import { RelayLedger } from './relay-ledger.ts';

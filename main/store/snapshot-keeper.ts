@@ -2,7 +2,7 @@
 // the log it holds, take one as a new device's starting point, and prune its own log below one. Which
 // events must stay is decided by shared/snapshot/retain.ts; this module only reads and writes rows.
 import type { SqliteDatabase } from './database.ts';
-import type { SealedEvent } from '../../shared/event.ts';
+import type { SealedEvent } from '../../shared/portable/event.ts';
 import { SNAPSHOT_FORMAT, type SnapshotConflict, type SnapshotContent, type SnapshotHead, type VerifiedSnapshot } from '../../shared/snapshot/content.ts';
 import { joinBounds, stableThrough, type WriterBound } from '../../shared/snapshot/retain.ts';
 

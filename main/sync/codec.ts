@@ -1,9 +1,9 @@
 // Between the store's events and what the relay carries: the body of a plaintext envelope is the
 // base64url of the event's canonical JSON (the encrypted transport then replaces it with ciphertext).
 import { canonicalBytes, fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
-import type { SealedEvent } from '../../shared/event.ts';
-import { MAX_EVENT_DEPTH, jsonTextDepth } from '../../shared/json-bounds.ts';
-import type { WireEvent } from '../../shared/wire.ts';
+import type { SealedEvent } from '../../shared/portable/event.ts';
+import { MAX_EVENT_DEPTH, jsonTextDepth } from '../../shared/portable/json-bounds.ts';
+import type { WireEvent } from '../../shared/portable/wire.ts';
 import type { EventProblem, ReceivedEvent } from './transport.ts';
 
 export function toWire(event: SealedEvent): WireEvent {

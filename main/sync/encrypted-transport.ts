@@ -7,8 +7,8 @@
 import type { KeyObject } from 'node:crypto';
 import { fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
 import { BODY_KEY_BYTES, BodyKeyCache, envelopeAad, openBody, sealBody } from '../../shared/envelope-crypto.ts';
-import type { PushResult } from '../../shared/relay-api.ts';
-import type { WireEvent } from '../../shared/wire.ts';
+import type { PushResult } from '../../shared/portable/relay-api.ts';
+import type { WireEvent } from '../../shared/portable/wire.ts';
 import type { EventSink, ReceivedEvent, Transport, TransportError } from './transport.ts';
 
 export interface BodyKey {

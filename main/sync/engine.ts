@@ -16,8 +16,8 @@
 // fetched again on later cycles until they verify.
 import { ChainError } from '../../shared/chain.ts';
 import type { DeviceCredentials } from '../../shared/event.ts';
-import { MAX_BATCH_EVENTS, type FrontierResponse, type PushResult } from '../../shared/relay-api.ts';
-import { ARRIVAL_BURST_MS, type Arrival, type SyncError, type SyncErrorKind, type SyncProgress, type SyncState, type SyncStatus } from '../../shared/status.ts';
+import { MAX_BATCH_EVENTS, type FrontierResponse, type PushResult } from '../../shared/portable/relay-api.ts';
+import { ARRIVAL_BURST_MS, type Arrival, type SyncError, type SyncErrorKind, type SyncProgress, type SyncState, type SyncStatus } from '../../shared/portable/status.ts';
 import type { EventStore, RejectedEvent } from '../store/event-store.ts';
 import { DEFAULT_REPAIR_POLICY, PULL_CURSOR, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
 import { errorWords } from '../app/error-words.ts';

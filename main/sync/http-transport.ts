@@ -1,7 +1,7 @@
 // The Transport over REST: push is one POST, catchUp pulls pages from the cursor. Nothing is live, so
 // nothing can go down between calls; each call fails on its own with a classified TransportError.
-import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, type PushResult } from '../../shared/relay-api.ts';
-import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
+import { MAX_BATCH_EVENTS, MAX_PULL_LIMIT, type PushResult } from '../../shared/portable/relay-api.ts';
+import type { StoredWireEvent, WireEvent } from '../../shared/portable/wire.ts';
 import { RelayClient, type RelayClientOptions } from './relay-client.ts';
 import { EpochBinding, TransportError, type EventSink, type Transport } from './transport.ts';
 

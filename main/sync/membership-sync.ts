@@ -4,7 +4,7 @@
 // device's log) is sent them again, as the sync engine re-seeds lost events; a relay that serves another
 // history (a fork, an entry that breaks a rule) is refused, and nothing it served is kept.
 import { canonicalJson } from '../../shared/encoding.ts';
-import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/relay-api.ts';
+import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/portable/relay-api.ts';
 import { MembershipError, applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import type { LedgerEntry, MembershipLedger } from '../store/membership-ledger.ts';
 import { TransportError } from './transport.ts';

@@ -1,6 +1,6 @@
 // Pure judgements about what a relay served, against what this device knows: whether the relay log is
 // the one this device synced with, which writers it holds but did not send, and how to say so in words.
-import type { FrontierResponse } from '../../shared/relay-api.ts';
+import type { FrontierResponse } from '../../shared/portable/relay-api.ts';
 import type { Recovery, RecoveryReason, Repair } from '../store/relay-ledger.ts';
 
 export interface KnownLog {

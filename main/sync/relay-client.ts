@@ -42,10 +42,10 @@ import {
   type MembershipResponse,
   type PairingOffer,
   type PairingState,
-} from '../../shared/relay-api.ts';
+} from '../../shared/portable/relay-api.ts';
 import type { MemberKey } from '../../shared/membership/entry.ts';
 import { IDENTITY_SIGNER, mintToken } from '../../shared/token.ts';
-import type { WireEvent } from '../../shared/wire.ts';
+import type { WireEvent } from '../../shared/portable/wire.ts';
 import { QUOTA_EXCEEDED, TransportError, quotaExceeded } from './transport.ts';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;

@@ -7,13 +7,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node
 import { join } from 'node:path';
 import { verifyAck } from '../../shared/ack.ts';
 import type { DeviceCredentials } from '../../shared/event.ts';
-import { SnapshotIdSchema, newSnapshotId } from '../../shared/ids.ts';
+import { SnapshotIdSchema } from '../../shared/portable/ids.ts';
+import { newSnapshotId } from '../../shared/ids.ts';
 import { z } from 'zod';
-import type { Ack, LatestSnapshotResponse, SnapshotInfo } from '../../shared/relay-api.ts';
+import type { Ack, LatestSnapshotResponse, SnapshotInfo } from '../../shared/portable/relay-api.ts';
 import { decodeSnapshotBlob, encodeSnapshotBlob } from '../../shared/snapshot/blob.ts';
 import { coveredEvents, coversOf, SnapshotError, sealSnapshot, snapshotText, verifySnapshot, type SnapshotSigner } from '../../shared/snapshot/content.ts';
 import type { WriterBound } from '../../shared/snapshot/retain.ts';
-import type { SyncProgress } from '../../shared/status.ts';
+import type { SyncProgress } from '../../shared/portable/status.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { PULL_CURSOR } from '../store/relay-ledger.ts';
 import type { RelayClient } from './relay-client.ts';

@@ -1,8 +1,8 @@
 // One Transport interface for every way a device talks to the relay (docs/architecture: "one path for
 // one job"). WebSocket and HTTP implement it; the encrypted transport wraps either and changes only bodies.
 // The engine never knows which one it holds, except to say so in its status.
-import type { PushResult, QuotaName } from '../../shared/relay-api.ts';
-import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
+import type { PushResult, QuotaName } from '../../shared/portable/relay-api.ts';
+import type { StoredWireEvent, WireEvent } from '../../shared/portable/wire.ts';
 
 export type TransportKind = 'websocket' | 'http';
 

@@ -7,7 +7,7 @@
 // Two machines, one per lifetime:
 // - socketTransition: one socket, from upgrade to close (connecting → authenticating → ready → ended).
 // - linkTransition: the transport across sockets (idle → opening → open ⇄ reconnecting, stopped, closed).
-import { AUTH_FAILURE_REASONS, CLOSE_CODES, ERROR_CODES, QUOTA_NAMES, type PushResult, type QuotaName, type WsServerMessage } from '../../shared/relay-api.ts';
+import { AUTH_FAILURE_REASONS, CLOSE_CODES, ERROR_CODES, QUOTA_NAMES, type PushResult, type QuotaName, type WsServerMessage } from '../../shared/portable/relay-api.ts';
 import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded } from './transport.ts';
 
 /** Re-auth this long before the token expires (at most a quarter of its remaining life). */

@@ -7,8 +7,10 @@
 // What an entry may do is decided by log.ts; this module only says what an entry looks like.
 import { z } from 'zod';
 import { sha256, sha256Hex, verifySignature, type SigningKey } from '../crypto.ts';
-import { base64UrlPattern, canonicalBytes, fromBase64Url, toBase64Url } from '../encoding.ts';
-import { DeviceIdSchema, MotebitIdSchema, deviceIdFromDeviceKey, motebitIdFromGenesisHash, motebitIdFromIdentityKey, recoveryIdFromKey } from '../ids.ts';
+import { base64UrlPattern } from '../portable/base64url.ts';
+import { canonicalBytes, fromBase64Url, toBase64Url } from '../encoding.ts';
+import { DeviceIdSchema, MotebitIdSchema } from '../portable/ids.ts';
+import { deviceIdFromDeviceKey, motebitIdFromGenesisHash, motebitIdFromIdentityKey, recoveryIdFromKey } from '../ids.ts';
 
 export const MEMBERSHIP_VERSION = 1;
 /** At most this many members (devices and the recovery key) at once. */

@@ -10,8 +10,9 @@
 import { z } from 'zod';
 import { sha256Hex, verifySignature, type SigningKey } from '../crypto.ts';
 import { canonicalBytes, canonicalJson, fromBase64Url, toBase64Url } from '../encoding.ts';
-import { EntitySchema, HashSchema, SealSchema, SealedEventSchema, hashEvent, type Seal, type SealedEvent, type SealProblem } from '../event.ts';
-import { DeviceIdSchema, EventIdSchema, LogEpochSchema, MotebitIdSchema, SnapshotIdSchema } from '../ids.ts';
+import { EntitySchema, HashSchema, SealSchema, SealedEventSchema, type Seal, type SealedEvent } from '../portable/event.ts';
+import { hashEvent, type SealProblem } from '../event.ts';
+import { DeviceIdSchema, EventIdSchema, LogEpochSchema, MotebitIdSchema, SnapshotIdSchema } from '../portable/ids.ts';
 import { compareEvents } from '../clock.ts';
 import { stateDigestOf } from './digest.ts';
 

@@ -4,7 +4,7 @@ import type { RunningRelay } from '../../relay/server.ts';
 import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
 import { toBase64Url } from '../../shared/encoding.ts';
 import { certifyDevice } from '../../shared/event.ts';
-import { CLOSE_CODES, type AuthFailureReason } from '../../shared/relay-api.ts';
+import { CLOSE_CODES, type AuthFailureReason } from '../../shared/portable/relay-api.ts';
 import { nowSeconds } from '../../shared/token.ts';
 import { RelayClient, TestMotebit, WsClient, enrolledMotebit, startTestRelay, tempDir, type Answer, type ErrorAnswer, type TestDevice } from './support.ts';
 

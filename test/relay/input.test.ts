@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningRelay } from '../../relay/server.ts';
-import { CLOSE_CODES, type ErrorCode, type WsServerMessage } from '../../shared/relay-api.ts';
+import { CLOSE_CODES, type ErrorCode, type WsServerMessage } from '../../shared/portable/relay-api.ts';
 import { RelayClient, WsClient, enrolledMotebit, startTestRelay, tempDir, type Answer, type ErrorAnswer, type Request, type TestDevice, type TestMotebit } from './support.ts';
 
 const MAX_REQUEST_BYTES = 64 * 1024;

@@ -12,7 +12,7 @@ import { signEntry, type Entry } from '../../shared/membership/entry.ts';
 import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { mintToken, mintWsToken } from '../../shared/token.ts';
 import { TEST_STORE } from '../support/test-db.ts';
-import { CLOSE_CODES } from '../../shared/relay-api.ts';
+import { CLOSE_CODES } from '../../shared/portable/relay-api.ts';
 import { RelayClient, WsClient, enrolledMotebit, startTestRelay, tempDir, type Answer } from './support.ts';
 
 let dir: ReturnType<typeof tempDir>;

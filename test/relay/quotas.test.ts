@@ -12,7 +12,7 @@ import { TransportError } from '../../main/sync/transport.ts';
 import { closeError } from '../../main/sync/ws-transport.ts';
 import type { RelayOptions, RunningRelay } from '../../relay/server.ts';
 import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
-import { CLOSE_CODES, type QuotaName } from '../../shared/relay-api.ts';
+import { CLOSE_CODES, type QuotaName } from '../../shared/portable/relay-api.ts';
 import { Lab } from '../support/devices.ts';
 import { RelayClient, TestMotebit, WsClient, enrolledMotebit, startTestRelay, tempDir, type Answer, type TestDevice } from './support.ts';
 

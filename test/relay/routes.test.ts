@@ -10,7 +10,7 @@ import type { RunningRelay } from '../../relay/server.ts';
 import { genesisEntry, memberFromSecret } from '../../shared/membership/author.ts';
 import { newSnapshotId } from '../../shared/ids.ts';
 import { verifyLog } from '../../shared/membership/log.ts';
-import { CLOSE_CODES } from '../../shared/relay-api.ts';
+import { CLOSE_CODES } from '../../shared/portable/relay-api.ts';
 import { RelayClient, enrolledMotebit, startTestRelay, tempDir } from './support.ts';
 
 /** The routes anybody may call, and nothing else. Adding one here is a decision, made in review. */

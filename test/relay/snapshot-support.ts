@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import type { RelayClient } from '../../main/sync/relay-client.ts';
 import { newSnapshotId } from '../../shared/ids.ts';
-import { MIN_SNAPSHOT_CHUNK_BYTES, type SnapshotBegin } from '../../shared/relay-api.ts';
+import { MIN_SNAPSHOT_CHUNK_BYTES, type SnapshotBegin } from '../../shared/portable/relay-api.ts';
 import type { TestDevice } from './support.ts';
 
 export const CHUNK = MIN_SNAPSHOT_CHUNK_BYTES;

@@ -11,7 +11,7 @@ import { errorWords } from '../../main/app/error-words.ts';
 import { coversAll, signAck, verifyAck } from '../../shared/ack.ts';
 import { fromBase64Url } from '../../shared/encoding.ts';
 import { newSnapshotId } from '../../shared/ids.ts';
-import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../shared/relay-api.ts';
+import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../shared/portable/relay-api.ts';
 import { startCuttableProxy } from '../support/cuttable-proxy.ts';
 import { deviceOptions, harnesses, rejection, type Harness } from '../sync/support.ts';
 import { WsClient, enrolledMotebit, type TestDevice } from './support.ts';

@@ -8,9 +8,9 @@ import { randomSeed, signingKeyFromSeed, type SigningKey } from '../../shared/cr
 import { toBase64Url } from '../../shared/encoding.ts';
 import { certifyDevice } from '../../shared/event.ts';
 import { deviceIdFromDeviceKey, motebitIdFromIdentityKey, newEventId } from '../../shared/ids.ts';
-import type { PushResponse, WsServerMessage } from '../../shared/relay-api.ts';
+import type { PushResponse, WsServerMessage } from '../../shared/portable/relay-api.ts';
 import { IDENTITY_SIGNER, mintToken, mintWsToken, type MintOptions, type TokenRequest } from '../../shared/token.ts';
-import type { StoredWireEvent, WireEvent } from '../../shared/wire.ts';
+import type { StoredWireEvent, WireEvent } from '../../shared/portable/wire.ts';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
 import { testDb } from '../support/test-db.ts';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/server.ts';
-import type { WsServerMessage } from '../../shared/relay-api.ts';
+import type { WsServerMessage } from '../../shared/portable/relay-api.ts';
 import { RelayClient, WsClient, assertContiguous, enrolledMotebit, startTestRelay, tempDir } from './support.ts';
 
 let dir: ReturnType<typeof tempDir>;

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningRelay } from '../../relay/server.ts';
-import type { StoredWireEvent } from '../../shared/wire.ts';
+import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { RelayClient, WsClient, enrolledMotebit, startTestRelay, tempDir, type TestDevice } from './support.ts';
 
 let dir: ReturnType<typeof tempDir>;

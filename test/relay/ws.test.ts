@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/server.ts';
-import { CLOSE_CODES } from '../../shared/relay-api.ts';
+import { CLOSE_CODES } from '../../shared/portable/relay-api.ts';
 import { nowSeconds } from '../../shared/token.ts';
 import { RelayClient, WsClient, assertContiguous, enrolledMotebit, startTestRelay, tempDir, type TestDevice } from './support.ts';
 

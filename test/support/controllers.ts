@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { AppController } from '../../main/app/app-controller.ts';
 import { createDispatcher, type Dispatch } from '../../main/app/ipc-dispatch.ts';
-import type { IpcResult } from '../../shared/ipc-contract.ts';
+import type { IpcResult } from '../../shared/portable/ipc-contract.ts';
 import { Lab } from './devices.ts';
 
 const platform = () => ({ notify: () => {}, getStartAtLogin: () => false, setStartAtLogin: () => {} });

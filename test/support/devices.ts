@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Device, type HomeOptions } from '../../main/app/device.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
-import type { SyncProgress } from '../../shared/status.ts';
+import type { SyncProgress } from '../../shared/portable/status.ts';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
 
 export const KEYRING: 'os' | 'file' = process.env.DBUS_SESSION_BUS_ADDRESS ? 'os' : 'file';

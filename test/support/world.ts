@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import type { SealedEvent } from '../../shared/event.ts';
+import type { SealedEvent } from '../../shared/portable/event.ts';
 import { newMotebit, openDevice, type TestDevice } from './motebit.ts';
 
 /** A deterministic permutation from a seed (fast-check shrinks the seed). */

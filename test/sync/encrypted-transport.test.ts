@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
 import { BODY_NONCE_BYTES, envelopeAad, openBody, sealBody, sealedNonce, SEAL_OVERHEAD_BYTES } from '../../shared/envelope-crypto.ts';
-import type { WireEvent } from '../../shared/wire.ts';
+import type { WireEvent } from '../../shared/portable/wire.ts';
 import { EncryptedTransport, type BodyKeyring } from '../../main/sync/encrypted-transport.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';

@@ -9,7 +9,7 @@ import { SyncEngine } from '../../main/sync/engine.ts';
 import type { EventSink, ReceivedEvent, Transport } from '../../main/sync/transport.ts';
 import { PULL_CURSOR } from '../../main/store/relay-ledger.ts';
 import type { EventStore } from '../../main/store/event-store.ts';
-import type { FrontierResponse, PushResult } from '../../shared/relay-api.ts';
+import type { FrontierResponse, PushResult } from '../../shared/portable/relay-api.ts';
 import { newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from '../support/motebit.ts';
 
 const EPOCH = `ep_${'e'.repeat(22)}`;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_BATCH_EVENTS } from '../../shared/relay-api.ts';
+import { MAX_BATCH_EVENTS } from '../../shared/portable/relay-api.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 import type { TestDevice } from '../relay/support.ts';

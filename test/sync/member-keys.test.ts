@@ -12,7 +12,7 @@ import { MemberKeyring } from '../../main/sync/member-keyring.ts';
 import { toWire } from '../../main/sync/codec.ts';
 import { addEntry, removeEntry } from '../../shared/membership/author.ts';
 import { MembershipError, applyEntry } from '../../shared/membership/log.ts';
-import type { StoredWireEvent } from '../../shared/wire.ts';
+import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { startRewritingProxy, type RewritingProxy } from '../support/rewriting-proxy.ts';
 import { Lab, eventually, freePort, syncAll } from '../support/devices.ts';
 

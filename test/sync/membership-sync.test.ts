@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRelay, type RunningRelay } from '../../relay/server.ts';
 import { signingKeyFromSeed } from '../../shared/crypto.ts';
 import { addEntry, genesisEntry, memberFromSecret, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
-import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/relay-api.ts';
+import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/portable/relay-api.ts';
 import type { Entry } from '../../shared/membership/entry.ts';
 import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { EventStore } from '../../main/store/event-store.ts';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
 import { deviceIdFromDeviceKey } from '../../shared/ids.ts';
-import { MAX_BATCH_EVENTS } from '../../shared/relay-api.ts';
+import { MAX_BATCH_EVENTS } from '../../shared/portable/relay-api.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 import { TestMotebit } from '../relay/support.ts';

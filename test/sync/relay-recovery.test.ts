@@ -10,8 +10,8 @@ import { RelayClient } from '../../main/sync/relay-client.ts';
 import type { RunningRelay } from '../../relay/server.ts';
 import { sha256Hex } from '../../shared/crypto.ts';
 import { canonicalBytes, toBase64Url } from '../../shared/encoding.ts';
-import { GENESIS_HASH } from '../../shared/event.ts';
-import type { StoredWireEvent } from '../../shared/wire.ts';
+import { GENESIS_HASH } from '../../shared/portable/event.ts';
+import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { Lab, conflictPairs, freePort, syncAll } from '../support/devices.ts';
 import { startRewritingProxy, type Answer, type RewritingProxy } from '../support/rewriting-proxy.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromBase64Url, toBase64Url } from '../../shared/encoding.ts';
 import { newEventId } from '../../shared/ids.ts';
-import type { WireEvent } from '../../shared/wire.ts';
+import type { WireEvent } from '../../shared/portable/wire.ts';
 import type { RelayOptions, RunningRelay } from '../../relay/server.ts';
 import type { EventSink, ReceivedEvent } from '../../main/sync/transport.ts';
 import { RelayClient as TestRelayClient, enrolledMotebit, startTestRelay, tempDir, type TestDevice, type TestMotebit } from '../relay/support.ts';

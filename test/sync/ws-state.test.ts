@@ -2,7 +2,7 @@
 // pair that matters, the next state and the effects the shell must perform. Pure functions, so no relay:
 // what they do over a real socket is covered by ws-transport.test.ts and the transport contract.
 import { describe, expect, it } from 'vitest';
-import type { WsServerMessage } from '../../shared/relay-api.ts';
+import type { WsServerMessage } from '../../shared/portable/relay-api.ts';
 import { EPOCH_CHANGED, TransportError } from '../../main/sync/transport.ts';
 import {
   LINK_START,

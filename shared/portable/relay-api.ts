@@ -1,7 +1,7 @@
 // The relay protocol v1 (docs/protocol.md §7): every request and response body and every WebSocket
 // message, as zod schemas shared by the relay and the devices, plus the error codes and close codes.
 import { z } from 'zod';
-import { base64UrlPattern } from './encoding.ts';
+import { base64UrlPattern, isCanonicalBase64Url } from './base64url.ts';
 import { DeviceIdSchema, EventIdSchema, LogEpochSchema, MotebitIdSchema, SnapshotIdSchema } from './ids.ts';
 import { StoredWireEventSchema, WireEventSchema } from './wire.ts';
 
@@ -340,12 +340,12 @@ export type SnapshotBegin = z.infer<typeof SnapshotBeginSchema>;
 export const SnapshotBeginResponseSchema = z.object({ snapshot_id: SnapshotIdSchema, complete: z.boolean(), received: z.array(z.int().min(0).max(MAX_SNAPSHOT_CHUNK_INDEX)) });
 export type SnapshotBeginResponse = z.infer<typeof SnapshotBeginResponseSchema>;
 
-/** base64url without padding, exactly as Buffer encodes it (so one text means one byte string). */
+/** base64url without padding, exactly as an encoder writes it (so one text means one byte string). */
 const ChunkDataSchema = z
   .string()
   .max(Math.ceil((MAX_SNAPSHOT_CHUNK_BYTES * 4) / 3), `a chunk is at most ${MAX_SNAPSHOT_CHUNK_BYTES} bytes`)
   .regex(/^[A-Za-z0-9_-]*$/, 'chunk data is base64url without padding')
-  .refine((data) => Buffer.from(data, 'base64url').toString('base64url') === data, 'chunk data is not canonical base64url');
+  .refine(isCanonicalBase64Url, 'chunk data is not canonical base64url');
 
 /** POST /v1/motebits/:motebitId/snapshots/:snapshotId/chunks/:index, and the answer to GET of the same path. */
 export const SnapshotChunkSchema = z.strictObject({ data: ChunkDataSchema });
