@@ -1,19 +1,34 @@
-// Mutation testing of the core (issue 15): `npm run mutate`. Not part of `npm test` (it runs the suites
-// once per mutant: hours on 2 cores). Narrow it with --mutate, e.g.
-//   npm run mutate -- --mutate shared/clock.ts
-// The report: test-output/mutation/index.html (and report.json).
+// Mutation testing of the core (issue 15): `npm run mutate -- AREA` (scripts/mutate.ts), never part of
+// `npm test`. The areas and what they cover: mutation/areas.mjs. With MUTATION_AREA set (the script sets it),
+// this config mutates that area's files only, incrementally against the area's last full report (kept in
+// test-output/mutation/<area>/, about 1 MB each, not committed), and reports there; scripts/mutate.ts then
+// keeps the area's figures and survivors in mutation/<area>.json (committed). Without MUTATION_AREA it
+// mutates the whole core in one run (many hours on 2 cores).
+// Static mutants (code run once, at import: constants, schema definitions, SQL text) are left out: each one
+// costs a run of every suite; they are reported as ignored, outside the score.
+import { AREAS, CORE } from './mutation/areas.mjs';
+
+const area = process.env.MUTATION_AREA;
+if (area !== undefined && !(area in AREAS)) throw new Error(`no mutation area "${area}": see mutation/areas.mjs`);
+const out = `test-output/mutation/${area ?? 'core'}`;
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
-  mutate: ['shared/**/*.ts', '!shared/portable/ipc-contract.ts', 'main/store/**/*.ts', 'main/sync/**/*.ts', 'relay/auth.ts'],
+  mutate: area ? AREAS[area].files : CORE,
+  ignoreStatic: true,
+  incremental: area !== undefined,
+  ...(area ? { incrementalFile: `${out}/incremental.json` } : {}),
   coverageAnalysis: 'perTest',
-  concurrency: 2,
+  concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
   timeoutMS: 30_000,
+  // The initial run of every suite, with per-test coverage, takes 6-10 minutes here.
+  dryRunTimeoutMinutes: 30,
   reporters: ['clear-text', 'progress', 'html', 'json'],
-  htmlReporter: { fileName: 'test-output/mutation/index.html' },
-  jsonReporter: { fileName: 'test-output/mutation/report.json' },
+  htmlReporter: { fileName: `${out}/index.html` },
+  jsonReporter: { fileName: `${out}/report.json` },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

@@ -82,6 +82,8 @@ export function describePostgres(url: string): string {
 export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db);
 
 export class PgStore implements RelayStore {
+  /** Each append is its own transaction on a pooled connection: two in flight may commit in either order. */
+  readonly appendsInCallOrder = false;
   readonly #pool: pg.Pool;
   readonly #config: pg.ClientConfig;
   readonly #log: Logger | undefined;

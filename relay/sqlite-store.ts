@@ -2,7 +2,8 @@
 // subscribers in this process after each commit. Keys are all (motebit_id, ...).
 import Database from 'better-sqlite3';
 import { newLogEpoch } from '../shared/ids.ts';
-import type { WireEvent } from '../shared/portable/wire.ts';
+import type { StoredWireEvent, WireEvent } from '../shared/portable/wire.ts';
+import { MAX_BATCH_EVENTS } from '../shared/portable/relay-api.ts';
 import { planBatch } from './append-rule.ts';
 import { beginConflict, chunkRefusal, coversText, hashChunks, newUpload } from './snapshot-rule.ts';
 import {
@@ -196,9 +197,19 @@ interface Pending<T> {
   run: () => T;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
+  /** What subscribers hear of this write once it is committed: its motebit's newly stored events. */
+  news?: (value: T) => { motebitId: string; events: StoredWireEvent[] } | null;
 }
 
+/**
+ * Most events one notification carries when the news of a group's appends to one motebit is merged (the
+ * most one push may carry, so a merged page is never longer than a push could make it).
+ */
+const MAX_MERGED_EVENTS = MAX_BATCH_EVENTS;
+
 export class SqliteStore implements RelayStore {
+  /** One connection, and group commit runs writes in the order they were made (#flush). */
+  readonly appendsInCallOrder = true;
   readonly #db: Database.Database;
   // Group commit: appends and nonces that arrive while the event loop is busy (with a commit's fsync, or
   // with parsing other requests) wait here and share the next transaction, so one fsync acknowledges them
@@ -537,9 +548,9 @@ export class SqliteStore implements RelayStore {
     return this.#commits;
   }
 
-  #grouped<T>(run: () => T): Promise<T> {
+  #grouped<T>(run: () => T, news?: Pending<T>['news']): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ run, resolve, reject } as Pending<unknown>);
+      this.#pending.push({ run, resolve, reject, news } as Pending<unknown>);
       if (this.#flushScheduled) return;
       this.#flushScheduled = true;
       // After the I/O of this turn of the event loop: every request that arrived meanwhile joins the group.
@@ -571,6 +582,7 @@ export class SqliteStore implements RelayStore {
       for (const write of group) write.reject(error); // the commit failed: nothing of the group is durable
       return;
     }
+    this.#tellSubscribers(group, outcomes);
     group.forEach((write, i) => {
       const outcome = outcomes[i];
       if (outcome?.ok) write.resolve(outcome.value);
@@ -578,13 +590,38 @@ export class SqliteStore implements RelayStore {
     });
   }
 
+  /**
+   * After a group's commit, before any of its writers hears back (so an ack still follows the fan-out):
+   * the events each motebit gained, merged across the group's appends in commit order, in notifications of
+   * at most MAX_MERGED_EVENTS. A device whose pushes are pipelined (relay/ws.ts) has its receivers get one
+   * message, one write per socket, for all the batches of a group instead of one per batch.
+   */
+  #tellSubscribers(group: readonly Pending<unknown>[], outcomes: readonly ({ ok: true; value: unknown } | { ok: false; error: unknown })[]): void {
+    const news = new Map<string, StoredWireEvent[][]>();
+    group.forEach((write, i) => {
+      const outcome = outcomes[i];
+      if (!write.news || !outcome?.ok) return;
+      const told = write.news(outcome.value);
+      if (!told || told.events.length === 0) return;
+      let pages = news.get(told.motebitId);
+      if (!pages) news.set(told.motebitId, (pages = [[]]));
+      for (const event of told.events) {
+        if (pages.at(-1)!.length >= MAX_MERGED_EVENTS) pages.push([]);
+        pages.at(-1)!.push(event);
+      }
+    });
+    for (const [motebitId, pages] of news) for (const events of pages) this.#subscribers.notify(motebitId, { kind: 'events', events });
+  }
+
   async pruneNonces(now: number): Promise<void> {
     this.#stmt.pruneNonces.run(now);
   }
 
   async appendBatch(motebitId: string, events: WireEvent[], quota?: AppendQuota): Promise<AppendResult> {
-    const { plan, epoch } = await this.#grouped(() => this.#append(motebitId, events, quota));
-    if (plan.stored.length > 0) this.#subscribers.notify(motebitId, { kind: 'events', events: plan.stored });
+    const { plan, epoch } = await this.#grouped(
+      () => this.#append(motebitId, events, quota),
+      ({ plan }) => ({ motebitId, events: plan.stored }),
+    );
     return { results: plan.results, head: plan.head, epoch, ...(plan.refused ? { refused: plan.refused } : {}) };
   }
 

@@ -277,6 +277,13 @@ export interface RelayStore {
    * `device_seq_gap`. Subscribers are notified of what was stored.
    */
   appendBatch(motebitId: string, events: WireEvent[], quota?: AppendQuota): Promise<AppendResult>;
+  /**
+   * True when appendBatch calls made one after another, without waiting for the first to settle, are
+   * applied in the order they were made (and settle in it). A WebSocket then starts a device's next push
+   * while the previous one commits (relay/ws.ts); otherwise it waits, so a writer's batches never land
+   * out of order (which the gap rule would refuse).
+   */
+  readonly appendsInCallOrder: boolean;
   /** Events with seq > after, in seq order, at most `limit` and about `maxBytes` (always at least one). */
   readAfter(motebitId: string, after: number, limit: number, maxBytes: number): Promise<ReadResult>;
   /** The motebit's highest seq (0 when empty). */

@@ -10,7 +10,7 @@
 // on its socket has one waiter, woken by the write callback all its sends share.
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
-import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type QuotaName, type WsServerMessage } from '../shared/portable/relay-api.ts';
+import { CLOSE_CODES, WsClientMessageSchema, type ErrorCode, type WsClientMessage, type QuotaName, type WsServerMessage } from '../shared/portable/relay-api.ts';
 import { EMPTY_BODY_SHA256, WS_METHOD, nowSeconds, wsPath } from '../shared/token.ts';
 import type { StoredWireEvent } from '../shared/portable/wire.ts';
 import { AuthError, verifyToken } from './auth.ts';
@@ -59,6 +59,13 @@ function eventsMessage(events: readonly StoredWireEvent[]): string {
   return JSON.stringify(message);
 }
 
+/**
+ * How many of one socket's pushes may be in flight at once when the store applies appends in call order:
+ * enough for a group commit to gather a device's queued batches. They count against wsMaxPendingMessages
+ * (#receive), so a socket holds no more messages than it did without pipelining.
+ */
+const MAX_PIPELINED_PUSHES = 4;
+
 export class Connection {
   readonly motebitId: string;
   /** The client's address (client-address.ts): what it counts against until it authenticates. */
@@ -79,6 +86,8 @@ export class Connection {
   // Incoming messages are handled one at a time, in order; at most wsMaxPendingMessages wait.
   readonly #pending: RawData[] = [];
   #handling = false;
+  /** Pushes started and not yet answered, oldest first (pipelined: see #handleAll); each leaves when answered. */
+  readonly #inFlight = new Set<Promise<void>>();
   // Delivery: `#pumping` while catching up from storage; `#dirty` when news came in meanwhile.
   #pumping = false;
   #dirty = false;
@@ -227,7 +236,8 @@ export class Connection {
       this.close(CLOSE_CODES.protocolError, 'binary messages are not part of the protocol');
       return;
     }
-    if (this.#pending.length >= this.#ctx.limits.wsMaxPendingMessages) {
+    // Pushes in flight count too: a socket holds at most this many messages, raw or parsed.
+    if (this.#pending.length + this.#inFlight.size >= this.#ctx.limits.wsMaxPendingMessages) {
       this.#ctx.log.warn({ motebit_id: this.motebitId, device_id: this.#deviceId }, 'websocket overloaded; closed');
       this.close(CLOSE_CODES.overloaded, 'overloaded');
       return;
@@ -246,10 +256,21 @@ export class Connection {
         if (this.#aboveHighWater()) await this.#roomOnSocket();
         if (this.#isClosed()) break; // closed while waiting: drop the message, do nothing for it
         try {
-          await this.#handle(data);
+          const message = this.#parse(data);
+          if (message === null) continue;
+          if (message.type === 'push' && this.#state === 'open' && this.#ctx.store.appendsInCallOrder) {
+            // Pipelined: the store applies (and answers) appends in the order they were made, so the next
+            // push is parsed and queued while this one commits; a group commit then holds several of them,
+            // and its news reaches the receivers as one message.
+            const answered: Promise<void> = this.#caught(this.#push(message.id, message.events)).finally(() => this.#inFlight.delete(answered));
+            this.#inFlight.add(answered);
+            if (this.#inFlight.size >= MAX_PIPELINED_PUSHES) await this.#oldestAnswered();
+            continue;
+          }
+          await this.#answered(); // anything else waits until the pushes before it are answered
+          await this.#dispatch(message);
         } catch (error) {
-          this.#ctx.log.error({ motebit_id: this.motebitId, err: error instanceof Error ? error.message : String(error) }, 'websocket message failed');
-          this.#error('internal', 'the relay could not handle the message');
+          this.#failed(error);
         }
       }
     } finally {
@@ -257,24 +278,47 @@ export class Connection {
     }
   }
 
-  async #handle(data: RawData): Promise<void> {
+  /** Resolves once every pipelined push is answered. */
+  async #answered(): Promise<void> {
+    while (this.#inFlight.size > 0) await this.#oldestAnswered();
+  }
+
+  async #oldestAnswered(): Promise<void> {
+    const [oldest] = this.#inFlight;
+    if (oldest) await oldest;
+  }
+
+  #caught(work: Promise<void>): Promise<void> {
+    return work.catch((error: unknown) => this.#failed(error));
+  }
+
+  #failed(error: unknown): void {
+    this.#ctx.log.error({ motebit_id: this.motebitId, err: error instanceof Error ? error.message : String(error) }, 'websocket message failed');
+    this.#error('internal', 'the relay could not handle the message');
+  }
+
+  /** The message, or null when it was refused (answered, or the socket closed). */
+  #parse(data: RawData): WsClientMessage | null {
     let json: unknown;
     try {
       json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data as Buffer));
     } catch {
       this.#refuse('invalid_json', 'a message is one JSON object');
-      return;
+      return null;
     }
     if (typeof json === 'object' && json !== null && 'events' in json && Array.isArray(json.events) && json.events.length > this.#ctx.limits.maxBatchEvents) {
       this.#refuse('too_many_events', `a push carries at most ${this.#ctx.limits.maxBatchEvents} events`, pushId(json));
-      return;
+      return null;
     }
     const parsed = WsClientMessageSchema.safeParse(json);
     if (!parsed.success) {
       this.#refuse('bad_request', z.prettifyError(parsed.error).slice(0, 1000), pushId(json));
-      return;
+      return null;
     }
-    const message = parsed.data;
+    return parsed.data;
+  }
+
+  async #dispatch(message: WsClientMessage): Promise<void> {
     if (this.#state === 'auth') {
       if (message.type !== 'auth') {
         this.close(CLOSE_CODES.protocolError, 'the first message must be auth');

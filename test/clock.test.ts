@@ -40,6 +40,12 @@ describe('version clocks', () => {
     expect(compareEvents(a1, b1)).toBeLessThan(0); // and the later write wins
   });
 
+  it('happened-before is strict: no event happened before itself', () => {
+    const a1 = ev(A, 1, 1, { [A]: 1 }); // its clock names itself, so a bare clock test would say yes
+    expect(happenedBefore(a1, a1)).toBe(false);
+    expect(happenedBefore(a1, { ...a1, clock: { l: 5, v: { [A]: 3 } } })).toBe(false); // the same event id, whatever the clock says
+  });
+
   it('writes made without seeing each other are concurrent', () => {
     const a1 = ev(A, 1, 1, { [A]: 1 });
     const b1 = ev(B, 1, 1, { [B]: 1 });

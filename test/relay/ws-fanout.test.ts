@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningRelay } from '../../relay/server.ts';
 import type { StoredWireEvent } from '../../shared/portable/wire.ts';
+import { TEST_STORE } from '../support/test-db.ts';
 import { RelayClient, WsClient, enrolledMotebit, startTestRelay, tempDir, type TestDevice } from './support.ts';
 
 let dir: ReturnType<typeof tempDir>;
@@ -104,5 +105,30 @@ describe('WebSocket fan-out', () => {
     slow.ws.terminate();
     await until(() => relay.stats().connections.every((c) => c.deviceId !== reader.deviceId));
     expect(slow.ws.readyState).toBe(WebSocket.CLOSED);
+  });
+
+  it("a device's pushes sent back to back are stored, answered and fanned out in order; anything after them is answered after them", async () => {
+    const { relay, devices } = await relayWith(3);
+    const [writer, reader] = devices as [TestDevice, TestDevice, TestDevice];
+    const listening = await WsClient.connect(relay.url, reader, relay.audience);
+    await listening.waitFor((m) => m.type === 'caught_up');
+    const readerFrames = recordFrames(listening);
+    const pushing = await WsClient.connect(relay.url, writer, relay.audience);
+    await pushing.waitFor((m) => m.type === 'caught_up');
+    const answers = pushing.messages.length;
+
+    const events = writer.events(18);
+    for (let i = 0; i < 6; i++) pushing.sendJson({ type: 'push', id: `p${i}`, events: events.slice(i * 3, i * 3 + 3) });
+    pushing.sendJson({ type: 'reauth', token: writer.wsToken(relay.audience) });
+    await pushing.waitFor((m) => m.type === 'reauthed');
+    await listening.waitForEvents(18);
+
+    const replies = pushing.messages.slice(answers).filter((m) => m.type !== 'events' && m.type !== 'caught_up');
+    expect(replies.map((m) => (m.type === 'ack' ? `${m.id}:${m.stored}` : m.type))).toEqual(['p0:3', 'p1:3', 'p2:3', 'p3:3', 'p4:3', 'p5:3', 'reauthed']);
+    const received = readerFrames.map((frame) => JSON.parse(frame.data) as { type: string; events: StoredWireEvent[] }).filter((m) => m.type === 'events');
+    expect(received.flatMap((m) => m.events.map((e) => [e.seq, e.event_id]))).toEqual(events.map((e, i) => [i + 1, e.event_id]));
+    // On SQLite the pushes that arrived together share one commit, and their news one message per receiver.
+    if (TEST_STORE === 'sqlite') expect(received.length).toBeLessThan(6);
+    await Promise.all([listening.close(), pushing.close()]);
   });
 });

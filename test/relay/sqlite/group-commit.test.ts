@@ -78,4 +78,58 @@ describe('SqliteStore group commit', () => {
     store = new SqliteStore(path);
     expect(await store.head(motebit.motebitId)).toBe(1);
   });
+
+  it("merges a group's news per motebit: one notification for several batches, in order, at most 256 events each, before any writer hears back", async () => {
+    const { motebit, device } = await enrolled();
+    const other = await enrolled();
+    const heard: { motebit: string; seqs: number[] }[] = [];
+    const order: string[] = [];
+    for (const id of [motebit.motebitId, other.motebit.motebitId]) {
+      store.subscribe(id, (n) => {
+        if (n.kind !== 'events') return;
+        heard.push({ motebit: id, seqs: n.events.map((e) => e.seq) });
+        order.push('news');
+      });
+    }
+    const events = device.events(300);
+    const batches = [events.slice(0, 200), events.slice(200, 250), events.slice(250)];
+    const before = store.groupCommits;
+    await Promise.all([
+      ...batches.map((batch) => store.appendBatch(motebit.motebitId, batch).then(() => order.push('ack'))),
+      store.appendBatch(other.motebit.motebitId, other.device.events(2)).then(() => order.push('ack')),
+    ]);
+    expect(store.groupCommits - before).toBe(1);
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    expect(heard).toEqual([
+      { motebit: motebit.motebitId, seqs: range(1, 256) },
+      { motebit: motebit.motebitId, seqs: range(257, 300) },
+      { motebit: other.motebit.motebitId, seqs: [1, 2] },
+    ]);
+    expect(order).toEqual(['news', 'news', 'news', 'ack', 'ack', 'ack', 'ack']);
+  });
+
+  it('tells nothing of a write that failed', async () => {
+    const { motebit, device } = await enrolled();
+    const stranger = new TestMotebit().device();
+    const heard: number[][] = [];
+    store.subscribe(motebit.motebitId, (n) => {
+      if (n.kind === 'events') heard.push(n.events.map((e) => e.seq));
+    });
+    await Promise.allSettled([store.appendBatch(stranger.motebit.motebitId, stranger.events(1)), store.appendBatch(motebit.motebitId, device.events(2))]);
+    expect(heard).toEqual([[1, 2]]);
+  });
+
+  it('applies and answers appends in the order they were made (appendsInCallOrder), across groups too', async () => {
+    expect(store.appendsInCallOrder).toBe(true);
+    const { motebit, device } = await enrolled();
+    const events = device.events(40);
+    const answered: number[] = [];
+    const pending = [];
+    for (let i = 0; i < 8; i++) {
+      pending.push(store.appendBatch(motebit.motebitId, events.slice(i * 5, i * 5 + 5)).then((r) => answered.push(r.head)));
+      if (i === 3) await new Promise((resolve) => setImmediate(resolve)); // the first four commit as a group of their own
+    }
+    await Promise.all(pending);
+    expect(answered).toEqual([5, 10, 15, 20, 25, 30, 35, 40]);
+  });
 });

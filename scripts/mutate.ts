@@ -1,0 +1,109 @@
+// Mutation testing of the core, one area at a time (issue 15; the areas: mutation/areas.mjs).
+//   npm run mutate -- AREA [AREA ...]   Stryker on each area, incrementally; then the core's score
+//   npm run mutate -- --score           the core's score from the areas' kept results (mutation/<area>.json)
+//   npm run mutate -- --survivors AREA  the mutants of an area that no test caught, file:line and change
+//   npm run mutate -- --list            the areas
+//   npm run mutate -- --keep AREA       summarise the area's last Stryker report again (after a run by hand)
+// MUTATION_CONCURRENCY sets Stryker's test runners (default 2). A run keeps the area's figures and survivors
+// in mutation/<area>.json (commit it: the score adds those up, and says which areas are stale because their
+// files changed since). Stryker's own full report stays in test-output/mutation/<area>/, where the next
+// run on this machine reuses it (incremental). The score is Stryker's: caught (killed or timed out) over
+// caught, survived and uncovered; static mutants are ignored (stryker.config.mjs says why).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, globSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { AREAS, CORE } from '../mutation/areas.mjs';
+import { coreFilesOutsideAreas, formatTally, summarize, sumTallies, tallyOf, type AreaSummary, type MutationReport, type Tally } from './mutation-score.ts';
+
+const summaryPath = (area: string): string => `mutation/${area}.json`;
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+function readSummary(area: string): AreaSummary | null {
+  const path = summaryPath(area);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as AreaSummary) : null;
+}
+
+/** After Stryker ran an area: its report, summarised into mutation/<area>.json. */
+function keepSummary(area: string): void {
+  const report = JSON.parse(readFileSync(`test-output/mutation/${area}/report.json`, 'utf8')) as MutationReport;
+  const ranAt = statSync(`test-output/mutation/${area}/report.json`).mtime.toISOString();
+  writeFileSync(summaryPath(area), `${JSON.stringify(summarize(area, report, sha256, ranAt), null, 2)}\n`);
+}
+
+function filesOf(patterns: readonly string[]): string[] {
+  const include = patterns.filter((p) => !p.startsWith('!'));
+  const exclude = new Set(patterns.filter((p) => p.startsWith('!')).flatMap((p) => globSync(p.slice(1))));
+  return [...new Set(include.flatMap((p) => globSync(p)))].filter((file) => !exclude.has(file)).sort();
+}
+
+function printScore(): number {
+  const rows: string[] = [];
+  const tallies: Tally[] = [];
+  const notRun: string[] = [];
+  for (const [area, { files }] of Object.entries(AREAS)) {
+    const summary = readSummary(area);
+    if (!summary) {
+      notRun.push(area);
+      continue;
+    }
+    const current = new Map(filesOf(files).map((file) => [file, sha256(readFileSync(file, 'utf8'))]));
+    const tally = tallyOf(summary, current);
+    tallies.push(tally);
+    rows.push(`${area.padEnd(12)} ${formatTally(tally)}`);
+  }
+  console.log(rows.length > 0 ? rows.join('\n') : 'no area has been run yet');
+  if (tallies.length > 0) console.log(`${'run so far'.padEnd(12)} ${formatTally(sumTallies(tallies))}`);
+  if (notRun.length > 0) console.log(`not run yet: ${notRun.join(', ')} (npm run mutate -- ${notRun[0]})`);
+  const outside = coreFilesOutsideAreas(filesOf(CORE), Object.values(AREAS).map((a) => filesOf(a.files)));
+  if (outside.missing.length > 0) console.log(`files of the core in no area (add them to mutation/areas.mjs): ${outside.missing.join(', ')}`);
+  if (outside.twice.length > 0) console.log(`files in more than one area: ${outside.twice.join(', ')}`);
+  return outside.missing.length + outside.twice.length > 0 ? 1 : 0;
+}
+
+function main(args: string[]): number {
+  if (args.length === 0 || args[0] === '--help') {
+    console.log('usage: npm run mutate -- AREA [AREA ...] | --score | --survivors AREA | --keep AREA | --list');
+    return args.length === 0 ? 2 : 0;
+  }
+  if (args[0] === '--list') {
+    for (const [area, { files, what }] of Object.entries(AREAS)) console.log(`${area.padEnd(12)} ${what} (${filesOf(files).length} files)`);
+    return 0;
+  }
+  if (args[0] === '--score') return printScore();
+  if (args[0] === '--keep') {
+    const area = args[1] ?? '';
+    if (!(area in AREAS) || !existsSync(`test-output/mutation/${area}/report.json`)) {
+      console.error(`no Stryker report for area "${area}" in test-output/mutation/: run npm run mutate -- ${area}`);
+      return 2;
+    }
+    keepSummary(area);
+    return printScore();
+  }
+  if (args[0] === '--survivors') {
+    const area = args[1] ?? '';
+    const summary = area in AREAS ? readSummary(area) : null;
+    if (!summary) {
+      console.error(area in AREAS ? `area ${area} has no results yet: run npm run mutate -- ${area}` : `no area "${area}": npm run mutate -- --list`);
+      return 2;
+    }
+    for (const line of summary.survivors) console.log(line);
+    return 0;
+  }
+  const unknown = args.filter((area) => !(area in AREAS));
+  if (unknown.length > 0) {
+    console.error(`no area ${unknown.map((a) => `"${a}"`).join(', ')}: npm run mutate -- --list`);
+    return 2;
+  }
+  for (const area of args) {
+    console.log(`mutation area ${area}: ${AREAS[area]!.what}`);
+    const run = spawnSync('sh', ['scripts/with-keyring.sh', 'npx', 'stryker', 'run'], { stdio: 'inherit', env: { ...process.env, MUTATION_AREA: area } });
+    if (run.status !== 0) {
+      console.error(`Stryker failed on area ${area} (exit ${run.status ?? run.signal}); its earlier results, if any, are unchanged`);
+      return 1;
+    }
+    keepSummary(area);
+  }
+  return printScore();
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,138 @@
+// The arithmetic of `npm run mutate` (scripts/mutate.ts): an area's summary from its Stryker report (the
+// mutation-testing-report-schema JSON), which is what mutation/<area>.json keeps; the score of a summary,
+// stale when its files changed since; the sum over areas; which files of the core no area covers. No I/O.
+
+type Status = 'Killed' | 'Survived' | 'NoCoverage' | 'Timeout' | 'CompileError' | 'RuntimeError' | 'Ignored' | 'Pending';
+
+export interface ReportMutant {
+  mutatorName: string;
+  replacement?: string;
+  status: Status;
+  location: { start: { line: number; column: number } };
+}
+
+export interface MutationReport {
+  files: Record<string, { source: string; mutants: ReportMutant[] }>;
+}
+
+export interface Counts {
+  killed: number;
+  timeout: number;
+  survived: number;
+  noCoverage: number;
+  /** Static mutants, left out of the score (stryker.config.mjs says why). */
+  ignored: number;
+  /** Mutants that did not compile or broke the runner: not counted either way. */
+  errors: number;
+}
+
+/** What mutation/<area>.json keeps of a run: small enough to commit, enough to tell when it is stale. */
+export interface AreaSummary extends Counts {
+  area: string;
+  ranAt: string;
+  /** Each mutated file's sha-256 when it ran. */
+  files: Record<string, string>;
+  /** The mutants no test caught, as survivorsOf writes them. */
+  survivors: string[];
+}
+
+export interface Tally extends Counts {
+  /** Files whose contents are no longer those of the run (or that the run did not mutate): re-run the area. */
+  stale: string[];
+}
+
+const ZERO: Counts = { killed: 0, timeout: 0, survived: 0, noCoverage: 0, ignored: 0, errors: 0 };
+
+function countOf(report: MutationReport): Counts {
+  const counts = { ...ZERO };
+  for (const { mutants } of Object.values(report.files)) {
+    for (const mutant of mutants) {
+      switch (mutant.status) {
+        case 'Killed':
+          counts.killed++;
+          break;
+        case 'Timeout':
+          counts.timeout++;
+          break;
+        case 'Survived':
+          counts.survived++;
+          break;
+        case 'NoCoverage':
+          counts.noCoverage++;
+          break;
+        case 'Ignored':
+          counts.ignored++;
+          break;
+        default:
+          counts.errors++;
+      }
+    }
+  }
+  return counts;
+}
+
+export function summarize(area: string, report: MutationReport, hashOf: (text: string) => string, ranAt: string): AreaSummary {
+  const files = Object.fromEntries(Object.entries(report.files).map(([file, { source }]) => [file, hashOf(source)]));
+  return { area, ranAt, files, ...countOf(report), survivors: survivorsOf(report) };
+}
+
+/** The summary's counts, with the files that changed since it ran (`current`: each file of the area, its sha-256). */
+export function tallyOf(summary: AreaSummary, current: ReadonlyMap<string, string>): Tally {
+  const stale = new Set<string>();
+  for (const [file, hash] of Object.entries(summary.files)) if (current.get(file) !== hash) stale.add(file);
+  for (const file of current.keys()) if (!(file in summary.files)) stale.add(file);
+  const { killed, timeout, survived, noCoverage, ignored, errors } = summary;
+  return { killed, timeout, survived, noCoverage, ignored, errors, stale: [...stale].sort() };
+}
+
+export function sumTallies(tallies: readonly Tally[]): Tally {
+  const sum: Tally = { ...ZERO, stale: [] };
+  for (const t of tallies) {
+    sum.killed += t.killed;
+    sum.timeout += t.timeout;
+    sum.survived += t.survived;
+    sum.noCoverage += t.noCoverage;
+    sum.ignored += t.ignored;
+    sum.errors += t.errors;
+    sum.stale.push(...t.stale);
+  }
+  return sum;
+}
+
+/** Stryker's mutation score: caught over caught + survived + uncovered, or null when nothing counted. */
+export function score(counts: Counts): number | null {
+  const caught = counts.killed + counts.timeout;
+  const counted = caught + counts.survived + counts.noCoverage;
+  return counted === 0 ? null : caught / counted;
+}
+
+export function formatTally(tally: Tally): string {
+  const s = score(tally);
+  const figure = s === null ? 'no score' : `${(s * 100).toFixed(1)} %`;
+  const stale = tally.stale.length > 0 ? `; stale, re-run: ${tally.stale.join(', ')}` : '';
+  return `${figure.padStart(8)}  ${tally.killed} killed, ${tally.timeout} timed out, ${tally.survived} survived, ${tally.noCoverage} not covered (${tally.ignored} static ignored, ${tally.errors} errors)${stale}`;
+}
+
+/** Each surviving or uncovered mutant as `file:line:column  status  mutator  replacement`, in file order. */
+export function survivorsOf(report: MutationReport): string[] {
+  const lines: string[] = [];
+  for (const file of Object.keys(report.files).sort()) {
+    const alive = report.files[file]!.mutants.filter((m) => m.status === 'Survived' || m.status === 'NoCoverage');
+    alive.sort((a, b) => a.location.start.line - b.location.start.line || a.location.start.column - b.location.start.column);
+    for (const m of alive) {
+      const replacement = (m.replacement ?? '').replace(/\s+/g, ' ');
+      lines.push(`${file}:${m.location.start.line}:${m.location.start.column}  ${m.status === 'NoCoverage' ? 'not covered' : 'survived'}  ${m.mutatorName}  ${replacement.length > 100 ? `${replacement.slice(0, 100)}…` : replacement}`);
+    }
+  }
+  return lines;
+}
+
+/** Files of the core that no area lists, and files that more than one area lists. */
+export function coreFilesOutsideAreas(core: readonly string[], areas: readonly (readonly string[])[]): { missing: string[]; twice: string[] } {
+  const count = new Map<string, number>();
+  for (const files of areas) for (const file of files) count.set(file, (count.get(file) ?? 0) + 1);
+  return {
+    missing: core.filter((file) => !count.has(file)),
+    twice: [...count].filter(([, n]) => n > 1).map(([file]) => file).sort(),
+  };
+}

@@ -1,0 +1,57 @@
+// The arithmetic behind `npm run mutate -- --score` (scripts/mutation-score.ts), on a hand-made report in
+// Stryker's format: what counts toward the score, what is left out, when a kept summary is stale.
+import { describe, expect, it } from 'vitest';
+import { coreFilesOutsideAreas, formatTally, score, summarize, sumTallies, tallyOf, type MutationReport, type ReportMutant } from '../scripts/mutation-score.ts';
+
+const at = (line: number, column = 1) => ({ start: { line, column } });
+const mutant = (status: ReportMutant['status'], line: number, replacement = 'x'): ReportMutant => ({ mutatorName: 'EqualityOperator', replacement, status, location: at(line) });
+
+const REPORT: MutationReport = {
+  files: {
+    'shared/b.ts': { source: 'b', mutants: [mutant('Survived', 9, '>='), mutant('Killed', 1), mutant('NoCoverage', 3, 'true')] },
+    'shared/a.ts': { source: 'a', mutants: [mutant('Killed', 2), mutant('Timeout', 4), mutant('Ignored', 5), mutant('CompileError', 6), mutant('Killed', 7)] },
+  },
+};
+const hash = (text: string): string => `h(${text})`;
+const SUMMARY = summarize('area', REPORT, hash, '2026-11-30T00:00:00.000Z');
+const UNCHANGED = new Map([['shared/a.ts', hash('a')], ['shared/b.ts', hash('b')]]);
+
+describe('mutation score', () => {
+  it('keeps counts, file hashes and survivors: killed and timed-out mutants caught, survivors and uncovered ones against, static and errors outside', () => {
+    expect(SUMMARY).toEqual({
+      area: 'area',
+      ranAt: '2026-11-30T00:00:00.000Z',
+      files: { 'shared/a.ts': 'h(a)', 'shared/b.ts': 'h(b)' },
+      killed: 3,
+      timeout: 1,
+      survived: 1,
+      noCoverage: 1,
+      ignored: 1,
+      errors: 1,
+      survivors: ['shared/b.ts:3:1  not covered  EqualityOperator  true', 'shared/b.ts:9:1  survived  EqualityOperator  >='],
+    });
+    const tally = tallyOf(SUMMARY, UNCHANGED);
+    expect(tally.stale).toEqual([]);
+    expect(score(tally)).toBeCloseTo(4 / 6, 10);
+    expect(formatTally(tally)).toContain('66.7 %');
+    expect(score({ killed: 0, timeout: 0, survived: 0, noCoverage: 0, ignored: 3, errors: 0 })).toBeNull();
+  });
+
+  it('calls a summary stale when a file changed, is no longer in the area, or is new to it', () => {
+    const tally = tallyOf(SUMMARY, new Map([['shared/a.ts', hash('a changed')], ['shared/c.ts', hash('new')]]));
+    expect(tally.stale).toEqual(['shared/a.ts', 'shared/b.ts', 'shared/c.ts']);
+    expect(formatTally(tally)).toContain('stale, re-run: shared/a.ts, shared/b.ts, shared/c.ts');
+  });
+
+  it('adds areas up', () => {
+    const one = tallyOf(SUMMARY, UNCHANGED);
+    const sum = sumTallies([one, one]);
+    expect([sum.killed, sum.timeout, sum.survived, sum.noCoverage, sum.ignored, sum.errors]).toEqual([6, 2, 2, 2, 2, 2]);
+    expect(score(sum)).toBeCloseTo(4 / 6, 10);
+  });
+
+  it('finds core files that no area or two areas list', () => {
+    expect(coreFilesOutsideAreas(['a', 'b', 'c'], [['a'], ['b', 'a']])).toEqual({ missing: ['c'], twice: ['a'] });
+    expect(coreFilesOutsideAreas(['a'], [['a']])).toEqual({ missing: [], twice: [] });
+  });
+});
