@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,many,sync,snapshot,connections,pg,cli]
+// npm run bench [-- --json] [-- --rounds N] [-- --quick] [-- --full] [-- --only store,crypto,ingest,fanout,many,push,sync,snapshot,connections,pg,cli]
 // Runs every benchmark on this machine (127.0.0.1 only; relays, the peer relay and syncing devices in
 // child processes that are always stopped), prints progress on stderr, a table on stdout and, with
 // --json, one JSON object of all figures on the last line. Notes a reader needs (the machine, skipped
@@ -8,6 +8,7 @@
 //            it there is no 1M figure)
 // Sections: fanout = our relay beside Hocuspocus (in memory; with SQLite before ack), y-websocket + y-leveldb
 // (default; sync) and a raw ws broadcast, interleaved; many = 200 devices pushing at once, default limits;
+// push = a device's backlog over WebSocket, batches in flight against one at a time, interleaved;
 // cli = scripts/cli-timing.ts's median of `motebit-sync put`, when that script exists.
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -21,11 +22,12 @@ import { fanoutBench } from './fanout.bench.ts';
 import { ingestBench } from './ingest.bench.ts';
 import { manyWritersBench } from './many-writers.bench.ts';
 import { pgBench } from './pg.bench.ts';
+import { pushBench } from './push.bench.ts';
 import { openFileLimit } from './lib.ts';
 import { syncBench } from './sync.bench.ts';
 import { snapshotBench } from './snapshot.bench.ts';
 
-const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'many', 'sync', 'snapshot', 'connections', 'pg', 'cli'] as const;
+const SECTIONS = ['store', 'crypto', 'ingest', 'fanout', 'many', 'push', 'sync', 'snapshot', 'connections', 'pg', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 const USAGE = `usage: npm run bench -- [--json] [--rounds N] [--quick] [--full] [--only ${SECTIONS.join(',')}]`;
 
@@ -94,6 +96,7 @@ await section('crypto', () => cryptoBench(rounds));
 await section('ingest', () => ingestBench(rounds, { quick }));
 await section('fanout', () => fanoutBench(rounds, { quick }));
 await section('many', () => manyWritersBench(rounds, { quick }));
+await section('push', () => pushBench(rounds, { count: quick ? 5_000 : 20_000 }));
 await section('sync', () =>
   syncBench(rounds, { smallCount: quick ? 20_000 : 100_000, bigCount: full ? 1_000_000 : 0, bigRounds: 1, transport: 'auto' }),
 );

@@ -66,6 +66,15 @@ function eventsMessage(events: readonly StoredWireEvent[]): string {
  */
 const MAX_PIPELINED_PUSHES = 4;
 
+/**
+ * What the 'limits' message tells a device: how many pushes it may send before the first is answered. They
+ * and one more message (a reauth) must fit in wsMaxPendingMessages, or the socket would be closed as
+ * overloaded. A relay that handles pushes one at a time still gains: the next push is already there.
+ */
+export function pushesInFlight(maxPendingMessages: number): number {
+  return Math.max(1, Math.min(MAX_PIPELINED_PUSHES, maxPendingMessages - 1));
+}
+
 export class Connection {
   readonly motebitId: string;
   /** The client's address (client-address.ts): what it counts against until it authenticates. */
@@ -392,6 +401,7 @@ export class Connection {
     this.#pumping = true;
     this.#unsubscribe = this.#ctx.store.subscribe(this.motebitId, (notification) => this.#notified(notification));
     const { head, epoch } = await this.#ctx.store.frontier(this.motebitId);
+    this.#send({ type: 'limits', pushes_in_flight: pushesInFlight(this.#ctx.limits.wsMaxPendingMessages) });
     this.#send({ type: 'ready', device_id: verified.deviceId, head, epoch, exp: verified.exp });
     this.#ctx.log.info({ motebit_id: this.motebitId, device_id: verified.deviceId, after }, 'websocket authenticated');
     this.#pumping = false;

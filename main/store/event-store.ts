@@ -572,18 +572,19 @@ export class EventStore {
   // ---- what sync needs ----------------------------------------------------------------------------
 
   /** Local events the relay has not acknowledged, oldest first. */
-  unpushed(limit: number): SealedEvent[] {
-    const after = this.getCursor('pushed_seq');
+  /** Up to `limit` local events after `after` (by default: after what the relay acknowledged). */
+  unpushed(limit: number, after = this.getCursor('pushed_seq')): SealedEvent[] {
     return (this.sql.localAfter.all(this.identity.deviceId, after, limit) as { body: string }[]).map((row) => parseBody(row.body));
   }
 
   /**
-   * The next batch to push: up to `limit` local events the relay has not acknowledged, the last one sealed
-   * by this device (a checkpoint that authenticates the whole batch through the hash chain). The seal is
-   * stored with the event, so a retried push carries the same one.
+   * The next batch to push: up to `limit` local events the relay has not acknowledged (or, given `after`,
+   * the local events after it: the batch that follows one still unanswered), the last one sealed by this
+   * device (a checkpoint that authenticates the whole batch through the hash chain). The seal is stored
+   * with the event, so a retried push carries the same one.
    */
-  outboxBatch(limit: number, device: DeviceCredentials): SealedEvent[] {
-    const batch = this.unpushed(limit);
+  outboxBatch(limit: number, device: DeviceCredentials, after?: number): SealedEvent[] {
+    const batch = this.unpushed(limit, after);
     const last = batch.at(-1);
     if (last && !last.seal) {
       const sealed = sealEvent(last, device);

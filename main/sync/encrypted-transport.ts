@@ -59,6 +59,10 @@ export class EncryptedTransport implements Transport {
     return this.inner.epoch;
   }
 
+  get pushesInFlight(): number {
+    return this.inner.pushesInFlight;
+  }
+
   open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {
     return this.inner.open(after, (events) => sink(this.openEvents(events)), epoch);
   }

@@ -468,18 +468,33 @@ export class SyncEngine {
     return { ok: false, pushed: 0, pulled: this.pulledThisCycle, error: syncError };
   }
 
-  /** Pushes every unacknowledged local event, in sealed batches, however many there are. */
+  /**
+   * Pushes every unacknowledged local event, in sealed batches, however many there are. As many batches as
+   * the transport allows (pushesInFlight) are sent before the first answer is awaited; answers are taken in
+   * order, and what the relay acknowledged is marked pushed batch by batch. When one fails, the batches
+   * after it are left to their fate (the relay refuses them as gaps, or stored them: pushes are idempotent)
+   * and the next cycle sends again from the last acknowledged event.
+   */
   private async pushAll(transport: Transport): Promise<number> {
     const total = this.store.pendingOutCount();
     let pushed = 0;
     this.setProgress({ phase: 'push', done: 0, total });
+    const inFlight: { last: number; count: number; answer: Promise<PushResult[]> }[] = [];
+    let sent: number | undefined; // the last device_seq sent this cycle
     for (;;) {
-      const batch = this.store.outboxBatch(MAX_BATCH_EVENTS, this.options.credentials);
-      if (batch.length === 0) return pushed;
-      const results = await transport.push(batch.map(toWire));
-      throwIfRefused(results, batch.length, 'events');
-      this.store.markPushed(batch.at(-1)!.device_seq);
-      pushed += batch.length;
+      while (inFlight.length < Math.max(1, transport.pushesInFlight)) {
+        const batch = this.store.outboxBatch(MAX_BATCH_EVENTS, this.options.credentials, sent);
+        if (batch.length === 0) break;
+        sent = batch.at(-1)!.device_seq;
+        const answer = transport.push(batch.map(toWire));
+        answer.catch(() => undefined); // read in order below; once one fails, those after it are not read
+        inFlight.push({ last: sent, count: batch.length, answer });
+      }
+      const next = inFlight.shift();
+      if (!next) return pushed;
+      throwIfRefused(await next.answer, next.count, 'events');
+      this.store.markPushed(next.last);
+      pushed += next.count;
       this.setProgress({ phase: 'push', done: pushed, total: Math.max(total, pushed) });
     }
   }

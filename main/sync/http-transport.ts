@@ -7,6 +7,8 @@ import { EpochBinding, TransportError, type EventSink, type Transport } from './
 
 export class HttpTransport implements Transport {
   readonly kind = 'http' as const;
+  /** Concurrent requests may be handled in any order: one push at a time. */
+  readonly pushesInFlight = 1;
   readonly client: RelayClient;
   readonly #pageLimit: number;
   #sink: EventSink | undefined;

@@ -38,6 +38,12 @@ export interface Transport {
   readonly epoch: string | null;
   /** Pushes one batch (at most MAX_BATCH_EVENTS) and resolves with the relay's result for each event. */
   push(events: readonly WireEvent[]): Promise<PushResult[]>;
+  /**
+   * How many pushes may be unanswered at once: the engine sends that many batches before it waits for the
+   * first answer. They are stored in the order they were sent. WebSocket: what the relay's 'limits' message
+   * said (revision 5; 1 before it or without it). HTTP: 1 (concurrent requests may be handled in any order).
+   */
+  readonly pushesInFlight: number;
   /** Resolves with the relay sequence up to which every event has been delivered to the sink. */
   catchUp(): Promise<number>;
   /** Hears when a live transport goes down after open() succeeded (the engine then falls back). */

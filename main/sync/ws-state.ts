@@ -151,6 +151,8 @@ function closedError(state: SocketState, event: Extract<SocketEvent, { type: 'cl
 
 function onMessage(state: Exclude<SocketState, { kind: 'ended' }>, event: Extract<SocketEvent, { type: 'message' }>): SocketStep {
   const { message } = event;
+  // Revision 5: what the relay allows this socket (the shell keeps it, Session#message); it changes no state.
+  if (message.type === 'limits') return stay(state);
   if (state.kind !== 'ready') {
     if (message.type !== 'ready') return end(state, new TransportError('protocol', `the relay sent ${message.type} before ready`), undefined, true);
     try {

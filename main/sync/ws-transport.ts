@@ -70,7 +70,7 @@ const DEFAULTS = {
 };
 const CLOSE_GRACE_MS = 2_000;
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-const KNOWN_TYPES = new Set(['ready', 'reauthed', 'events', 'caught_up', 'ack', 'error']);
+const KNOWN_TYPES = new Set(['limits', 'ready', 'reauthed', 'events', 'caught_up', 'ack', 'error']);
 
 /** The error a close code stands for (kept here too: callers import it from the transport). */
 export { closeError } from './ws-state.ts';
@@ -119,6 +119,8 @@ class Session {
   #lastHeard = Date.now();
   #upgradeStatus: number | undefined;
   #socketError: Error | undefined;
+  /** What the relay's 'limits' said (revision 5); one at a time when it said nothing. */
+  #pushesInFlight = 1;
 
   constructor(host: SessionHost) {
     this.#host = host;
@@ -195,6 +197,11 @@ class Session {
   /** Messages received and waiting for the sink (bounded by pausing the socket while the sink works). */
   get backlog(): number {
     return this.#queue.length;
+  }
+
+  /** How many pushes this socket may leave unanswered. */
+  get pushesInFlight(): number {
+    return this.#pushesInFlight;
   }
 
   /** Resolves once 'caught_up' has been handled and nothing received is waiting for the sink. */
@@ -334,6 +341,7 @@ class Session {
       this.#feed({ type: 'invalid', error: new TransportError('protocol', `the relay sent an invalid message: ${parsed.error.issues[0]?.message ?? 'invalid'}`) });
       return;
     }
+    if (parsed.data.type === 'limits') this.#pushesInFlight = parsed.data.pushes_in_flight;
     this.#feed({ type: 'message', message: parsed.data, now: Date.now(), boundEpoch: this.#host.binding.epoch });
   }
 
@@ -428,6 +436,12 @@ export class WsTransport implements Transport {
   /** The epoch of the relay log this transport is bound to. */
   get epoch(): string | null {
     return this.#binding.epoch;
+  }
+
+  /** What the current socket's relay allows (its 'limits' message); 1 while no socket is up. */
+  get pushesInFlight(): number {
+    const session = this.#session;
+    return session && !session.ended ? session.pushesInFlight : 1;
   }
 
   async open(after: number, sink: EventSink, epoch: string | null = null): Promise<void> {

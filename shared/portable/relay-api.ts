@@ -9,8 +9,9 @@ export const RELAY_PROTOCOL = 'v1';
 /**
  * Additive revisions of v1 (docs/protocol.md, "Revisions"). 2: log epochs and heads on every pull, push and
  * ready; the frontier endpoint; members may push other devices' sealed events; writers stored gap-free.
+ * 5: the 'limits' message before 'ready' (how many pushes a socket may leave unanswered).
  */
-export const RELAY_REVISION = 4;
+export const RELAY_REVISION = 5;
 /**
  * The oldest relay revision a device of this version works with: 3 (membership logs). Revision 4 adds
  * snapshots, acknowledgements and compaction; a device finds none of them at a revision-3 relay (404) and
@@ -420,7 +421,15 @@ export const WsClientMessageSchema = z.discriminatedUnion('type', [
 ]);
 export type WsClientMessage = z.infer<typeof WsClientMessageSchema>;
 
+/** Most pushes a relay lets one socket leave unanswered (what a 'limits' message may say). */
+export const MAX_PUSHES_IN_FLIGHT = 16;
+
 export const WsServerMessageSchema = z.discriminatedUnion('type', [
+  /**
+   * Revision 5, sent just before 'ready': how many pushes the socket may send before the first is answered.
+   * Older devices ignore it (a message type they do not know); a device that never hears it pushes one at a time.
+   */
+  z.strictObject({ type: z.literal('limits'), pushes_in_flight: z.int().min(1).max(MAX_PUSHES_IN_FLIGHT) }),
   /** Authenticated; `head` is the motebit's current highest seq, `exp` the token's expiry (Unix s). */
   z.strictObject({ type: z.literal('ready'), device_id: DeviceIdSchema, head: z.int().min(0), epoch: LogEpochSchema, exp: z.int() }),
   z.strictObject({ type: z.literal('reauthed'), exp: z.int() }),

@@ -115,6 +115,8 @@ describe('WebSocket fan-out', () => {
     const readerFrames = recordFrames(listening);
     const pushing = await WsClient.connect(relay.url, writer, relay.audience);
     await pushing.waitFor((m) => m.type === 'caught_up');
+    // Revision 5: before 'ready' the relay says how many pushes may be in flight.
+    expect(pushing.messages.slice(0, 2)).toEqual([{ type: 'limits', pushes_in_flight: 4 }, expect.objectContaining({ type: 'ready' })]);
     const answers = pushing.messages.length;
 
     const events = writer.events(18);

@@ -17,6 +17,7 @@ const EPOCH = `ep_${'e'.repeat(22)}`;
 /** A relay log served one page at a time; the transport's cursor moves only once the sink took a page. */
 class ScriptedTransport implements Transport {
   readonly kind = 'websocket' as const;
+  readonly pushesInFlight = 1;
   readonly epoch = EPOCH;
   readonly #log: readonly ReceivedEvent[];
   readonly #pageSize: number;

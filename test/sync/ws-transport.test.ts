@@ -22,6 +22,19 @@ function ws(options: WsTransportOptions): WsTransport {
 }
 
 describe('WsTransport', () => {
+  it("may leave as many pushes unanswered as the relay's 'limits' said: 1 before it, 4 by default, fewer where the relay queues fewer", async () => {
+    const { relay, devices } = await h.start(1);
+    const transport = ws(deviceOptions(relay, devices[0]!));
+    expect(transport.pushesInFlight).toBe(1);
+    await transport.open(0, async () => undefined);
+    expect(transport.pushesInFlight).toBe(4);
+
+    const tight = await h.start(1, { wsMaxPendingMessages: 2 });
+    const careful = ws(deviceOptions(tight.relay, tight.devices[0]!));
+    await careful.open(0, async () => undefined);
+    expect(careful.pushesInFlight).toBe(1);
+  });
+
   it('delivers another device’s push live, without any pull', async () => {
     const { relay, devices } = await h.start(2);
     const [a, b] = devices as [TestDevice, TestDevice];
