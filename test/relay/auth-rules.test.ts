@@ -62,6 +62,9 @@ describe('token rules at their edges', () => {
 
   it('another relay, another motebit, the wrong kind of signer', async () => {
     expect(await outcome(deviceToken({ audience: 'https://other.example.com' }))).toBe(`wrong_audience: the token is meant for another relay (https://other.example.com); this relay is ${AUDIENCE}`);
+    // The token's audience is the sender's text: the words echo at most 100 characters of it.
+    const long = `https://${'a'.repeat(300)}.example.com`;
+    expect(await outcome(deviceToken({ audience: long }))).toBe(`wrong_audience: the token is meant for another relay (${long.slice(0, 100)}); this relay is ${AUDIENCE}`);
     const other = new TestMotebit();
     expect(await outcome(deviceToken(), expected({ motebitId: other.motebitId }))).toBe('wrong_motebit: the token is for another motebit');
     expect(await outcome(deviceToken(), expected({ signer: 'identity' }))).toBe('malformed_token: this request needs a token signed by the identity key');
