@@ -92,7 +92,8 @@ export class Connection {
   #authTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
-  // Incoming messages are handled one at a time, in order; at most wsMaxPendingMessages wait.
+  // Incoming messages are handled in order (a socket's pushes pipelined: #handleAll); at most
+  // wsMaxPendingMessages wait.
   readonly #pending: RawData[] = [];
   #handling = false;
   /** Pushes started and not yet answered, oldest first (pipelined: see #handleAll); each leaves when answered. */
@@ -266,12 +267,17 @@ export class Connection {
         if (this.#isClosed()) break; // closed while waiting: drop the message, do nothing for it
         try {
           const message = this.#parse(data);
-          if (message === null) continue;
+          if (typeof message === 'function') {
+            await this.#answered(); // a refusal is an answer too: after those of the pushes before it
+            message();
+            continue;
+          }
           if (message.type === 'push' && this.#state === 'open' && this.#ctx.store.appendsInCallOrder) {
             // Pipelined: the store applies (and answers) appends in the order they were made, so the next
             // push is parsed and queued while this one commits; a group commit then holds several of them,
-            // and its news reaches the receivers as one message.
-            const answered: Promise<void> = this.#caught(this.#push(message.id, message.events)).finally(() => this.#inFlight.delete(answered));
+            // and its news reaches the receivers as one message. Its answer waits for the one before it.
+            const turn = [...this.#inFlight].at(-1) ?? Promise.resolve();
+            const answered: Promise<void> = this.#caught(this.#push(message.id, message.events, turn)).finally(() => this.#inFlight.delete(answered));
             this.#inFlight.add(answered);
             if (this.#inFlight.size >= MAX_PIPELINED_PUSHES) await this.#oldestAnswered();
             continue;
@@ -306,23 +312,22 @@ export class Connection {
     this.#error('internal', 'the relay could not handle the message');
   }
 
-  /** The message, or null when it was refused (answered, or the socket closed). */
-  #parse(data: RawData): WsClientMessage | null {
+  /** The message, or the refusal to make (an answer, or closing the socket before auth). */
+  #parse(data: RawData): WsClientMessage | (() => void) {
     let json: unknown;
     try {
       json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data as Buffer));
     } catch {
-      this.#refuse('invalid_json', 'a message is one JSON object');
-      return null;
+      return () => this.#refuse('invalid_json', 'a message is one JSON object');
     }
     if (typeof json === 'object' && json !== null && 'events' in json && Array.isArray(json.events) && json.events.length > this.#ctx.limits.maxBatchEvents) {
-      this.#refuse('too_many_events', `a push carries at most ${this.#ctx.limits.maxBatchEvents} events`, pushId(json));
-      return null;
+      const id = pushId(json);
+      return () => this.#refuse('too_many_events', `a push carries at most ${this.#ctx.limits.maxBatchEvents} events`, id);
     }
     const parsed = WsClientMessageSchema.safeParse(json);
     if (!parsed.success) {
-      this.#refuse('bad_request', z.prettifyError(parsed.error).slice(0, 1000), pushId(json));
-      return null;
+      const id = pushId(json);
+      return () => this.#refuse('bad_request', z.prettifyError(parsed.error).slice(0, 1000), id);
     }
     return parsed.data;
   }
@@ -439,17 +444,24 @@ export class Connection {
     this.#expiryTimer = setTimeout(() => this.close(CLOSE_CODES.tokenExpired, 'token_expired'), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
   }
 
-  async #push(id: string, events: Parameters<RelayContext['push']>[2]): Promise<void> {
+  /**
+   * Appends a push and answers it. `turn` resolves once every push before this one is answered: the answer
+   * waits for it, so answers keep the order of the pushes even when this one is refused at once (rate
+   * limit) or the store answers it first.
+   */
+  async #push(id: string, events: Parameters<RelayContext['push']>[2], turn: Promise<void> = Promise.resolve()): Promise<void> {
     const deviceId = this.#deviceId;
     if (deviceId === null) return;
     const wait = this.#ctx.rateLimiter.take(`${this.motebitId}/${deviceId}`);
     if (wait > 0) {
       this.#ctx.metrics.rateLimit('device');
+      await turn;
       this.#error('rate_limited', 'too many requests from this device', id, { retry_after: wait });
       return;
     }
     this.#ctx.presence.seen(this.motebitId, deviceId);
     const outcome = await this.#ctx.push(this.motebitId, deviceId, events, 'ws');
+    await turn;
     if (!outcome.ok) {
       this.#ctx.log.info({ motebit_id: this.motebitId, device_id: deviceId, quota: outcome.quota }, 'push refused: motebit at its quota');
       this.#error('quota_exceeded', quotaMessage(outcome.quota, this.#ctx.limits), id, { quota: outcome.quota });

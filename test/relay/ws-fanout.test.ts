@@ -120,13 +120,16 @@ describe('WebSocket fan-out', () => {
     const answers = pushing.messages.length;
 
     const events = writer.events(18);
-    for (let i = 0; i < 6; i++) pushing.sendJson({ type: 'push', id: `p${i}`, events: events.slice(i * 3, i * 3 + 3) });
+    for (let i = 0; i < 6; i++) {
+      pushing.sendJson({ type: 'push', id: `p${i}`, events: events.slice(i * 3, i * 3 + 3) });
+      if (i === 2) pushing.sendJson({ type: 'push', id: 'bad', events: [{}] }); // refused: answered in its turn too
+    }
     pushing.sendJson({ type: 'reauth', token: writer.wsToken(relay.audience) });
     await pushing.waitFor((m) => m.type === 'reauthed');
     await listening.waitForEvents(18);
 
     const replies = pushing.messages.slice(answers).filter((m) => m.type !== 'events' && m.type !== 'caught_up');
-    expect(replies.map((m) => (m.type === 'ack' ? `${m.id}:${m.stored}` : m.type))).toEqual(['p0:3', 'p1:3', 'p2:3', 'p3:3', 'p4:3', 'p5:3', 'reauthed']);
+    expect(replies.map((m) => (m.type === 'ack' ? `${m.id}:${m.stored}` : m.type === 'error' ? `${m.id}:${m.code}` : m.type))).toEqual(['p0:3', 'p1:3', 'p2:3', 'bad:bad_request', 'p3:3', 'p4:3', 'p5:3', 'reauthed']);
     const received = readerFrames.map((frame) => JSON.parse(frame.data) as { type: string; events: StoredWireEvent[] }).filter((m) => m.type === 'events');
     expect(received.flatMap((m) => m.events.map((e) => [e.seq, e.event_id]))).toEqual(events.map((e, i) => [i + 1, e.event_id]));
     // On SQLite the pushes that arrived together share one commit, and their news one message per receiver.
