@@ -134,7 +134,8 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     const run: HashedEvent[] = [];
     for (const item of [...chain.values()].sort((a, b) => a.event.device_seq - b.event.device_seq)) {
       const { event, hash } = item;
-      if (event.device_seq <= last.seq && run.length === 0) {
+      // Sorted and one per seq: once the run has begun, every later event is above `last`.
+      if (event.device_seq <= last.seq) {
         const applied = ctx.appliedHash(deviceId, event.device_seq);
         if (applied !== null && applied !== hash) {
           throw new ChainError('fork', `${describe(event)} differs from the one already applied`, atEvent(event));
