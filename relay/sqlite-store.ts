@@ -198,7 +198,7 @@ interface Pending<T> {
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
   /** What subscribers hear of this write once it is committed: its motebit's newly stored events. */
-  news?: (value: T) => { motebitId: string; events: StoredWireEvent[] } | null;
+  news?: (value: T) => { motebitId: string; events: StoredWireEvent[] };
 }
 
 /**
@@ -602,7 +602,7 @@ export class SqliteStore implements RelayStore {
       const outcome = outcomes[i];
       if (!write.news || !outcome?.ok) return;
       const told = write.news(outcome.value);
-      if (!told || told.events.length === 0) return;
+      if (told.events.length === 0) return;
       let pages = news.get(told.motebitId);
       if (!pages) news.set(told.motebitId, (pages = [[]]));
       for (const event of told.events) {

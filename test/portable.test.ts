@@ -17,11 +17,13 @@ import { assertProperty, propertyPlan } from './support/property.ts';
 const PORTABLE = resolve(dirname(fileURLToPath(import.meta.url)), '../shared/portable');
 const MODULES = readdirSync(PORTABLE).filter((name) => name.endsWith('.ts')).sort();
 const ENTRY = 'virtual:portable';
+/** The name a module's exports go under in the bundle: base64url.ts -> base64url, relay-api.ts -> relayApi. */
+const exportName = (file: string): string => file.slice(0, -3).replace(/-(.)/g, (_, c: string) => c.toUpperCase());
 const ENTRY_ID = '\0virtual:portable';
 
 /** The bundle (an IIFE assigning `portable`), or the reason Vite refused it. */
 async function bundlePortable(): Promise<string> {
-  const entry = MODULES.map((name) => `export * as ${name.slice(0, -3).replace(/-(.)/g, (_, c: string) => c.toUpperCase())} from ${JSON.stringify(join(PORTABLE, name))};`).join('\n');
+  const entry = MODULES.map((name) => `export * as ${exportName(name)} from ${JSON.stringify(join(PORTABLE, name))};`).join('\n');
   const result = await build({
     configFile: false,
     logLevel: 'silent',
@@ -76,7 +78,7 @@ describe('shared/portable runs in any runtime', () => {
     vm.runInContext(code, realm);
     // Each module is there; calls below run its code inside the realm.
     const run = <T>(source: string): T => vm.runInContext(`(() => { const p = portable; ${source} })()`, realm) as T;
-    expect(run<string[]>('return Object.keys(p).sort()')).toEqual(MODULES.map((name) => name.slice(0, -3).replace(/-(.)/g, (_, c: string) => c.toUpperCase())).sort());
+    expect(run<string[]>('return Object.keys(p).sort()')).toEqual(MODULES.map(exportName).sort());
 
     const event = JSON.stringify(EVENT);
     expect(run<boolean>(`return p.event.SealedEventSchema.safeParse(${event}).success`)).toBe(true);

@@ -197,20 +197,18 @@ export const PushResponseSchema = z.object({
 });
 export type PushResponse = z.infer<typeof PushResponseSchema>;
 
+/**
+ * An integer query parameter: its text must match `pattern` (decimal, no sign or leading zeros beyond what
+ * the pattern allows), and its value lie in [min, max].
+ */
+function queryInteger(pattern: RegExp, message: string, min: number, max: number) {
+  return z.string().regex(pattern, message).transform(Number).pipe(z.int().min(min).max(max));
+}
+
 /** GET /v1/motebits/:motebitId/events?after=SEQ&limit=N (both optional; no other parameters). */
 export const PullQuerySchema = z.strictObject({
-  after: z
-    .string()
-    .regex(/^(0|[1-9][0-9]{0,15})$/, 'after is a sequence number')
-    .transform(Number)
-    .pipe(z.int().min(0).max(Number.MAX_SAFE_INTEGER))
-    .default(0),
-  limit: z
-    .string()
-    .regex(/^[1-9][0-9]{0,5}$/, 'limit is a positive integer')
-    .transform(Number)
-    .pipe(z.int().min(1).max(MAX_PULL_LIMIT))
-    .default(DEFAULT_PULL_LIMIT),
+  after: queryInteger(/^(0|[1-9][0-9]{0,15})$/, 'after is a sequence number', 0, Number.MAX_SAFE_INTEGER).default(0),
+  limit: queryInteger(/^[1-9][0-9]{0,5}$/, 'limit is a positive integer', 1, MAX_PULL_LIMIT).default(DEFAULT_PULL_LIMIT),
 });
 
 export const PullResponseSchema = z.object({
@@ -227,12 +225,7 @@ export type PullResponse = z.infer<typeof PullResponseSchema>;
 
 /** GET /v1/motebits/:motebitId/membership?after=SEQ (after optional: -1, the whole log). */
 export const MembershipQuerySchema = z.strictObject({
-  after: z
-    .string()
-    .regex(/^(-1|0|[1-9][0-9]{0,15})$/, 'after is an entry number or -1')
-    .transform(Number)
-    .pipe(z.int().min(-1).max(Number.MAX_SAFE_INTEGER))
-    .default(-1),
+  after: queryInteger(/^(-1|0|[1-9][0-9]{0,15})$/, 'after is an entry number or -1', -1, Number.MAX_SAFE_INTEGER).default(-1),
 });
 
 /** At most this many membership entries in one offer. */
@@ -277,12 +270,7 @@ export type PairingState = z.infer<typeof PairingStateSchema>;
 
 /** GET /v1/motebits/:motebitId/frontier?at=SEQ (at optional): what the log holds, per writer. */
 export const FrontierQuerySchema = z.strictObject({
-  at: z
-    .string()
-    .regex(/^[1-9][0-9]{0,15}$/, 'at is a sequence number')
-    .transform(Number)
-    .pipe(z.int().min(1).max(Number.MAX_SAFE_INTEGER))
-    .optional(),
+  at: queryInteger(/^[1-9][0-9]{0,15}$/, 'at is a sequence number', 1, Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export const FrontierResponseSchema = z.object({
