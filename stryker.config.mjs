@@ -1,15 +1,17 @@
 // Mutation testing of the core (issue 15): `npm run mutate -- AREA` (scripts/mutate.ts), never part of
 // `npm test`. The areas and what they cover: mutation/areas.mjs. With MUTATION_AREA set (the script sets it),
-// this config mutates that area's files only, incrementally against the area's last full report (kept in
-// test-output/mutation/<area>/, about 1 MB each, not committed), and reports there; scripts/mutate.ts then
+// this config mutates that area's files only (or those areas'), incrementally against the last full report
+// of the same run (kept in test-output/mutation/<area>/ or <area+area>/, about 1 MB each, not committed), and reports there; scripts/mutate.ts then
 // keeps the area's figures and survivors in mutation/<area>.json (committed). Without MUTATION_AREA it
 // mutates the whole core in one run (many hours on 2 cores).
 // Static mutants (code run once, at import: constants, schema definitions, SQL text) are left out: each one
 // costs a run of every suite; they are reported as ignored, outside the score.
 import { AREAS, CORE } from './mutation/areas.mjs';
 
-const area = process.env.MUTATION_AREA;
-if (area !== undefined && !(area in AREAS)) throw new Error(`no mutation area "${area}": see mutation/areas.mjs`);
+// MUTATION_AREA may name several areas, comma-separated: they share one initial test run (6-10 minutes).
+const areas = process.env.MUTATION_AREA?.split(',');
+for (const name of areas ?? []) if (!(name in AREAS)) throw new Error(`no mutation area "${name}": see mutation/areas.mjs`);
+const area = areas?.join('+');
 const out = `test-output/mutation/${area ?? 'core'}`;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
@@ -17,7 +19,7 @@ export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
-  mutate: area ? AREAS[area].files : CORE,
+  mutate: areas ? areas.flatMap((name) => AREAS[name].files) : CORE,
   ignoreStatic: true,
   incremental: area !== undefined,
   ...(area ? { incrementalFile: `${out}/incremental.json` } : {}),

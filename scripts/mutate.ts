@@ -1,9 +1,10 @@
 // Mutation testing of the core, one area at a time (issue 15; the areas: mutation/areas.mjs).
-//   npm run mutate -- AREA [AREA ...]   Stryker on each area, incrementally; then the core's score
+//   npm run mutate -- AREA [AREA ...]   Stryker on these areas in one run (one initial test run), incrementally
+//                                       against the last run of the same areas; then the core's score
 //   npm run mutate -- --score           the core's score from the areas' kept results (mutation/<area>.json)
 //   npm run mutate -- --survivors AREA  the mutants of an area that no test caught, file:line and change
 //   npm run mutate -- --list            the areas
-//   npm run mutate -- --keep AREA       summarise the area's last Stryker report again (after a run by hand)
+//   npm run mutate -- --keep AREA ...   summarise the last Stryker report of these areas again (after a run by hand)
 // MUTATION_CONCURRENCY sets Stryker's test runners (default 2). A run keeps the area's figures and survivors
 // in mutation/<area>.json (commit it: the score adds those up, and says which areas are stale because their
 // files changed since). Stryker's own full report stays in test-output/mutation/<area>/, where the next
@@ -23,11 +24,15 @@ function readSummary(area: string): AreaSummary | null {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as AreaSummary) : null;
 }
 
-/** After Stryker ran an area: its report, summarised into mutation/<area>.json. */
-function keepSummary(area: string): void {
-  const report = JSON.parse(readFileSync(`test-output/mutation/${area}/report.json`, 'utf8')) as MutationReport;
-  const ranAt = statSync(`test-output/mutation/${area}/report.json`).mtime.toISOString();
-  writeFileSync(summaryPath(area), `${JSON.stringify(summarize(area, report, sha256, ranAt), null, 2)}\n`);
+/** The folder of Stryker's report for a run of these areas (together). */
+const runDir = (areas: readonly string[]): string => `test-output/mutation/${areas.join('+')}`;
+
+/** After Stryker ran these areas together: each area's part of the report, summarised into mutation/<area>.json. */
+function keepSummaries(areas: readonly string[]): void {
+  const path = `${runDir(areas)}/report.json`;
+  const report = JSON.parse(readFileSync(path, 'utf8')) as MutationReport;
+  const ranAt = statSync(path).mtime.toISOString();
+  for (const area of areas) writeFileSync(summaryPath(area), `${JSON.stringify(summarize(area, report, filesOf(AREAS[area]!.files), sha256, ranAt), null, 2)}\n`);
 }
 
 function filesOf(patterns: readonly string[]): string[] {
@@ -62,7 +67,7 @@ function printScore(): number {
 
 function main(args: string[]): number {
   if (args.length === 0 || args[0] === '--help') {
-    console.log('usage: npm run mutate -- AREA [AREA ...] | --score | --survivors AREA | --keep AREA | --list');
+    console.log('usage: npm run mutate -- AREA [AREA ...] | --score | --survivors AREA | --keep AREA [AREA ...] | --list');
     return args.length === 0 ? 2 : 0;
   }
   if (args[0] === '--list') {
@@ -71,12 +76,12 @@ function main(args: string[]): number {
   }
   if (args[0] === '--score') return printScore();
   if (args[0] === '--keep') {
-    const area = args[1] ?? '';
-    if (!(area in AREAS) || !existsSync(`test-output/mutation/${area}/report.json`)) {
-      console.error(`no Stryker report for area "${area}" in test-output/mutation/: run npm run mutate -- ${area}`);
+    const areas = args.slice(1);
+    if (areas.length === 0 || areas.some((area) => !(area in AREAS)) || !existsSync(`${runDir(areas)}/report.json`)) {
+      console.error(`no Stryker report for areas "${areas.join(' ')}" run together in test-output/mutation/: run npm run mutate -- ${areas.join(' ')}`);
       return 2;
     }
-    keepSummary(area);
+    keepSummaries(areas);
     return printScore();
   }
   if (args[0] === '--survivors') {
@@ -94,15 +99,13 @@ function main(args: string[]): number {
     console.error(`no area ${unknown.map((a) => `"${a}"`).join(', ')}: npm run mutate -- --list`);
     return 2;
   }
-  for (const area of args) {
-    console.log(`mutation area ${area}: ${AREAS[area]!.what}`);
-    const run = spawnSync('sh', ['scripts/with-keyring.sh', 'npx', 'stryker', 'run'], { stdio: 'inherit', env: { ...process.env, MUTATION_AREA: area } });
-    if (run.status !== 0) {
-      console.error(`Stryker failed on area ${area} (exit ${run.status ?? run.signal}); its earlier results, if any, are unchanged`);
-      return 1;
-    }
-    keepSummary(area);
+  console.log(`mutation ${args.length > 1 ? 'areas, in one run' : 'area'}:\n${args.map((area) => `  ${area}: ${AREAS[area]!.what}`).join('\n')}`);
+  const run = spawnSync('sh', ['scripts/with-keyring.sh', 'npx', 'stryker', 'run'], { stdio: 'inherit', env: { ...process.env, MUTATION_AREA: args.join(',') } });
+  if (run.status !== 0) {
+    console.error(`Stryker failed on ${args.join(', ')} (exit ${run.status ?? run.signal}); earlier results, if any, are unchanged`);
+    return 1;
   }
+  keepSummaries(args);
   return printScore();
 }
 

@@ -71,9 +71,15 @@ function countOf(report: MutationReport): Counts {
   return counts;
 }
 
-export function summarize(area: string, report: MutationReport, hashOf: (text: string) => string, ranAt: string): AreaSummary {
-  const files = Object.fromEntries(Object.entries(report.files).map(([file, { source }]) => [file, hashOf(source)]));
-  return { area, ranAt, files, ...countOf(report), survivors: survivorsOf(report) };
+/**
+ * An area's summary from a report of a run that mutated `areaFiles` and possibly other areas' files too
+ * (several areas run together share one initial test run): only the area's files count.
+ */
+export function summarize(area: string, report: MutationReport, areaFiles: readonly string[], hashOf: (text: string) => string, ranAt: string): AreaSummary {
+  const mine = new Set(areaFiles);
+  const own: MutationReport = { files: Object.fromEntries(Object.entries(report.files).filter(([file]) => mine.has(file))) };
+  const files = Object.fromEntries(Object.entries(own.files).map(([file, { source }]) => [file, hashOf(source)]));
+  return { area, ranAt, files, ...countOf(own), survivors: survivorsOf(own) };
 }
 
 /** The summary's counts, with the files that changed since it ran (`current`: each file of the area, its sha-256). */

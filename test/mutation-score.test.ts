@@ -13,7 +13,7 @@ const REPORT: MutationReport = {
   },
 };
 const hash = (text: string): string => `h(${text})`;
-const SUMMARY = summarize('area', REPORT, hash, '2026-11-30T00:00:00.000Z');
+const SUMMARY = summarize('area', REPORT, ['shared/a.ts', 'shared/b.ts'], hash, '2026-11-30T00:00:00.000Z');
 const UNCHANGED = new Map([['shared/a.ts', hash('a')], ['shared/b.ts', hash('b')]]);
 
 describe('mutation score', () => {
@@ -41,6 +41,16 @@ describe('mutation score', () => {
     const tally = tallyOf(SUMMARY, new Map([['shared/a.ts', hash('a changed')], ['shared/c.ts', hash('new')]]));
     expect(tally.stale).toEqual(['shared/a.ts', 'shared/b.ts', 'shared/c.ts']);
     expect(formatTally(tally)).toContain('stale, re-run: shared/a.ts, shared/b.ts, shared/c.ts');
+  });
+
+  it('takes only its own files from a run that mutated several areas together', () => {
+    const b = summarize('b', REPORT, ['shared/b.ts'], hash, '2026-11-30T00:00:00.000Z');
+    expect(b.files).toEqual({ 'shared/b.ts': 'h(b)' });
+    expect([b.killed, b.timeout, b.survived, b.noCoverage, b.ignored, b.errors]).toEqual([1, 0, 1, 1, 0, 0]);
+    expect(b.survivors).toEqual(['shared/b.ts:3:1  not covered  EqualityOperator  true', 'shared/b.ts:9:1  survived  EqualityOperator  >=']);
+    const a = summarize('a', REPORT, ['shared/a.ts'], hash, '2026-11-30T00:00:00.000Z');
+    expect([a.killed, a.timeout, a.survived, a.noCoverage, a.ignored, a.errors]).toEqual([2, 1, 0, 0, 1, 1]);
+    expect(a.survivors).toEqual([]);
   });
 
   it('adds areas up', () => {
