@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { sha256Hex } from './crypto.ts';
 import { canonicalJson } from './encoding.ts';
-import { GENESIS_HASH, SealedEventSchema, type SealedEvent } from './portable/event.ts';
+import { GENESIS_HASH, SealedEventSchema, type Seal, type SealedEvent } from './portable/event.ts';
 import { checkSeal, unsealed as withoutSeal, type SealProblem } from './event.ts';
 
 export type ChainErrorCode =
@@ -110,6 +110,7 @@ export function parseEvents(input: readonly unknown[]): SealedEvent[] {
  */
 export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext, texts?: ReadonlyMap<SealedEvent, string>): ChainPlan {
   const byDevice = new Map<string, Map<number, HashedEvent>>();
+  const otherSeals: { copy: HashedEvent; of: HashedEvent }[] = [];
   for (const event of candidates) {
     if (event.motebit_id !== ctx.motebitId) {
       throw new ChainError('wrong_motebit', `${describe(event)} belongs to motebit ${event.motebit_id}, not ${ctx.motebitId}`, atEvent(event));
@@ -124,6 +125,8 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     }
     // Keep a sealed copy over an unsealed one of the same event: the seal is what lets it be applied.
     if (!twin || (!twin.event.seal && event.seal)) chain.set(event.device_seq, { event, hash, canonical });
+    // A second sealed copy whose seal differs from the kept one is checked with the run: every seal present must hold.
+    else if (event.seal && !sameSeal(twin.event.seal, event.seal)) otherSeals.push({ copy: { event, hash, canonical }, of: twin });
   }
 
   const verified: HashedEvent[] = [];
@@ -169,7 +172,18 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     verified.push(...run.slice(0, covered));
     unsealed.push(...run.slice(covered));
   }
+  // The other seals of events taken above (a copy of an applied event, a duplicate, is not taken).
+  const taken = new Set(verified);
+  for (const { copy, of } of otherSeals) {
+    if (!taken.has(of)) continue;
+    const problem = ctx.authority.seal(copy.event, copy.hash);
+    if (problem) throw new ChainError(problem, `${describe(copy.event)} arrived twice, once with an invalid seal (${problem})`, atEvent(copy.event));
+  }
   return { verified, unsealed, duplicates };
+}
+
+function sameSeal(a: Seal | undefined, b: Seal): boolean {
+  return a !== undefined && a.key === b.key && a.sig === b.sig && a.cert === b.cert;
 }
 
 function atEvent(event: { device_id: string; device_seq: number }): { deviceId: string; deviceSeq: number } {

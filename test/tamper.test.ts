@@ -209,6 +209,17 @@ describe('chain rules', () => {
     }
   });
 
+  it('every seal present must hold: a second copy of an event with a forged seal fails the batch, whichever copy comes first', () => {
+    const last = batch.at(-1)!;
+    const forged = { ...last, seal: { ...last.seal!, sig: toBase64Url(new Uint8Array(64).fill(7)) } };
+    for (const events of [[...batch, forged], [...batch.slice(0, 3), forged, last]]) {
+      const error = refusal(events);
+      expect([error.code, error.deviceSeq]).toEqual(['bad_signature', 4]);
+      expect(reader.store.eventCount()).toBe(0);
+    }
+    expect(reader.store.applyRemote([...batch, { ...last, seal: { ...last.seal! } }])).toMatchObject({ applied: 4 }); // an identical second copy is fine
+  });
+
   it('a gap names the event that is missing and the one after it', () => {
     const error = refusal(batch.filter((e) => e.device_seq !== 3));
     expect([error.code, error.message]).toEqual(['missing_event', `event 3 of device ${writer.deviceId} is missing before 4`]);
