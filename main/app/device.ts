@@ -7,7 +7,7 @@ import { fromBase64Url } from '../../shared/encoding.ts';
 import { identitySnapshotSigner, membershipSnapshotSigner } from '../../shared/snapshot/signer.ts';
 import { coveredEvents } from '../../shared/snapshot/content.ts';
 import { DEFAULT_SNAPSHOT_EVERY, DEFAULT_SNAPSHOT_EVERY_MB, SnapshotSync, type MadeSnapshot } from '../sync/snapshot-sync.ts';
-import type { DeviceInfo, SnapshotInfo } from '../../shared/portable/relay-api.ts';
+import { SNAPSHOT_REVISION, type DeviceInfo, type SnapshotInfo } from '../../shared/portable/relay-api.ts';
 import type { SyncProgress, SyncStatus } from '../../shared/portable/status.ts';
 import { loadConfig, updateConfig, type Config } from '../config/config.ts';
 import { ensurePrivateDir, motebitDir } from '../config/home.ts';
@@ -237,13 +237,17 @@ export class Device {
       .map((d) => ({ deviceId: d.device_id, key: fromBase64Url(d.key) }));
   }
 
-  /** A relay from before snapshots (no such routes) has none: nothing to join from, nothing to acknowledge. */
+  /** A relay from before snapshots (revision 3, no such routes) has none: nothing to join from, nothing to acknowledge. */
   private async withSnapshotRoutes<T>(run: () => Promise<T>): Promise<T | null> {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof TransportError && error.code === 'not_found') return null;
-      throw error;
+      // A 404 there means "no such route" only from a relay older than snapshots: it says its revision
+      // (asked each time, since a relay may be updated while this runs). From a newer one it is a failure.
+      if (!(error instanceof TransportError && error.code === 'not_found')) throw error;
+      const { revision } = await this.relay.health();
+      if (revision < SNAPSHOT_REVISION) return null;
+      throw new SyncFailure('relay', `the relay says it keeps snapshots (version ${revision}) but answered that it has none of them`, 'sync again later; if this keeps happening the relay is misconfigured or faulty: tell its operator, or move to another relay', error.message);
     }
   }
 

@@ -101,10 +101,13 @@ export class SyncFailure extends Error {
   override name = 'SyncFailure';
   readonly kind: SyncErrorKind;
   readonly nextStep: string;
-  constructor(kind: SyncErrorKind, message: string, nextStep: string) {
+  /** What went wrong in the relay's or the system's terms (codes, paths), shown only where details are. */
+  readonly details: string | undefined;
+  constructor(kind: SyncErrorKind, message: string, nextStep: string, details?: string) {
     super(message);
     this.kind = kind;
     this.nextStep = nextStep;
+    this.details = details;
   }
 }
 
@@ -774,7 +777,7 @@ const PAUSED_MESSAGE = 'sync is paused';
 
 /** Turns any failure into what the person sees: a kind, a message and the next step. */
 export function describeFailure(error: unknown, at: number): SyncError {
-  if (error instanceof SyncFailure) return { kind: error.kind, message: error.message, nextStep: error.nextStep, at };
+  if (error instanceof SyncFailure) return { kind: error.kind, message: error.message, nextStep: error.nextStep, ...(error.details ? { details: error.details } : {}), at };
   // Everything else in the words of main/app/error-words.ts (the relay's codes only in details).
   const words = errorWords(error);
   const kind: SyncErrorKind = words.kind === 'network' || words.kind === 'auth' || words.kind === 'relay' || words.kind === 'integrity' ? words.kind : 'local';

@@ -22,6 +22,7 @@ import {
   ErrorBodySchema,
   FrontierResponseSchema,
   HealthResponseSchema,
+  type HealthResponse,
   MembershipOfferResponseSchema,
   MembershipResponseSchema,
   MAX_PULL_LIMIT,
@@ -134,8 +135,9 @@ export class RelayClient {
     return `/v1/motebits/${this.motebitId}`;
   }
 
-  async health(): Promise<void> {
-    await this.#request('GET', '/healthz', undefined, null, HealthResponseSchema);
+  /** The relay's protocol and revision (unsigned). */
+  async health(): Promise<HealthResponse> {
+    return this.#request('GET', '/healthz', undefined, null, HealthResponseSchema);
   }
 
   async push(events: readonly WireEvent[]): Promise<PushResponse> {

@@ -15,9 +15,12 @@ export const RELAY_REVISION = 5;
 /**
  * The oldest relay revision a device of this version works with: 3 (membership logs). Revision 4 adds
  * snapshots, acknowledgements and compaction; a device finds none of them at a revision-3 relay (404) and
- * syncs without them.
+ * syncs without them. A relay that claims revision 4 or later and answers 404 there fails the cycle: it
+ * would otherwise keep no snapshot and compact nothing, unseen.
  */
 export const MIN_RELAY_REVISION = 3;
+/** The revision that added snapshots, acknowledgements and compaction: a relay at it or above has their routes. */
+export const SNAPSHOT_REVISION = 4;
 
 // ---- Limits (defaults; a relay may be configured lower, never higher than the schemas allow) ----
 export const MAX_BATCH_EVENTS = 256;
@@ -374,6 +377,7 @@ export const LatestSnapshotResponseSchema = z.object({ snapshot: SnapshotInfoSch
 export type LatestSnapshotResponse = z.infer<typeof LatestSnapshotResponseSchema>;
 
 export const HealthResponseSchema = z.object({ ok: z.literal(true), protocol: z.literal(RELAY_PROTOCOL), revision: z.int().min(MIN_RELAY_REVISION) });
+export type HealthResponse = z.infer<typeof HealthResponseSchema>;
 
 // ---- WebSocket ----
 

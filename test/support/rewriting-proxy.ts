@@ -16,7 +16,17 @@ export interface Answer {
   readonly signer: string | null;
 }
 
-/** Returns the body to send instead, or undefined to pass the answer on as it is. */
+/** An answer sent with another status than the relay's (e.g. a route it has, answered as missing). */
+export class WithStatus {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** Returns the body to send instead (a WithStatus to change the status too), or undefined to pass the answer on as it is. */
 export type Rewrite = (answer: Answer) => unknown;
 
 export interface RewritingProxy {
@@ -43,16 +53,18 @@ export async function startRewritingProxy(target: () => string, port = 0): Promi
           answer.on('data', (chunk: Buffer) => parts.push(chunk));
           answer.on('end', () => {
             let text = Buffer.concat(parts);
+            let status = answer.statusCode ?? 502;
             const url = new URL(req.url ?? '/', 'http://proxy.invalid');
             if (rewrite && (answer.headers['content-type'] ?? '').startsWith('application/json')) {
               const replaced = rewrite({ method: req.method ?? '', path: url.pathname, query: url.searchParams, status: answer.statusCode ?? 0, body: JSON.parse(text.toString('utf8')) as unknown, signer: signerOf(req.headers.authorization) });
               if (replaced !== undefined) {
                 rewritten++;
-                text = Buffer.from(JSON.stringify(replaced));
+                if (replaced instanceof WithStatus) status = replaced.status;
+                text = Buffer.from(JSON.stringify(replaced instanceof WithStatus ? replaced.body : replaced));
               }
             }
             const headers = { ...answer.headers, 'content-length': String(text.byteLength) };
-            res.writeHead(answer.statusCode ?? 502, headers);
+            res.writeHead(status, headers);
             res.end(text);
           });
         },

@@ -11,7 +11,7 @@ import type { TransportPreference } from '../../main/sync/engine.ts';
 import { updateConfig } from '../../main/config/config.ts';
 import { decodeSnapshotBlob } from '../../shared/snapshot/blob.ts';
 import { Lab, conflictPairs, freePort, openAgain, progressDuring, syncAll } from '../support/devices.ts';
-import { startRewritingProxy } from '../support/rewriting-proxy.ts';
+import { WithStatus, startRewritingProxy } from '../support/rewriting-proxy.ts';
 
 let lab: Lab;
 beforeEach(() => void (lab = new Lab()));
@@ -178,6 +178,44 @@ describe('snapshots through a real relay', () => {
       proxy.rewrite(null);
       await syncAll([b, a]);
       expectSame([a, b]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a relay from before snapshots (revision 3): devices sync without them and "save a snapshot" says why; a relay claiming a later revision that hides them fails the cycle, saying so', async () => {
+    const proxy = await startRewritingProxy(() => relay.url, await freePort());
+    const relay = await lab.relay({ audience: proxy.url });
+    try {
+      let revision = 3;
+      const hidden: string[] = [];
+      proxy.rewrite((answer) => {
+        if (answer.path === '/healthz') return { ...(answer.body as object), revision };
+        if (!/\/(snapshots|acks)(\/|$)/.test(answer.path)) return undefined;
+        hidden.push(`${answer.method} ${answer.path}`);
+        return new WithStatus(404, { error: { code: 'not_found', message: 'no such endpoint' } });
+      });
+      const founded = await lab.found(proxy.url, { transport: 'http' });
+      const a = await withSnapshotsEvery(founded.device, 10);
+      writeMany(a, 'memory', 40);
+      const cycle = await a.syncNow();
+      expect(cycle).toMatchObject({ ok: true, error: null });
+      expect(hidden.length).toBeGreaterThan(0); // the device did ask
+      expect(a.status().lastError).toBeNull();
+      await expect(a.saveSnapshot()).rejects.toThrow(/this relay keeps no snapshots \(it runs an older version\)/);
+      // The same answers from a relay that says it has snapshots: not an old relay, a faulty one.
+      revision = 5;
+      writeMany(a, 'later', 5);
+      const failed = await a.syncNow();
+      expect(failed.ok).toBe(false);
+      expect(failed.error).toMatchObject({ kind: 'relay', message: 'the relay says it keeps snapshots (version 5) but answered that it has none of them', details: expect.stringMatching(/not_found: no such endpoint/) });
+      expect(a.status().lastError).toEqual(failed.error);
+      expect(a.status().state).not.toBe('idle');
+      // Honest again: snapshots work, nothing was lost.
+      proxy.rewrite(null);
+      expect((await a.syncNow()).ok).toBe(true);
+      expect((await a.relay.latestSnapshot()).snapshot).not.toBeNull();
+      expect(a.status().lastError).toBeNull();
     } finally {
       await proxy.close();
     }
