@@ -25,7 +25,8 @@ export default {
   ...(area ? { incrementalFile: `${out}/incremental.json` } : {}),
   coverageAnalysis: 'perTest',
   concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
-  timeoutMS: 30_000,
+  // Added to 1.5 times the covering tests' own time: enough for a loaded machine, short enough that a mutant looping forever costs little.
+  timeoutMS: 10_000,
   // The initial run of every suite, with per-test coverage, takes 6-10 minutes here.
   dryRunTimeoutMinutes: 30,
   reporters: ['clear-text', 'progress', 'html', 'json'],
