@@ -97,9 +97,11 @@ export function currentMembers(state: MembershipState): MemberState[] {
 }
 
 function parse(raw: unknown, seq: number): Entry {
+  // The version first: an entry of a later version may have another shape, and saying so tells what to do.
+  const v = typeof raw === 'object' && raw !== null ? (raw as { v?: unknown }).v : undefined;
+  if (typeof v === 'number' && v !== MEMBERSHIP_VERSION) throw new MembershipError(seq, 'version', `version ${v} is not one this device reads: update this app`);
   const parsed = EntrySchema.safeParse(raw);
-  if (!parsed.success) throw new MembershipError(seq, 'malformed', `not a valid entry (${parsed.error.issues[0]?.message ?? 'invalid'})`);
-  if (parsed.data.v !== MEMBERSHIP_VERSION) throw new MembershipError(seq, 'version', `version ${String(parsed.data.v)} is not one this device reads`);
+  if (!parsed.success) throw new MembershipError(seq, 'malformed', `not a valid entry (${parsed.error.issues[0]!.message})`);
   return parsed.data;
 }
 
@@ -238,7 +240,7 @@ export function checkExtends(known: MembershipState, served: MembershipState): v
 /** The epoch in force at log position `position` (the last one started at or before it). */
 export function epochAt(state: MembershipState, position: number): EpochState {
   let found = state.epochs[0]!;
-  for (const epoch of state.epochs) if (epoch.since <= position && epoch.n >= found.n) found = epoch;
+  for (const epoch of state.epochs) if (epoch.since <= position) found = epoch; // in order: n and since only grow
   return found;
 }
 

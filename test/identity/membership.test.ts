@@ -1,15 +1,19 @@
 // The membership log (shared/membership), case by case: who may add, remove, rotate and hand on the
 // recovery role; what a removed device can still read and write; and logs a relay might serve instead
 // (forked, reordered, re-signed, with a forged wrapped key), each refused with the fault it has.
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signingKeyFromSeed } from '../../shared/crypto.ts';
+import { signingKeyFromSeed, type SigningKey } from '../../shared/crypto.ts';
+import { certifyDevice, hashEvent, sealEvent, unsealed } from '../../shared/event.ts';
+import { GENESIS_HASH, PROTOCOL_VERSION, type SealedEvent } from '../../shared/portable/event.ts';
 import { toBase64Url } from '../../shared/encoding.ts';
-import { motebitIdFromIdentityKey } from '../../shared/ids.ts';
-import { addEntry, genesisEntry, memberFromSecret, recoveryEntry, removeEntry, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
-import { MAX_MEMBERS, entryHash, signEntry, type Entry } from '../../shared/membership/entry.ts';
-import { keyIdOf, newContentKey, wrapKey } from '../../shared/membership/epoch-keys.ts';
-import { MembershipError, applyEntry, checkExtends, currentMembers, epochAt, mayWrite, verifyLog, type MembershipFault, type MembershipState } from '../../shared/membership/log.ts';
+import { deviceIdFromDeviceKey, motebitIdFromIdentityKey } from '../../shared/ids.ts';
+import { addEntry, genesisEntry, memberFromDeviceSeed, memberFromSecret, recoveryEntry, removeEntry, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
+import { membershipAuthority } from '../../shared/membership/event-authority.ts';
+import { PAIRING_NONCE_BYTES, commitmentHolds, formatPairingCode, pairingCommitment, parsePairingCode } from '../../shared/membership/pairing-code.ts';
+import { MAX_MEMBERS, entryHash, legacySigningInput, signEntry, type Entry, type UnsignedEntry } from '../../shared/membership/entry.ts';
+import { chainKey, kemKeyPairFromSecret, keyIdOf, newContentKey, openChainedKey, wrapKey } from '../../shared/membership/epoch-keys.ts';
+import { MembershipError, applyEntry, checkExtends, currentMembers, epochAt, mayWrite, mayWriteLegacy, verifyLog, type MembershipFault, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 
 const device = (name: string): MemberSecret => memberFromSecret('device', randomBytes(32), name);
@@ -165,7 +169,7 @@ describe('membership log', () => {
     expect(fault(() => applyEntry(state, signEntryAs({ ...addLike(state, phone, device('z')), signer: laptop.key.id }, phone)))).toBe('signature');
     // Malformed.
     expect(fault(() => verifyLog([log[0], { ...log[1]!, kind: 'promote' }]))).toBe('malformed');
-    expect(fault(() => verifyLog([{ ...log[0]!, v: 2 }]))).toBe('malformed');
+    expect(fault(() => verifyLog([{ ...log[0]!, v: 2 }]))).toBe('version');
   });
 
   it('a forged wrapped key fails the log for the member it is addressed to', async () => {
@@ -301,3 +305,241 @@ function recoveryLike(state: MembershipState, signer: MemberSecret, successor: M
 function signEntryAs(entry: ReturnType<typeof addLike> | ReturnType<typeof recoveryLike>, signer: MemberSecret): Entry {
   return signEntry(entry, signer.signing) as Entry;
 }
+
+/** What a refused log or entry says: which entry, the kind of fault, and the words. */
+function refusal(run: () => unknown): { fault: MembershipFault; seq: number; message: string } | 'none' {
+  try {
+    run();
+    return 'none';
+  } catch (error) {
+    if (error instanceof MembershipError) return { fault: error.fault, seq: error.seq, message: error.message };
+    throw error;
+  }
+}
+
+/** `entry` changed by `change` and signed again by `by`: a well-signed entry that breaks one rule. */
+function resigned(entry: Entry, change: (unsigned: Record<string, unknown>) => Record<string, unknown>, by: MemberSecret): Entry {
+  const { sig: _sig, ...unsigned } = structuredClone(entry) as Entry;
+  return signEntry(change(unsigned) as unknown as UnsignedEntry, by.signing) as Entry;
+}
+
+describe('membership log: each rule on its own, naming the entry that breaks it, in words', () => {
+  it('genesis: the first entry, the founder and one recovery key, a legacy first epoch', async () => {
+    const { laptop, recovery, log, key, state } = await found();
+    const add = await addEntry(state, laptop, device('phone').key, key, 2000);
+    expect(refusal(() => verifyLog([add]))).toEqual({ fault: 'chain', seq: 0, message: 'membership entry 0: a log starts with a genesis entry at seq 0 with no previous hash' });
+    const second = recoveryKey();
+    const twoRecoveries = resigned(log[0]!, (g) => ({ ...g, members: [...(g.members as unknown[]), second.key] }), laptop);
+    expect(refusal(() => verifyLog([twoRecoveries]))).toEqual({ fault: 'not_allowed', seq: 0, message: 'membership entry 0: a genesis names one founding device and one recovery key' });
+    const unpaired = resigned(log[0]!, (g) => ({ ...g, epoch: { ...(g.epoch as object), prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) } } }), laptop);
+    expect(refusal(() => verifyLog([unpaired]))).toEqual({ fault: 'epoch', seq: 0, message: 'membership entry 0: a chained key and its key id come together' });
+    expect(refusal(() => verifyLog([{ ...log[0]!, v: 2 }]))).toEqual({ fault: 'version', seq: 0, message: 'membership entry 0: version 2 is not one this device reads: update this app' });
+    expect(refusal(() => verifyLog([{ ...log[0]!, at: -1 }]))).toMatchObject({ fault: 'malformed', seq: 0, message: expect.stringMatching(/^membership entry 0: not a valid entry \(.+\)$/) });
+    // An upgrade whose first epoch chains no old key, signed properly by both the founder and the old identity key.
+    const identityKey = signingKeyFromSeed(randomBytes(32));
+    const { entry: upgrade } = await genesisEntry(laptop, recovery.key, 1000, { identityKey, contentKey: newContentKey(), frontier: {} });
+    const { sig: _sig, ...unsigned } = structuredClone(upgrade) as Extract<Entry, { kind: 'genesis' }>;
+    const unchained = { ...unsigned, epoch: { ...unsigned.epoch, prev_key: null, prev_key_id: null } };
+    const legacySig = toBase64Url(identityKey.sign(legacySigningInput(unchained as Entry)));
+    const noOldKey = signEntry({ ...unchained, legacy: { ...unchained.legacy!, sig: legacySig } }, laptop.signing) as Entry;
+    expect(refusal(() => verifyLog([noOldKey]))).toEqual({ fault: 'epoch', seq: 0, message: "membership entry 0: an upgraded motebit's first epoch chains its old key" });
+  });
+
+  it('later entries: numbering, kinds of member, removals, recovery hand-overs', async () => {
+    const { laptop, recovery, log, key } = await found();
+    let state = verifyLog(log);
+    const phone = device('phone');
+    state = await append(log, state, await addEntry(state, laptop, phone.key, key, 2000)); // 1
+    const removal = await removeEntry(state, laptop, phone.key.id, 5, key, 3000, H); // 2
+    state = await append(log, state, removal.entry);
+    const key2 = removal.contentKey;
+    const next = await addEntry(state, laptop, device('tablet').key, key2, 4000); // would be 3
+    const at3 = (message: string, fault: MembershipFault = 'not_allowed') => ({ fault, seq: 3, message: `membership entry 3: ${message}` });
+
+    expect(refusal(() => applyEntry(state, resigned(log[0]!, (g) => ({ ...g, seq: 3, prev: state.head.hash }), laptop)))).toEqual(at3('a second genesis', 'chain'));
+    expect(refusal(() => applyEntry(state, resigned(next, (e) => ({ ...e, seq: 4 }), laptop)))).toEqual(at3('entry numbered 4 where 3 comes next', 'chain'));
+    const stranger = device('stranger');
+    expect(refusal(() => applyEntry(state, resigned(next, (e) => ({ ...e, signer: stranger.key.id }), stranger)))).toEqual(at3(`its signer ${stranger.key.id} is not a member`, 'not_member'));
+    expect(refusal(() => applyEntry(state, resigned(next, (e) => e, stranger)))).toEqual(at3(`${laptop.key.id} did not sign it`, 'signature'));
+    expect(refusal(() => applyEntry(state, resigned(next, (e) => ({ ...e, member: { ...(e.member as object), id: stranger.key.id } }), laptop)))).toEqual(at3(`member ${stranger.key.id} does not match its signing key`, 'member_key'));
+
+    const newRecovery = recoveryKey();
+    expect(refusal(() => applyEntry(state, addedAs(state, laptop, newRecovery)))).toEqual(at3('only devices are added; a recovery key is replaced by the one before it'));
+    expect(refusal(() => applyEntry(state, addedAs(state, laptop, phone)))).toEqual(at3(`${phone.key.id} has been a member before and cannot come back`));
+    expect(refusal(() => applyEntry(state, resigned(next, (e) => ({ ...e, legacy_seq: 7 }), laptop)))).toEqual(at3('only an upgraded motebit has devices with events from before its log'));
+
+    const again = await removeEntry(state, laptop, phone.key.id, 0, key2, 5000);
+    expect(refusal(() => applyEntry(state, again.entry))).toEqual(at3(`${phone.key.id} is not a member`));
+    const ofRecovery = await removeEntry(state, laptop, state.recoveryId, 0, key2, 5000);
+    expect(refusal(() => applyEntry(state, ofRecovery.entry))).toEqual(at3('the recovery key is never removed, only replaced by itself'));
+    const tablet = device('tablet2');
+    state = await append(log, state, await addEntry(state, laptop, tablet.key, key2, 4000)); // 3
+    const at4 = (message: string) => ({ fault: 'not_allowed', seq: 4, message: `membership entry 4: ${message}` });
+    const cutoffWithoutHash = await removeEntry(state, laptop, tablet.key.id, 3, key2, 5000, null);
+    expect(refusal(() => applyEntry(state, cutoffWithoutHash.entry))).toEqual(at4('a removal names the hash of the last event it keeps valid (and none when it keeps none)'));
+    const hashWithoutCutoff = await removeEntry(state, laptop, tablet.key.id, 0, key2, 5000, H);
+    expect(refusal(() => applyEntry(state, hashWithoutCutoff.entry))).toEqual(at4('a removal names the hash of the last event it keeps valid (and none when it keeps none)'));
+
+    expect(refusal(() => applyEntry(state, recoveredAs(state, laptop, newRecovery)))).toEqual(at4('only the current recovery key names a new one'));
+    expect(refusal(() => applyEntry(state, recoveredAs(state, recovery, device('not a recovery key'))))).toEqual(at4('a recovery entry names a recovery key'));
+    state = await append(log, state, await recoveryEntry(state, recovery, newRecovery.key, key2, 6000)); // 4
+    const back = recoveredAs(state, newRecovery, recovery);
+    expect(refusal(() => applyEntry(state, back))).toEqual({ fault: 'not_allowed', seq: 5, message: `membership entry 5: ${recovery.key.id} has been a member before and cannot come back` });
+  });
+
+  it('a served log that is shorter than the one held is named as withheld or rolled back, at the first entry missing', async () => {
+    const { laptop, log, key } = await found();
+    let state = verifyLog(log);
+    state = await append(log, state, await addEntry(state, laptop, device('phone').key, key, 2000));
+    state = await append(log, state, await addEntry(state, laptop, device('tablet').key, key, 3000));
+    expect(refusal(() => checkExtends(state, verifyLog(log.slice(0, 2))))).toEqual({ fault: 'chain', seq: 2, message: 'membership entry 2: the log served ends at entry 1; this device already holds 2 (entries withheld or rolled back)' });
+  });
+
+  it('mayWrite: each refusal in words, and the event at a removed device\'s cutoff admitted only in the version its removal kept', async () => {
+    const { laptop, log, key } = await found();
+    let state = verifyLog(log);
+    const phone = device('phone');
+    state = await append(log, state, await addEntry(state, laptop, phone.key, key, 2000)); // 1
+    state = await append(log, state, (await removeEntry(state, laptop, phone.key.id, 5, key, 3000, H)).entry); // 2
+    const id = phone.key.id;
+    expect(mayWrite(state, id, 5, 1, H)).toEqual({ ok: true });
+    expect(mayWrite(state, id, 4, 1, 'c'.repeat(64))).toEqual({ ok: true }); // below the cutoff the chain pins it
+    expect(mayWrite(state, id, 5, 1, 'c'.repeat(64))).toEqual({ ok: false, reason: `${id} was removed; this is not the event number 5 its removal kept (another version)` });
+    expect(mayWrite(state, id, 6, 1, H)).toEqual({ ok: false, reason: `${id} was removed; its events after number 5 are refused` });
+    expect(mayWrite(state, id, 1, 2, H)).toEqual({ ok: false, reason: `${id} had been removed at entry 2` });
+    expect(mayWrite(state, id, 1, 0, H)).toEqual({ ok: false, reason: `${id} was not a member yet at entry 0` });
+    expect(mayWrite(state, id, 1, 3, H)).toEqual({ ok: false, reason: 'it names membership entry 3, beyond the log this device holds (2)' });
+    expect(mayWrite(state, state.recoveryId, 1, 1, H)).toEqual({ ok: false, reason: `${state.recoveryId} is not a device of this motebit` });
+    expect(mayWrite(state, laptop.key.id, 1, 2, H)).toEqual({ ok: true });
+  });
+});
+
+/** An add entry of `member` by `signer` after `state`, well signed, whatever the member's role. */
+function addedAs(state: MembershipState, signer: MemberSecret, member: MemberSecret): Entry {
+  return signEntryAs(addLike(state, signer, member), signer);
+}
+
+/** A recovery entry naming `successor`, signed by `signer`. */
+function recoveredAs(state: MembershipState, signer: MemberSecret, successor: MemberSecret): Entry {
+  return signEntryAs(recoveryLike(state, signer, successor), signer);
+}
+
+/** Event `seq` of `member`, naming log position `m` (none: a protocol-2 event), sealed with `key` (default its own signing key). */
+function eventOf(member: MemberSecret, motebitId: string, m: number | undefined, options: { key?: SigningKey; cert?: string | null } = {}): SealedEvent {
+  const event: SealedEvent = { v: PROTOCOL_VERSION, motebit_id: motebitId, device_id: member.key.id, event_id: randomUUID(), device_seq: 1, prev: GENESIS_HASH, clock: { l: 1, v: { [member.key.id]: 1 } }, entity: 'note/1', op: 'set', payload: 'x', ts: 1, ...(m === undefined ? {} : { m }) };
+  return sealEvent(event, { deviceKey: options.key ?? member.signing, cert: options.cert ?? null });
+}
+
+describe('membership: who may write events, the keys of members, pairing codes', () => {
+  it("the event authority admits a member's events sealed by its own key, and names what is wrong with any other", async () => {
+    const { laptop, recovery, log, key } = await found();
+    let state = verifyLog(log);
+    const phone = device('phone');
+    state = await append(log, state, await addEntry(state, laptop, phone.key, key, 2000)); // 1
+    const authority = membershipAuthority(state);
+    const good = eventOf(phone, state.motebitId, 1);
+    expect([authority.admit(good, hashEvent(good)), authority.seal(good, hashEvent(good))]).toEqual([null, null]);
+    expect(authority.admit(eventOf(phone, state.motebitId, 0), H)).toBe(`${phone.key.id} was not a member yet at entry 0`);
+    expect(authority.admit(eventOf(phone, state.motebitId, undefined), H)).toBe('it names no membership log position (an event from before this motebit had a membership log, or a forgery)');
+    const check = (event: SealedEvent) => authority.seal(event, hashEvent(event));
+    expect(check(unsealed(good) as SealedEvent)).toBe('bad_signature');
+    expect(check(eventOf(phone, state.motebitId, 1, { key: laptop.signing }))).toBe('device_key_mismatch'); // another member's key
+    expect(check(eventOf(device('stranger'), state.motebitId, 1))).toBe('device_key_mismatch'); // no member at all
+    expect(check(eventOf(recovery, state.motebitId, 1))).toBe('device_key_mismatch'); // the recovery key writes no events
+    expect(check(eventOf(phone, state.motebitId, 1, { cert: 'A'.repeat(86) }))).toBe('bad_device_cert'); // members carry no certificate
+    expect(check({ ...good, payload: 'changed' })).toBe('bad_signature');
+    expect(check(eventOf(phone, state.motebitId, undefined))).toBe('bad_device_cert'); // a protocol-2 event in a motebit that never had protocol 2
+  });
+
+  it('an upgraded motebit: each old device writes with the old identity key up to its cutoff (the genesis frontier, or a later upgrade of it), never after', async () => {
+    const identityKey = signingKeyFromSeed(randomBytes(32));
+    const laptop = device('laptop');
+    const recovery = recoveryKey();
+    const oldPhone = device('old phone');
+    const oldTablet = device('old tablet');
+    const { entry, contentKey } = await genesisEntry(laptop, recovery.key, 1000, { identityKey, contentKey: newContentKey(), frontier: { [oldPhone.key.id]: 5 } });
+    let state = verifyLog([entry]);
+    expect(mayWriteLegacy(state, oldPhone.key.id, 5)).toEqual({ ok: true });
+    expect(mayWriteLegacy(state, oldPhone.key.id, 6)).toEqual({ ok: false, reason: `it was written with the old shared key after this motebit's upgrade (${oldPhone.key.id} had 5 events from before it)` });
+    expect(mayWriteLegacy(state, oldTablet.key.id, 1)).toEqual({ ok: false, reason: `it was written with the old shared key after this motebit's upgrade (${oldTablet.key.id} had 0 events from before it)` });
+    // The old tablet upgrades later: its events from before are valid up to what its own add entry says.
+    state = applyEntry(state, await addEntry(state, laptop, oldTablet.key, contentKey, 2000, 3));
+    expect([3, 4].map((seq) => mayWriteLegacy(state, oldTablet.key.id, seq).ok)).toEqual([true, false]);
+    // A protocol-2 event is sealed as protocol 2 sealed it: certified by the old identity key.
+    const cert = certifyDevice(identityKey, state.motebitId, oldPhone.signing.publicKey);
+    const old = eventOf(oldPhone, state.motebitId, undefined, { cert });
+    const authority = membershipAuthority(state);
+    expect([authority.admit(old, hashEvent(old)), authority.seal(old, hashEvent(old))]).toEqual([null, null]);
+    const otherIdentity = signingKeyFromSeed(randomBytes(32));
+    const forged = eventOf(oldPhone, state.motebitId, undefined, { cert: certifyDevice(otherIdentity, state.motebitId, oldPhone.signing.publicKey) });
+    expect(authority.seal(forged, hashEvent(forged))).toBe('bad_device_cert');
+    // The founder's and the old identity key's signatures cover the frontier and the identity key: neither can be changed.
+    const { sig: _sig, ...unsigned } = structuredClone(entry) as Extract<Entry, { kind: 'genesis' }>;
+    const widened = signEntry({ ...unsigned, legacy: { ...unsigned.legacy!, frontier: { [oldPhone.key.id]: 500 } } }, laptop.signing) as Entry;
+    expect(refusal(() => verifyLog([widened]))).toEqual({ fault: 'signature', seq: 0, message: "membership entry 0: the motebit's old identity key did not sign this genesis" });
+    const overNothing = signEntry({ ...unsigned, legacy: { ...unsigned.legacy!, sig: toBase64Url(identityKey.sign(Buffer.alloc(0))) } }, laptop.signing) as Entry;
+    expect(refusal(() => verifyLog([overNothing]))).toMatchObject({ fault: 'signature' });
+  });
+
+  it('member keys come from 32-byte secrets; an upgraded device keeps its device id', () => {
+    for (const bytes of [31, 33]) {
+      expect(() => memberFromSecret('device', randomBytes(bytes), null)).toThrow(new RangeError('a root secret is 32 bytes'));
+      expect(() => memberFromDeviceSeed(randomBytes(bytes), null)).toThrow(new RangeError('a device seed is 32 bytes'));
+      expect(() => kemKeyPairFromSecret(randomBytes(bytes), 'salt')).toThrow(new RangeError('a root secret is 32 bytes'));
+    }
+    const seed = randomBytes(32);
+    const upgraded = memberFromDeviceSeed(seed, 'old laptop');
+    const deviceKey = signingKeyFromSeed(seed);
+    expect(upgraded.key).toMatchObject({ id: deviceIdFromDeviceKey(deviceKey.publicKey), role: 'device', sign_key: toBase64Url(deviceKey.publicKey), name: 'old laptop' });
+    expect(upgraded.key.kem_key).toBe(toBase64Url(upgraded.kem.publicKey));
+  });
+
+  it("content keys: ids are the documented hash; a chained key opens only in its own place and only to the key it names; a member's keys fail loudly", async () => {
+    const key = Buffer.alloc(32, 7);
+    const reference = 'ek_' + createHash('sha256').update(Buffer.concat([Buffer.from('motebit/key-id/v1\0'), key])).digest().subarray(0, 12).toString('base64url');
+    expect(keyIdOf(key)).toBe(reference);
+    const prev = newContentKey();
+    const chained = chainKey(key, 2, prev);
+    expect(openChainedKey(key, 2, chained, keyIdOf(prev))).toEqual(prev);
+    expect(openChainedKey(key, 3, chained, keyIdOf(prev))).toBeNull(); // moved to another epoch
+    // Sealed in the documented place but holding another key than the one it names.
+    const other = newContentKey();
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(Buffer.from(`motebit/epoch-chain/v1\n2\n${keyIdOf(key)}\n${keyIdOf(prev)}`));
+    const lying = { nonce: nonce.toString('base64url'), ct: Buffer.concat([cipher.update(other), cipher.final(), cipher.getAuthTag()]).toString('base64url') };
+    expect(openChainedKey(key, 2, lying, keyIdOf(other))).toBeNull();
+    expect(openChainedKey(key, 2, lying, keyIdOf(prev))).toBeNull();
+
+    // A member who rotates with a chained key that opens to nothing: the log holds, but nobody reads the old epoch, and says so.
+    const { laptop, log, key: key1 } = await found();
+    let state = verifyLog(log);
+    const { entry: rotation } = await rotateEntry(state, laptop, key1, 2000);
+    const garbage = resigned(rotation, (e) => ({ ...e, epoch: { ...(e.epoch as object), prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) } } }), laptop);
+    state = applyEntry(state, garbage);
+    await expect(openKeys(state, reader(laptop))).rejects.toThrow(new MembershipError(1, 'epoch', 'the key of epoch 2 does not open the key of epoch 1'));
+    // A wrap that opens, but to another key than the epoch names.
+    const phone = device('phone');
+    const base = verifyLog(log);
+    const epoch = base.epochs.at(-1)!;
+    const add = await addEntry(base, laptop, phone.key, key1, 2000);
+    const wrongKey = await wrapKey(newContentKey(), phone.key.kem_key, { recipientId: phone.key.id, epoch: epoch.n, keyId: epoch.keyId });
+    const forged = applyEntry(base, resigned(add, (e) => ({ ...e, wrap: wrongKey }), laptop));
+    await expect(openKeys(forged, reader(phone))).rejects.toThrow(new MembershipError(1, 'epoch', `the key of epoch 1 wrapped for ${phone.key.id} does not open to the key the log names`));
+  });
+
+  it('pairing codes: parts of the right size, a nonce of the right size, old codes named as old', () => {
+    const key = device('phone').key;
+    const code = { rendezvousId: randomBytes(6), commitment: randomBytes(10) };
+    expect(parsePairingCode(formatPairingCode(code))).toEqual(code);
+    for (const bad of [{ ...code, rendezvousId: randomBytes(5) }, { ...code, commitment: randomBytes(11) }]) {
+      expect(() => formatPairingCode(bad)).toThrow(new RangeError('a pairing code holds a 6-byte rendezvous id and a 10-byte commitment'));
+    }
+    const shortNonce = randomBytes(8);
+    expect(commitmentHolds({ ...code, commitment: pairingCommitment(key, shortNonce) }, key, shortNonce)).toBe(false);
+    const nonce = randomBytes(PAIRING_NONCE_BYTES);
+    expect(commitmentHolds({ ...code, commitment: pairingCommitment(key, nonce) }, key, nonce)).toBe(true);
+    expect(() => parsePairingCode('  motebit-pair:abc')).toThrow(/this is an old pairing code/);
+    expect(() => parsePairingCode('not motebit-pair:abc')).not.toThrow(/this is an old pairing code/);
+  });
+});
