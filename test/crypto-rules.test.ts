@@ -9,7 +9,7 @@ import { canonicalAudience, sameAudience } from '../shared/audience.ts';
 import { CodeTextError, formatCode, parseCode, type CodeKind } from '../shared/code-text.ts';
 import { signingKeyFromSeed, verifySignature } from '../shared/crypto.ts';
 import { BodyKeyCache, envelopeAad, openBody, sealBody } from '../shared/envelope-crypto.ts';
-import { signingInput } from '../shared/token.ts';
+import { MAX_TOKEN_LENGTH, mintToken, parseToken, signingInput } from '../shared/token.ts';
 
 const envelope = { motebit_id: 'mb_AAAAAAAAAAAAAAAAAAAAAA', device_id: 'dv_BBBBBBBBBBBBBBBBBBBBBB', event_id: '00000000-0000-4000-8000-000000000000', device_seq: 7, key_id: 'ek_CCCCCCCCCCCCCCCC' };
 
@@ -100,7 +100,22 @@ describe('crypto rules', () => {
     expect(fail(`TST1${swapped}${body.slice(1)}`)).toBe('the test code does not check out: a character is mistyped');
   });
 
-  it('a relay token signs its domain, a zero byte, then the claims', () => {
+  it('a relay token signs its domain, a zero byte, then the claims; one token has one encoding, within a bound', () => {
     expect(signingInput(Buffer.from('{"a":1}'))).toEqual(Buffer.concat([Buffer.from('motebit/relay-token/v1'), Buffer.from([0]), Buffer.from('{"a":1}')]));
+    const key = signingKeyFromSeed(randomBytes(32));
+    const mint = (path: string) => mintToken({ motebitId: envelope.motebit_id, signer: envelope.device_id, key, audience: 'http://127.0.0.1:1', request: { method: 'GET', path } });
+    const token = mint('/v1/x');
+    const [claims, sig] = token.split('.') as [string, string];
+    expect(parseToken(token)?.claims.path).toBe('/v1/x');
+    // The same claims, written with a space: valid JSON, valid claims, not the bytes that were signed.
+    const spaced = Buffer.from(Buffer.from(claims, 'base64url').toString('utf8').replace('{', '{ ')).toString('base64url');
+    expect(parseToken(`${spaced}.${sig}`)).toBeNull();
+    expect(parseToken(`${Buffer.from('{not json').toString('base64url')}.${sig}`)).toBeNull();
+    // Exactly at the bound it is read; one character over, it is not.
+    const lengths = Array.from({ length: 40 }, (_, i) => mint('/v1/' + 'p'.repeat(1160 + i)));
+    const atBound = lengths.find((t) => t.length === MAX_TOKEN_LENGTH)!;
+    const over = lengths.find((t) => t.length === MAX_TOKEN_LENGTH + 1 || t.length === MAX_TOKEN_LENGTH + 2)!;
+    expect(parseToken(atBound)).not.toBeNull();
+    expect(parseToken(over)).toBeNull();
   });
 });
