@@ -5,11 +5,11 @@ import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signingKeyFromSeed } from '../shared/crypto.ts';
 import { canonicalBytes, canonicalJson, fromBase64Url, toBase64Url } from '../shared/encoding.ts';
-import { certifyDevice, hashEvent, payloadSize, sealEvent, unsealed, verifyDeviceCert } from '../shared/event.ts';
+import { certifyDevice, checkSeal, checkSealSignature, hashEvent, payloadSize, sealEvent, unsealed, verifyDeviceCert } from '../shared/event.ts';
 import { deviceIdFromDeviceKey, motebitIdFromGenesisHash, motebitIdFromIdentityKey, newEventId, newLogEpoch, newSnapshotId, recoveryIdFromKey } from '../shared/ids.ts';
 import { base64UrlPattern, isCanonicalBase64Url } from '../shared/portable/base64url.ts';
-import { GENESIS_HASH, type SealedEvent } from '../shared/portable/event.ts';
-import { jsonTextDepth, jsonValueDepth } from '../shared/portable/json-bounds.ts';
+import { EventSchema, GENESIS_HASH, JsonValueSchema, type SealedEvent } from '../shared/portable/event.ts';
+import { MAX_PAYLOAD_DEPTH, jsonTextDepth, jsonValueDepth } from '../shared/portable/json-bounds.ts';
 
 const sha256 = (bytes: Uint8Array | string): Buffer => createHash('sha256').update(bytes).digest();
 const idOf = (prefix: string, bytes: Uint8Array): string => prefix + sha256(bytes).subarray(0, 16).toString('base64url');
@@ -77,5 +77,52 @@ describe('event, id and seal formats', () => {
     expect(jsonValueDepth({ a: [1, { b: 2 }] }, 2)).toBe(Infinity);
     expect(jsonValueDepth([[], [1]], 2)).toBe(2);
     expect([null, 5, 'x'].map((v) => jsonValueDepth(v, 0))).toEqual([0, 0, 0]);
+  });
+
+  it('a seal that is missing or has no certificate is named, not thrown', () => {
+    const deviceKey = signingKeyFromSeed(randomBytes(32));
+    const identity = signingKeyFromSeed(randomBytes(32));
+    const deviceId = deviceIdFromDeviceKey(deviceKey.publicKey);
+    const event: SealedEvent = { v: 1, motebit_id: 'mb_AAAAAAAAAAAAAAAAAAAAAA', device_id: deviceId, event_id: '00000000-0000-4000-8000-000000000001', device_seq: 1, prev: GENESIS_HASH, clock: { l: 1, v: { [deviceId]: 1 } }, entity: 'n', op: 'set', payload: 1, ts: 1 };
+    const hash = hashEvent(event);
+    expect(checkSeal(event, hash, identity.publicKey)).toBe('bad_signature');
+    expect(checkSealSignature(event, hash, deviceKey.publicKey)).toBe('bad_signature');
+    expect(checkSeal(sealEvent(event, { deviceKey, cert: null }), hash, identity.publicKey)).toBe('bad_device_cert');
+    const cert = certifyDevice(identity, event.motebit_id, deviceKey.publicKey);
+    expect(checkSeal(sealEvent(event, { deviceKey, cert }), hash, identity.publicKey)).toBeNull();
+    expect(checkSeal(sealEvent(event, { deviceKey, cert }), hash, identity.publicKey)).toBeNull(); // the certificate, now remembered
+  });
+});
+
+describe('event schema', () => {
+  const deviceId = 'dv_' + 'A'.repeat(22);
+  const base = { v: 1, motebit_id: 'mb_' + 'A'.repeat(22), device_id: deviceId, event_id: '00000000-0000-4000-8000-000000000001', device_seq: 2, prev: GENESIS_HASH, clock: { l: 2, v: { [deviceId]: 2 } }, entity: 'n', op: 'set', payload: 1, ts: 1 };
+  const issues = (event: object) => {
+    const parsed = EventSchema.safeParse(event);
+    return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('names each broken invariant: the clock at the own sequence, a delete with a payload, a payload too deep', () => {
+    expect(issues(base)).toEqual([]);
+    expect(issues({ ...base, clock: { l: 2, v: { [deviceId]: 1 } } })).toEqual(['clock.v: the clock must name the writing device at its own sequence']);
+    expect(issues({ ...base, op: 'delete' })).toEqual(['payload: a delete carries a null payload']);
+    expect(issues({ ...base, op: 'delete', payload: null })).toEqual([]);
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_PAYLOAD_DEPTH; i++) deep = [deep];
+    expect(issues({ ...base, payload: deep })).toEqual([]);
+    expect(issues({ ...base, payload: [deep] })).toEqual([`payload: a payload is nested at most ${MAX_PAYLOAD_DEPTH} deep`]);
+  });
+
+  it('takes a payload exactly when z.json() does, and returns the same value', () => {
+    const symbolKeyed = { a: 1, [Symbol('s')]: 2 };
+    const protoKeyed = JSON.parse('{"__proto__": 1, "a": 2}') as unknown;
+    class Sub extends Array {}
+    const payloads: unknown[] = [1, 'x', true, null, [1, [2]], { a: { b: [null] } }, Number.NaN, Number.POSITIVE_INFINITY, [1, , 3], symbolKeyed, protoKeyed, Object.create(null), Sub.from([1]), new Date(0), undefined, () => 1, 10n];
+    for (const [index, payload] of payloads.entries()) {
+      const ours = EventSchema.safeParse({ ...base, payload });
+      const reference = JsonValueSchema.safeParse(payload);
+      expect(ours.success, `payload ${index}`).toBe(reference.success);
+      if (ours.success && reference.success) expect(JSON.stringify(ours.data.payload)).toBe(JSON.stringify(reference.data));
+    }
   });
 });
