@@ -2,7 +2,7 @@
 // from the code they check): seeds and keys of the right size, the AAD an encrypted body is bound to, the
 // body key cache's bound, what an acknowledgement covers, a relay's audience, the text of typed codes,
 // and the bytes a relay token signs.
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { coversAll } from '../shared/ack.ts';
 import { canonicalAudience, sameAudience } from '../shared/audience.ts';
@@ -72,6 +72,7 @@ describe('crypto rules', () => {
     expect(canonicalAudience('https://relay.example.com:443/x')).toBe('https://relay.example.com');
     expect(canonicalAudience('ftp://relay.example.com')).toBe('ftp://relay.example.com');
     expect(canonicalAudience('not a url')).toBe('not a url');
+    expect(canonicalAudience('mailto:relay@example.com')).toBe('mailto:relay@example.com'); // its origin would be "null"
     expect(sameAudience('http://localhost:8080', 'http://127.0.0.1:8080')).toBe(true);
     expect(sameAudience('https://localhost:8080', 'http://127.0.0.1:8080')).toBe(false);
     expect(sameAudience('http://relay.example.com', 'https://relay.example.com')).toBe(false);
@@ -84,11 +85,15 @@ describe('crypto rules', () => {
     expect(parseCode(kind, text.toLowerCase().replaceAll('-', ' '))).toEqual(Buffer.from([1, 2, 3, 4, 5]));
     expect(() => formatCode(kind, Buffer.alloc(4))).toThrow(new RangeError('a test code holds 5 bytes'));
     const body = text.slice(5).replaceAll('-', '');
+    // The checksum, as documented: SHA-256 of "domain\nbody", its first 6 base64url characters read back as bytes, each byte mod 32 a Crockford character.
+    const digest = Buffer.from(createHash('sha256').update(`test/code/v1\n${body.slice(0, 8)}`).digest('base64url').slice(0, 6), 'base64url');
+    expect(body.slice(8)).toBe([...digest.subarray(0, 4)].map((b) => '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[b % 32]).join(''));
     const fail = (t: string) => {
       try {
         parseCode(kind, t);
       } catch (error) {
         expect(error).toBeInstanceOf(CodeTextError);
+        expect((error as Error).name).toBe('CodeTextError');
         return (error as Error).message;
       }
       return 'accepted';
