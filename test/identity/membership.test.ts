@@ -414,6 +414,75 @@ describe('membership log: each rule on its own, naming the entry that breaks it,
   });
 });
 
+describe('membership log: the words of every refusal', () => {
+  it('epochs: numbering, chaining, keys used before (an older epoch\'s, or the old key of an upgrade), wraps for exactly the members', async () => {
+    const { laptop, recovery, log, key: key1 } = await found();
+    let state = verifyLog(log);
+    const r2 = await rotateEntry(state, laptop, key1, 2000); // 1
+    state = await append(log, state, r2.entry);
+    const r3 = await rotateEntry(state, laptop, r2.contentKey, 3000);
+    const at2 = (message: string) => ({ fault: 'epoch', seq: 2, message: `membership entry 2: ${message}` });
+    expect(refusal(() => applyEntry(state, resigned(r3.entry, (e) => ({ ...e, epoch: { ...(e.epoch as object), n: 4 } }), laptop)))).toEqual(at2('epoch 4 should be 3'));
+    const stray = await rotateEntry(state, laptop, key1, 3000); // chains epoch 1's key, not epoch 2's
+    expect(refusal(() => applyEntry(state, stray.entry))).toEqual(at2('epoch 3 must chain the key of epoch 2'));
+    const epoch1Id = keyIdOf(key1);
+    expect(refusal(() => applyEntry(state, resigned(r3.entry, (e) => ({ ...e, epoch: { ...(e.epoch as object), key_id: epoch1Id } }), laptop)))).toEqual(at2(`key ${epoch1Id} was used before`));
+    const stranger = device('stranger');
+    const wraps = (r3.entry as Extract<Entry, { kind: 'rotate' }>).epoch.wraps;
+    const forStranger = { [laptop.key.id]: wraps[laptop.key.id]!, [stranger.key.id]: wraps[recovery.key.id]! };
+    expect(refusal(() => applyEntry(state, resigned(r3.entry, (e) => ({ ...e, epoch: { ...(e.epoch as object), wraps: forStranger } }), laptop)))).toEqual(at2('epoch 3 must be wrapped for exactly the current members (2), not 2'));
+    expect(refusal(() => applyEntry(state, resigned(r3.entry, (e) => ({ ...e, epoch: { ...(e.epoch as object), wraps: { [laptop.key.id]: wraps[laptop.key.id]! } } }), laptop)))).toEqual(at2('epoch 3 must be wrapped for exactly the current members (2), not 1'));
+    // A genesis: epoch 1 first; a new motebit chains nothing; an upgrade does not reuse its old key as the new one.
+    const g = log[0]!;
+    expect(refusal(() => verifyLog([resigned(g, (e) => ({ ...e, epoch: { ...(e.epoch as object), n: 2 } }), laptop)]))).toEqual({ fault: 'epoch', seq: 0, message: 'membership entry 0: epoch 2 should be 1' });
+    const chained = resigned(g, (e) => ({ ...e, epoch: { ...(e.epoch as object), prev_key: { nonce: 'A'.repeat(16), ct: 'A'.repeat(64) }, prev_key_id: 'ek_AAAAAAAAAAAAAAAA' } }), laptop);
+    expect(refusal(() => verifyLog([chained]))).toEqual({ fault: 'epoch', seq: 0, message: 'membership entry 0: the first epoch of a new motebit has no previous key' });
+    const identityKey = signingKeyFromSeed(randomBytes(32));
+    const oldKey = newContentKey();
+    const { entry: upgrade } = await genesisEntry(laptop, recovery.key, 1000, { identityKey, contentKey: oldKey, frontier: {} });
+    const { sig: _sig, ...unsigned } = structuredClone(upgrade) as Extract<Entry, { kind: 'genesis' }>;
+    const reused = { ...unsigned, epoch: { ...unsigned.epoch, key_id: keyIdOf(oldKey) } };
+    const legacySig = toBase64Url(identityKey.sign(legacySigningInput(reused as Entry)));
+    const reusedOld = signEntry({ ...reused, legacy: { ...reused.legacy!, sig: legacySig } }, laptop.signing) as Entry;
+    expect(refusal(() => verifyLog([reusedOld]))).toEqual({ fault: 'epoch', seq: 0, message: `membership entry 0: key ${keyIdOf(oldKey)} was used before` });
+  });
+
+  it('genesis, members, motebits, logs: each refusal in its words', async () => {
+    const { laptop, recovery, log, key, state } = await found();
+    const g = log[0]! as Extract<Entry, { kind: 'genesis' }>;
+    const at0 = (fault: MembershipFault, message: string) => ({ fault, seq: 0, message: `membership entry 0: ${message}` });
+    expect(refusal(() => verifyLog([resigned(g, (e) => ({ ...e, members: [g.members[0]!, g.members[0]!, g.members[1]!] }), laptop)]))).toEqual(at0('member_key', 'a member is listed twice'));
+    expect(refusal(() => verifyLog([resigned(g, (e) => ({ ...e, signer: recovery.key.id }), recovery)]))).toEqual(at0('not_allowed', 'a genesis is signed by its founding device'));
+    expect(refusal(() => verifyLog([resigned(g, (e) => e, device('other'))]))).toEqual(at0('signature', 'the founding device did not sign this genesis'));
+    const add = await addEntry(state, laptop, device('phone').key, key, 2000);
+    expect(refusal(() => verifyLog([resigned(add, (e) => ({ ...e, seq: 0, prev: null }), laptop)]))).toEqual(at0('chain', 'a log starts with a genesis entry at seq 0 with no previous hash'));
+    for (const raw of [null, 'an entry', 7]) expect(refusal(() => verifyLog([raw]))).toMatchObject({ fault: 'malformed', seq: 0 });
+    expect(refusal(() => applyEntry(state, null))).toMatchObject({ fault: 'malformed', seq: 1 });
+    expect(refusal(() => verifyLog([]))).toEqual(at0('chain', 'the log is empty'));
+    const elsewhere = await found();
+    expect(refusal(() => verifyLog(log, elsewhere.state.motebitId))).toEqual(at0('motebit', `this log belongs to motebit ${state.motebitId}, not ${elsewhere.state.motebitId}`));
+    expect(refusal(() => checkExtends(state, elsewhere.state))).toEqual(at0('motebit', `the log served belongs to motebit ${elsewhere.state.motebitId}`));
+    expect(refusal(() => applyEntry(state, resigned(add, (e) => ({ ...e, motebit_id: elsewhere.state.motebitId }), laptop)))).toEqual({ fault: 'motebit', seq: 1, message: `membership entry 1: it belongs to motebit ${elsewhere.state.motebitId}` });
+    const known = applyEntry(state, add);
+    const forked = applyEntry(state, await addEntry(state, laptop, device('another').key, key, 2000));
+    expect(refusal(() => checkExtends(known, forked))).toEqual({ fault: 'chain', seq: 1, message: 'membership entry 1: the log served differs from the one this device holds (a fork)' });
+    const error = new MembershipError(3, 'chain', 'x');
+    expect([error.name, error.message, error.seq, error.fault]).toEqual(['MembershipError', 'membership entry 3: x', 3, 'chain']);
+    // A recovery hand-over whose new key is not the key its id names.
+    const next = recoveryKey();
+    const other = recoveryKey();
+    const handover = await recoveryEntry(state, recovery, next.key, key, 3000);
+    expect(refusal(() => applyEntry(state, resigned(handover, (e) => ({ ...e, member: { ...next.key, sign_key: other.key.sign_key } }), recovery)))).toEqual({ fault: 'member_key', seq: 1, message: `membership entry 1: member ${next.key.id} does not match its signing key` });
+  });
+
+  it(`the member limit, in words`, async () => {
+    const { laptop, log, key } = await found();
+    let state = verifyLog(log);
+    for (let i = 2; i < MAX_MEMBERS; i++) state = await append(log, state, await addEntry(state, laptop, device(`d${i}`).key, key, 2000 + i));
+    expect(refusal(() => applyEntry(state, addedAs(state, laptop, device('one too many'))))).toEqual({ fault: 'too_many_members', seq: MAX_MEMBERS - 1, message: `membership entry ${MAX_MEMBERS - 1}: a motebit has at most ${MAX_MEMBERS} members` });
+  });
+});
+
 /** An add entry of `member` by `signer` after `state`, well signed, whatever the member's role. */
 function addedAs(state: MembershipState, signer: MemberSecret, member: MemberSecret): Entry {
   return signEntryAs(addLike(state, signer, member), signer);
