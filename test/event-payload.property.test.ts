@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { SealedEventSchema } from '../shared/portable/event.ts';
+import { SealedEventSchema, isPlainJsonTree } from '../shared/portable/event.ts';
+import { MAX_PAYLOAD_DEPTH } from '../shared/portable/json-bounds.ts';
 import { assertProperty, propertyPlan } from './support/property.ts';
 
 const PLAN = propertyPlan('event payload', 1000);
@@ -114,5 +115,35 @@ describe('event payload validation', () => {
     }
     // Deeper than MAX_PAYLOAD_DEPTH is JSON, and still refused by the event's own rule.
     expect(judge(JSON.parse(`${'['.repeat(65)}${']'.repeat(65)}`))).toMatchObject({ ok: false, issues: [{ message: 'a payload is nested at most 64 deep' }] });
+  });
+
+  it(`the fast path: every JSON.parse result is a plain JSON tree, and nothing z.json() would refuse or change is (${RUNS} cases each)`, () => {
+    assertProperty(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
+        expect(isPlainJsonTree(JSON.parse(JSON.stringify(value)))).toBe(true);
+      }),
+      PLAN,
+    );
+    const anything = fc.anything({ maxDepth: 4, withBigInt: true, withBoxedValues: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true, withTypedArray: true });
+    assertProperty(
+      fc.property(anything, (value) => {
+        if (!isPlainJsonTree(value)) return;
+        const want = reference.safeParse(value);
+        expect(want.success).toBe(true);
+        expect(JSON.stringify(value)).toBe(JSON.stringify(want.data));
+      }),
+      PLAN,
+    );
+  });
+
+  it('the fast path, case by case: depth up to the bound, and no for what is not a plain tree', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_PAYLOAD_DEPTH; i++) deep = [deep];
+    expect(isPlainJsonTree(deep)).toBe(true);
+    expect(isPlainJsonTree([deep])).toBe(false);
+    expect(isPlainJsonTree({ a: [{ b: [true, false, null, 'x', -0.5] }] })).toBe(true);
+    class Sub extends Array {}
+    const no: unknown[] = [Number.NaN, -Infinity, [1, , 3], { [Symbol('s')]: 1 }, JSON.parse('{"__proto__": 1}'), Object.create(null), Sub.from([1]), new Date(0), undefined, 1n, () => 1, [undefined], { a: undefined }];
+    expect(no.map((value) => isPlainJsonTree(value))).toEqual(no.map(() => false));
   });
 });

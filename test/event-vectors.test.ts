@@ -76,6 +76,7 @@ describe('event, id and seal formats', () => {
     expect(jsonValueDepth({ a: [1, { b: 2 }] }, 10)).toBe(3);
     expect(jsonValueDepth({ a: [1, { b: 2 }] }, 2)).toBe(Infinity);
     expect(jsonValueDepth([[], [1]], 2)).toBe(2);
+    expect(jsonValueDepth([{}, [[]]], 10)).toBe(3); // a shallow item walked after a deep one keeps the deepest
     expect([null, 5, 'x'].map((v) => jsonValueDepth(v, 0))).toEqual([0, 0, 0]);
   });
 
@@ -99,18 +100,18 @@ describe('event schema', () => {
   const base = { v: 1, motebit_id: 'mb_' + 'A'.repeat(22), device_id: deviceId, event_id: '00000000-0000-4000-8000-000000000001', device_seq: 2, prev: GENESIS_HASH, clock: { l: 2, v: { [deviceId]: 2 } }, entity: 'n', op: 'set', payload: 1, ts: 1 };
   const issues = (event: object) => {
     const parsed = EventSchema.safeParse(event);
-    return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    return parsed.success ? [] : parsed.error.issues.map((i) => `${i.code} ${i.path.join('.')}: ${i.message}`);
   };
 
   it('names each broken invariant: the clock at the own sequence, a delete with a payload, a payload too deep', () => {
     expect(issues(base)).toEqual([]);
-    expect(issues({ ...base, clock: { l: 2, v: { [deviceId]: 1 } } })).toEqual(['clock.v: the clock must name the writing device at its own sequence']);
-    expect(issues({ ...base, op: 'delete' })).toEqual(['payload: a delete carries a null payload']);
+    expect(issues({ ...base, clock: { l: 2, v: { [deviceId]: 1 } } })).toEqual(['custom clock.v: the clock must name the writing device at its own sequence']);
+    expect(issues({ ...base, op: 'delete' })).toEqual(['custom payload: a delete carries a null payload']);
     expect(issues({ ...base, op: 'delete', payload: null })).toEqual([]);
     let deep: unknown = 1;
     for (let i = 0; i < MAX_PAYLOAD_DEPTH; i++) deep = [deep];
     expect(issues({ ...base, payload: deep })).toEqual([]);
-    expect(issues({ ...base, payload: [deep] })).toEqual([`payload: a payload is nested at most ${MAX_PAYLOAD_DEPTH} deep`]);
+    expect(issues({ ...base, payload: [deep] })).toEqual([`custom payload: a payload is nested at most ${MAX_PAYLOAD_DEPTH} deep`]);
   });
 
   it('takes a payload exactly when z.json() does, and returns the same value', () => {

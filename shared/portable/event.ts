@@ -31,7 +31,7 @@ export type JsonValue = z.infer<typeof JsonValueSchema>;
  * (Differences it leaves, invisible to canonical JSON and JSON.stringify: a non-enumerable property or a
  * non-index array property is kept rather than dropped, and a getter is read again later.)
  */
-function isPlainJsonTree(value: unknown): boolean {
+export function isPlainJsonTree(value: unknown): boolean {
   const stack: unknown[] = [value];
   const depths: number[] = [0];
   while (stack.length > 0) {
