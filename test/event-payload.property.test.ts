@@ -117,10 +117,12 @@ describe('event payload validation', () => {
     expect(judge(JSON.parse(`${'['.repeat(65)}${']'.repeat(65)}`))).toMatchObject({ ok: false, issues: [{ message: 'a payload is nested at most 64 deep' }] });
   });
 
-  it(`the fast path: every JSON.parse result is a plain JSON tree, and nothing z.json() would refuse or change is (${RUNS} cases each)`, () => {
+  it(`the fast path: every JSON.parse result without a __proto__ key is a plain JSON tree, and nothing z.json() would refuse or change is (${RUNS} cases each)`, () => {
     assertProperty(
       fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
-        expect(isPlainJsonTree(JSON.parse(JSON.stringify(value)))).toBe(true);
+        // An own "__proto__" key (JSON.parse makes one) is the exception: z.json() drops it, so it is not a plain tree.
+        const text = JSON.stringify(value);
+        expect(isPlainJsonTree(JSON.parse(text))).toBe(!text.includes('"__proto__":'));
       }),
       PLAN,
     );
