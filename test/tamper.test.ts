@@ -220,6 +220,21 @@ describe('chain rules', () => {
     expect(reader.store.applyRemote([...batch, { ...last, seal: { ...last.seal! } }])).toMatchObject({ applied: 4 }); // an identical second copy is fine
   });
 
+  it('a second copy differing only in its seal\'s key or certificate is checked too, and named; a copy of an applied event is a duplicate', () => {
+    const last = batch.at(-1)!;
+    const other = signingKeyFromSeed(randomSeed());
+    const withKey = { ...last, seal: { ...last.seal!, key: toBase64Url(other.publicKey) } };
+    const error = refusal([...batch, withKey]);
+    expect([error.code, error.message, error.deviceSeq]).toEqual(['device_key_mismatch', `event 4 of device ${writer.deviceId} arrived twice, once with an invalid seal (device_key_mismatch)`, 4]);
+    const withCert = { ...last, seal: { ...last.seal!, cert: toBase64Url(new Uint8Array(64).fill(3)) } };
+    expect(refusal([...batch, withCert]).code).toBe('bad_device_cert');
+    expect(reader.store.eventCount()).toBe(0);
+    expect(reader.store.applyRemote(batch)).toMatchObject({ applied: 4 });
+    // Served again later, with a forged second copy: both are copies of an applied event, compared by hash.
+    const forged = { ...last, seal: { ...last.seal!, sig: toBase64Url(new Uint8Array(64).fill(7)) } };
+    expect(reader.store.applyRemote([last, forged])).toMatchObject({ applied: 0 });
+  });
+
   it('a gap names the event that is missing and the one after it', () => {
     const error = refusal(batch.filter((e) => e.device_seq !== 3));
     expect([error.code, error.message]).toEqual(['missing_event', `event 3 of device ${writer.deviceId} is missing before 4`]);
