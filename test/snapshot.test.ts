@@ -240,6 +240,42 @@ describe('a snapshot that was tampered with is refused', () => {
     expect(refusal(() => verify(sealSnapshot({ ...content, heads: wrongHash }, a.credentials), a)).fault).toBe('inconsistent');
   });
 
+  it('re-sealed by its writer but its conflicts lie: each field of a side, the order of the sides, a missing side or settler, an event held twice', () => {
+    const { a, content } = fixture();
+    expect(content.conflicts).toHaveLength(1);
+    const c = content.conflicts[0]!;
+    expect(verify(sealSnapshot(content, a.credentials), a).content.conflicts).toHaveLength(1); // as made, it verifies
+    const lying = (conflict: Record<string, unknown>, events = content.events) =>
+      refusal(() => verify(sealSnapshot({ ...content, events, conflicts: [{ ...c, ...conflict }] }, a.credentials), a));
+    const words = `conflict ${c.event_a} / ${c.event_b} of ${c.entity} does not match the snapshot's events`;
+    // Each field that names a side, on either side, must be that event's.
+    for (const field of [
+      { entity: 'memory/2' },
+      { a_device: c.b_device },
+      { a_seq: c.a_seq + 1 },
+      { a_lamport: c.a_lamport + 1 },
+      { b_device: c.a_device },
+      { b_seq: c.b_seq + 1 },
+      { b_lamport: c.b_lamport + 1 },
+    ]) {
+      const error = lying(field);
+      expect([error.fault, error.message], JSON.stringify(field)).toEqual(['inconsistent', field.entity ? `conflict ${c.event_a} / ${c.event_b} of memory/2 does not match the snapshot's events` : words]);
+    }
+    // The sides in the other order: the first must be the one that loses.
+    const swapped = lying({ event_a: c.event_b, event_b: c.event_a, a_device: c.b_device, a_seq: c.b_seq, a_lamport: c.b_lamport, b_device: c.a_device, b_seq: c.a_seq, b_lamport: c.a_lamport });
+    expect(swapped.fault).toBe('inconsistent');
+    // An open conflict whose side is not among the events.
+    const sideText = content.events.find((text) => text.includes(c.event_a))!;
+    const withoutSide = content.events.filter((text) => text !== sideText);
+    expect(refusal(() => verify(sealSnapshot({ ...content, events: withoutSide }, a.credentials), a)).message).toMatch(/does not match the snapshot's events|does not hash to its sealed digest|beyond what|is not the event/);
+    // A settled conflict whose sides are here names a settler that is not.
+    const settled = lying({ resolved_by: '00000000-0000-4000-8000-000000000000', resolved_lamport: c.sides_lamport + 1 });
+    expect([settled.fault, settled.message]).toEqual(['inconsistent', `the event that settled a conflict of ${c.entity} is not in the snapshot`]);
+    // One event held twice.
+    const twice = refusal(() => verify(sealSnapshot({ ...content, events: [...content.events, content.events[0]!] }, a.credentials), a));
+    expect([twice.fault, twice.message]).toEqual(['inconsistent', `the snapshot holds event ${(JSON.parse(content.events[0]!) as { event_id: string }).event_id} twice`]);
+  });
+
   it('a snapshot of another motebit, and one that is not a snapshot at all', () => {
     const { a, content } = fixture();
     const motebitId = newMotebit().motebitId;

@@ -174,7 +174,8 @@ export function verifySnapshot(input: unknown, motebitId: string, signer: Snapsh
     if (!current || compareEvents(event, current) > 0) winners.set(event.entity, event);
   }
   // A conflict's sides and settler are among the events, as the conflict names them; only a settled
-  // conflict may have lost them (its entity was deleted when its maker pruned or made it: retain.ts).
+  // conflict may have lost them (its entity was deleted when its maker pruned or made it: retain.ts), and
+  // then its settler with them: the settler saw both sides, so whatever had seen it had seen them.
   for (const c of content.conflicts) {
     const gone = c.resolved_by !== null;
     const a = byId.get(c.event_a);
@@ -184,7 +185,7 @@ export function verifySnapshot(input: unknown, motebitId: string, signer: Snapsh
     if (!matches(a, c.a_device, c.a_seq, c.a_lamport) || !matches(b, c.b_device, c.b_seq, c.b_lamport) || (a && b && compareEvents(a, b) >= 0)) {
       throw new SnapshotError('inconsistent', `conflict ${c.event_a} / ${c.event_b} of ${c.entity} does not match the snapshot's events`);
     }
-    if (c.resolved_by !== null && !gone && !byId.has(c.resolved_by)) throw new SnapshotError('inconsistent', `the event that settled a conflict of ${c.entity} is not in the snapshot`);
+    if (c.resolved_by !== null && a && b && !byId.has(c.resolved_by)) throw new SnapshotError('inconsistent', `the event that settled a conflict of ${c.entity} is not in the snapshot`);
   }
   const digest = stateDigestOf([...winners].map(([entity, event]) => ({ entity, eventId: event.event_id })));
   if (digest !== content.state_digest) throw new SnapshotError('digest', 'the state in the snapshot does not hash to its sealed digest');
