@@ -15,6 +15,8 @@ import { EventStore } from '../../main/store/event-store.ts';
 import { MembershipRelayError, MembershipSync } from '../../main/sync/membership-sync.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import { tempDir } from '../support/motebit.ts';
+import { freePort } from '../support/devices.ts';
+import { TransportError } from '../../main/sync/transport.ts';
 
 let dir: ReturnType<typeof tempDir>;
 const relays: RunningRelay[] = [];
@@ -41,6 +43,11 @@ function storeOf(name: string, motebitId: string, member: MemberSecret): EventSt
   const store = EventStore.open(join(dir.path, `${name}.db`), { motebitId, deviceId: member.key.id, identityPublicKey: signingKeyFromSeed(randomBytes(32)).publicKey });
   stores.push(store);
   return store;
+}
+
+async function offered(client: RelayClient, entry: Entry): Promise<Entry> {
+  await client.offerMembership([entry]);
+  return entry;
 }
 
 const clientFor = (relay: RunningRelay, motebitId: string, member: MemberSecret, audience = relay.audience) =>
@@ -97,7 +104,8 @@ describe('membership sync on a device', () => {
     let state = s0;
     let current = key;
     const rotations: Entry[] = [];
-    for (let i = 0; i < MAX_MEMBERSHIP_ENTRIES + 6; i++) {
+    // With the genesis, exactly two full offers: the last offer ends the log (no empty offer after it, which the relay refuses).
+    for (let i = 0; i < 2 * MAX_MEMBERSHIP_ENTRIES - 1; i++) {
       const { entry, contentKey } = await rotateEntry(state, laptop, current, Date.now());
       rotations.push(entry);
       state = applyEntry(state, entry);
@@ -111,6 +119,60 @@ describe('membership sync on a device', () => {
     const replaced = await relayOn('replaced.db', 'http://relay.test');
     expect(await new MembershipSync(store.membership, clientFor(replaced, s0.motebitId, laptop), s0.motebitId).refresh()).toMatchObject({ kind: 'reseeded', resent: rotations.length + 1 });
     expect((await clientFor(replaced, s0.motebitId, laptop).membership(-1)).head).toBe(rotations.length);
+  });
+
+  it('re-seeds a relay that rolled back to an older log: only the entries it lacks are sent again', async () => {
+    const relay = await relayOn('relay.db', 'http://relay.test');
+    const { laptop, key, state } = await founded(relay);
+    // A backup of the relay's database while it holds only the genesis.
+    const live = new Database(join(dir.path, 'relay.db'));
+    await live.backup(join(dir.path, 'backup.db'));
+    live.close();
+    const client = clientFor(relay, state.motebitId, laptop);
+    const s1 = applyEntry(state, await offered(client, await addEntry(state, laptop, memberFromSecret('device', randomBytes(32), 'phone').key, key, Date.now())));
+    await offered(client, await addEntry(s1, laptop, memberFromSecret('device', randomBytes(32), 'tablet').key, key, Date.now()));
+    const store = storeOf('laptop', state.motebitId, laptop);
+    const sync = new MembershipSync(store.membership, client, state.motebitId);
+    expect(await sync.refresh()).toMatchObject({ kind: 'current', added: 3 });
+
+    // The relay is restored from that backup: it knows the laptop, and its log ends at the genesis.
+    const restored = await relayOn('backup.db', 'http://relay.test');
+    const again = new MembershipSync(store.membership, clientFor(restored, state.motebitId, laptop), state.motebitId);
+    expect(await again.refresh()).toMatchObject({ kind: 'reseeded', resent: 2 });
+    const served = await clientFor(restored, state.motebitId, laptop).membership(-1);
+    expect(served.head).toBe(2);
+    expect(verifyLog(served.entries, state.motebitId).head.hash).toBe(sync.state?.head.hash);
+    expect(await again.refresh()).toMatchObject({ kind: 'current', added: 0 });
+  });
+
+  it('only a device that holds a log reads "unknown device" as a relay that lost it; one that holds none is told the error', async () => {
+    const relay = await relayOn('relay.db');
+    const { laptop, state } = await founded(relay);
+    const stranger = memberFromSecret('device', randomBytes(32), 'stranger');
+    const fresh = new MembershipSync(storeOf('stranger', state.motebitId, stranger).membership, clientFor(relay, state.motebitId, stranger), state.motebitId);
+    const refused = await fresh.refresh().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(TransportError);
+    expect((refused as TransportError).code).toBe('unknown_device');
+    expect(fresh.state).toBeNull();
+    // A device that holds the log, whose reads fail for another reason (a relay that is down), is not re-seeding anything.
+    const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
+    await sync.refresh();
+    const down = new MembershipSync(stores.at(-1)!.membership, new RelayClient({ relayUrl: `http://127.0.0.1:${await freePort()}`, audience: relay.audience, motebitId: state.motebitId, deviceId: laptop.key.id, deviceKey: laptop.signing }), state.motebitId);
+    await expect(down.refresh()).rejects.toBeInstanceOf(TransportError);
+  });
+
+  it('adopting a log: the first one verified is kept; a second is not taken, and an empty one is refused', async () => {
+    const relay = await relayOn('relay.db');
+    const { laptop, key, state, entry } = await founded(relay);
+    const store = storeOf('laptop', state.motebitId, laptop);
+    const empty = new MembershipSync(store.membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
+    expect(() => empty.adopt([])).toThrow(/the log is empty/);
+    expect(store.membership.entries()).toEqual([]);
+    const sync = new MembershipSync(store.membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
+    expect(sync.adopt([entry]).head.hash).toBe(state.head.hash);
+    const longer = [entry, await addEntry(state, laptop, memberFromSecret('device', randomBytes(32), 'phone').key, key, Date.now())];
+    expect(sync.adopt(longer).head.seq).toBe(0); // it already holds one: that one stands
+    expect(store.membership.entries()).toHaveLength(1);
   });
 
   it('refuses a relay whose stored log was altered, and keeps nothing it served', async () => {
