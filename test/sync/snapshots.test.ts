@@ -96,6 +96,38 @@ describe('snapshots through a real relay', () => {
     expectSame([a, offline, joiner]);
   });
 
+  it("a snapshot leaves out the losers every writer acknowledged seeing; an acknowledgement the relay forged changes nothing", async () => {
+    const proxy = await startRewritingProxy(() => relay.url, await freePort());
+    const relay = await lab.relay({ audience: proxy.url });
+    try {
+      const a = await lab.create(proxy.url, { transport: 'http' });
+      const b = await lab.join(a, { transport: 'http' });
+      await syncAll([a, b]);
+      for (let i = 0; i < 30; i++) a.put('memory/1', { i });
+      expect((await a.syncNow()).ok).toBe(true); // b has seen none of these 30
+      const aId = a.identity.deviceId;
+      const bId = b.identity.deviceId;
+      // The relay serves b's acknowledgement as if b had seen all of them; b never signed that.
+      proxy.rewrite((answer) => {
+        if (answer.method !== 'GET' || !answer.path.endsWith('/snapshots/latest')) return undefined;
+        const body = answer.body as { acks: { device_id: string; covers: Record<string, number>; at: number; sig: string }[] };
+        const sig = body.acks[0]!.sig; // a signature, by another device over other words
+        return { ...body, acks: [...body.acks.filter((ack) => ack.device_id !== bId), { device_id: bId, covers: { [aId]: 1_000 }, at: Date.now(), sig }] };
+      });
+      const forged = await a.makeSnapshot();
+      // Each of the 30 may still be concurrent with something b writes: all are kept.
+      expect(forged.kept).toBeGreaterThanOrEqual(30);
+      proxy.rewrite(null);
+      await syncAll([b, a]); // b applies the 30 and acknowledges them, signed
+      const acked = await a.makeSnapshot();
+      // Now only what still matters is kept: each entity's winner (29 of the 30 writes lost and are stable).
+      expect(acked.kept).toBeLessThanOrEqual(forged.kept - 29);
+      expect(acked.covered).toBe(forged.covered);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a snapshot is readable only by current members: after a removal the next one is sealed under the new epoch', async () => {
     const relay = await lab.relay();
     const founded = await lab.found(relay.url, { transport: 'http' });
