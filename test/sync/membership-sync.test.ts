@@ -16,6 +16,7 @@ import { MembershipRelayError, MembershipSync } from '../../main/sync/membership
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import { tempDir } from '../support/motebit.ts';
 import { freePort } from '../support/devices.ts';
+import { WithStatus, startRewritingProxy } from '../support/rewriting-proxy.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 
 let dir: ReturnType<typeof tempDir>;
@@ -154,11 +155,26 @@ describe('membership sync on a device', () => {
     expect(refused).toBeInstanceOf(TransportError);
     expect((refused as TransportError).code).toBe('unknown_device');
     expect(fresh.state).toBeNull();
-    // A device that holds the log, whose reads fail for another reason (a relay that is down), is not re-seeding anything.
-    const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
-    await sync.refresh();
-    const down = new MembershipSync(stores.at(-1)!.membership, new RelayClient({ relayUrl: `http://127.0.0.1:${await freePort()}`, audience: relay.audience, motebitId: state.motebitId, deviceId: laptop.key.id, deviceKey: laptop.signing }), state.motebitId);
-    await expect(down.refresh()).rejects.toBeInstanceOf(TransportError);
+  });
+
+  it('a device that holds the log and cannot read the relay\'s (any other refusal) fails the refresh: it re-seeds nothing', async () => {
+    const proxy = await startRewritingProxy(() => relay.url, await freePort());
+    const relay = await relayOn('relay.db', proxy.url);
+    try {
+      const { laptop, state } = await founded(relay);
+      const client = clientFor(relay, state.motebitId, laptop, proxy.url);
+      const proxied = new RelayClient({ relayUrl: proxy.url, audience: proxy.url, motebitId: state.motebitId, deviceId: laptop.key.id, deviceKey: laptop.signing });
+      const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, proxied, state.motebitId);
+      expect(await sync.refresh()).toMatchObject({ kind: 'current', added: 1 });
+      proxy.rewrite((answer) => (answer.method === 'GET' && answer.path.endsWith('/membership') ? new WithStatus(503, { error: { code: 'unavailable', message: 'try again later' } }) : undefined));
+      const failed = await sync.refresh().catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(TransportError);
+      expect((failed as Error).message).toMatch(/^GET .*\/membership: /); // the read's failure, not an offer's
+      expect(sync.state?.head.seq).toBe(0);
+      expect((await client.membership(-1)).head).toBe(0);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('adopting a log: the first one verified is kept; a second is not taken, and an empty one is refused', async () => {

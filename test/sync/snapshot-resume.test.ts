@@ -13,6 +13,7 @@ import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
 import { deviceIdFromDeviceKey } from '../../shared/ids.ts';
 import { identitySnapshotSigner } from '../../shared/snapshot/signer.ts';
 import { Lab } from '../support/devices.ts';
+import type { SyncProgress } from '../../shared/portable/status.ts';
 
 let lab: Lab;
 beforeEach(() => void (lab = new Lab()));
@@ -71,10 +72,13 @@ describe('snapshots resume', () => {
     await expect(syncer(a, a.store, cut.relay).make()).rejects.toThrow(/dropped/);
     expect((await a.relay.latestSnapshot()).snapshot).toBeNull();
     const resumed = flaky(a.relay, null, 0);
-    const made = await syncer(a, a.store, resumed.relay).make();
+    const seen: SyncProgress[] = [];
+    const made = await syncer(a, a.store, resumed.relay).make((progress) => seen.push(progress));
     const chunks = Math.ceil(made.bytes / CHUNK);
     expect(chunks).toBeGreaterThanOrEqual(4);
     expect(resumed.calls.putSnapshotChunk).toBe(chunks - 2); // the two stored before the cut are not sent again
+    // Progress starts at what the relay already holds and counts each chunk sent, to the total.
+    expect(seen).toEqual([2 * CHUNK, ...Array.from({ length: chunks - 2 }, (_, i) => Math.min(made.bytes, (3 + i) * CHUNK))].map((done) => ({ phase: 'snapshot_upload', done, total: made.bytes })));
     expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
 
     // A new device's store, downloading through a relay connection that drops after two chunks.
