@@ -148,7 +148,7 @@ describe('membership sync on a device', () => {
 
   it('only a device that holds a log reads "unknown device" as a relay that lost it; one that holds none is told the error', async () => {
     const relay = await relayOn('relay.db');
-    const { laptop, state } = await founded(relay);
+    const { state } = await founded(relay);
     const stranger = memberFromSecret('device', randomBytes(32), 'stranger');
     const fresh = new MembershipSync(storeOf('stranger', state.motebitId, stranger).membership, clientFor(relay, state.motebitId, stranger), state.motebitId);
     const refused = await fresh.refresh().catch((error: unknown) => error);

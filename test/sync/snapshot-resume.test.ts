@@ -3,6 +3,7 @@
 // download cut off the same way fetches only the chunks it does not hold yet. Real relay on 127.0.0.1, real
 // SQLite stores; the only thing altered is a relay call that fails once, as a dropped connection would.
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../main/app/device.ts';
@@ -88,10 +89,22 @@ describe('snapshots resume', () => {
       const dropped = flaky(a.relay, 'snapshotChunk', 2);
       await expect(syncer(a, store, dropped.relay).join()).rejects.toThrow(/dropped/);
       expect(store.snapshots.isEmpty()).toBe(true);
+      // The two kept chunks are damaged: one cut short is fetched again; the other's bytes changed, which
+      // fails the whole download (its hash), and then every kept chunk goes, so the next try fetches all.
+      const kept = join(lab.dir, 'download', made.snapshotId);
+      writeFileSync(join(kept, '1'), readFileSync(join(kept, '1')).subarray(1));
+      const flipped = readFileSync(join(kept, '0'));
+      flipped.writeUInt8(flipped.readUInt8(0) ^ 1, 0);
+      writeFileSync(join(kept, '0'), flipped);
+      const damaged = flaky(a.relay, null, 0);
+      await expect(syncer(a, store, damaged.relay).join()).rejects.toThrow(/bytes differ/);
+      expect(damaged.calls.snapshotChunk).toBe(chunks - 1); // all but the whole kept chunk 0
+      expect(existsSync(kept)).toBe(false);
+      expect(store.snapshots.isEmpty()).toBe(true);
       const again = flaky(a.relay, null, 0);
       const joined = await syncer(a, store, again.relay).join();
       expect(joined?.snapshotId).toBe(made.snapshotId);
-      expect(again.calls.snapshotChunk).toBe(chunks - 2);
+      expect(again.calls.snapshotChunk).toBe(chunks);
       expect(store.stateDigest()).toBe(a.store.stateDigest());
     } finally {
       store.close();
