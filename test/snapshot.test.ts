@@ -51,6 +51,11 @@ describe('joining from a snapshot', () => {
     expect(c.store.eventsDigest()).toBe(a.store.eventsDigest());
     expect(conflictsOf(c)).toEqual(conflictsOf(a));
     expect(c.store.get('memory/1')?.value).toEqual(a.store.get('memory/1')?.value);
+    // Each entity's state as the writer holds it, its conflict count and writers included, and the claims.
+    expect(c.store.state()).toEqual(a.store.state());
+    expect(c.store.missingEvents()).toEqual(a.store.missingEvents());
+    // A store that holds events takes no snapshot: a snapshot only starts a new device.
+    expect(() => a.store.snapshots.adopt(verify(sealSnapshot(content, a.credentials), a), 3_000)).toThrow(/already holds events/);
     // The snapshot kept what can still matter (the winners, the conflicts' sides), not the whole history.
     expect(content.events).toHaveLength(20 + 1 + 1);
 
@@ -62,6 +67,10 @@ describe('joining from a snapshot', () => {
     expect(written.clock.v[a.deviceId]).toBe(50);
     a.store.applyRemote(pushAll(c));
     expect(a.store.get('memory/2')?.value).toBe('from c');
+    // The joiner knows memory/1 has conflicts: its own next write there, which saw both sides, settles all 20.
+    const settling = c.store.put('memory/1', 'settled on c');
+    const settled = c.store.conflicts({ filter: 'all' }).filter((conflict) => conflict.entity === 'memory/1');
+    expect(settled.map((conflict) => conflict.resolvedBy)).toEqual(Array.from({ length: 20 }, () => settling.event_id));
   });
 
   it('a device offline since before the snapshot writes concurrently: the conflict is found on the joiner as on the others', () => {
@@ -82,6 +91,33 @@ describe('joining from a snapshot', () => {
     expect(conflictsOf(c)).toEqual(conflictsOf(a));
     expect(conflictsOf(offline)).toEqual(conflictsOf(a));
     expect(c.store.stateDigest()).toBe(a.store.stateDigest());
+  });
+
+  it('a joiner knows what the writers had seen that nobody has delivered yet (the claims), as the snapshot\'s maker did', () => {
+    const a = lab.device('a');
+    const b = lab.device('b');
+    const d = lab.device('d');
+    for (let i = 0; i < 3; i++) b.store.put(`memory/${i}`, i);
+    const early = pushAll(b);
+    for (let i = 3; i < 5; i++) b.store.put(`memory/${i}`, i);
+    d.store.applyRemote([...early, ...pushAll(b)]);
+    d.store.put('memory/d', 'd had seen all five of b');
+    a.store.applyRemote([...early, ...pushAll(d)]); // b's 4 and 5 have not reached a
+    expect(a.store.missingEvents()).toEqual([{ deviceId: b.deviceId, held: 3, claimed: 5 }]);
+    const c = joinFrom(a, snapshotOf(a), 'c');
+    expect(c.store.missingEvents()).toEqual([{ deviceId: b.deviceId, held: 3, claimed: 5 }]);
+  });
+
+  it("the device making a snapshot has seen everything it holds: another writer's losers it holds are stable", () => {
+    const a = lab.device('a');
+    const b = lab.device('b');
+    a.store.put('memory/0', 'from a'); // a's clock then had seen nothing of b
+    b.store.applyRemote(pushAll(a));
+    for (let i = 0; i < 10; i++) b.store.put('memory/1', { i });
+    a.store.applyRemote(pushAll(b));
+    // a's own later writes follow all of b's ten; b's own follow its own: only the winners are kept.
+    const content = snapshotOf(a);
+    expect(content.events.map((text) => (JSON.parse(text) as { entity: string }).entity).sort()).toEqual(['memory/0', 'memory/1']);
   });
 
   it("an acknowledgement bounds a device's later writes only when none of its earlier ones is missing", () => {
@@ -117,6 +153,11 @@ describe('pruning', () => {
     const dropped = a.store.snapshots.prune(coversOf(content), [{ deviceId: b.deviceId, seen: b.store.frontier().heads }]);
     expect(dropped).toBeGreaterThan(0);
     expect(eventRows(a).length).toBe(before.events - dropped);
+    // What was dropped may never arrive again: its writer's floor is raised over it.
+    const keptSeqs = new Set(eventRows(a).filter((e) => e.device_id === a.deviceId).map((e) => e.device_seq));
+    const droppedSeqs = Array.from({ length: 51 }, (_, i) => i + 1).filter((seq) => !keptSeqs.has(seq));
+    expect(droppedSeqs).toHaveLength(dropped);
+    expect(a.store.floor(a.deviceId)).toBeGreaterThanOrEqual(Math.max(...droppedSeqs));
     expect(a.store.stateDigest()).toBe(before.state);
     expect(conflictsOf(a)).toEqual(before.conflicts);
     // memory/0 was deleted: nothing of its values is left, only the tombstone.
