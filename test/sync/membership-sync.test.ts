@@ -13,6 +13,7 @@ import type { Entry } from '../../shared/membership/entry.ts';
 import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { EventStore } from '../../main/store/event-store.ts';
 import { MembershipRelayError, MembershipSync } from '../../main/sync/membership-sync.ts';
+import { MemberKeyring } from '../../main/sync/member-keyring.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import { tempDir } from '../support/motebit.ts';
 import { freePort } from '../support/devices.ts';
@@ -161,7 +162,7 @@ describe('membership sync on a device', () => {
     const proxy = await startRewritingProxy(() => relay.url, await freePort());
     const relay = await relayOn('relay.db', proxy.url);
     try {
-      const { laptop, state } = await founded(relay);
+      const { laptop, key, state } = await founded(relay);
       const client = clientFor(relay, state.motebitId, laptop, proxy.url);
       const proxied = new RelayClient({ relayUrl: proxy.url, audience: proxy.url, motebitId: state.motebitId, deviceId: laptop.key.id, deviceKey: laptop.signing });
       const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, proxied, state.motebitId);
@@ -172,6 +173,13 @@ describe('membership sync on a device', () => {
       expect((failed as Error).message).toMatch(/^GET .*\/membership: /); // the read's failure, not an offer's
       expect(sync.state?.head.seq).toBe(0);
       expect((await client.membership(-1)).head).toBe(0);
+      // A relay that says its log goes further than the entries it serves is refused, and nothing is kept.
+      await client.offerMembership([await addEntry(state, laptop, memberFromSecret('device', randomBytes(32), 'phone').key, key, Date.now())]);
+      proxy.rewrite((answer) => (answer.method === 'GET' && answer.path.endsWith('/membership') ? { ...(answer.body as object), entries: [] } : undefined));
+      const short = await sync.refresh().catch((error: unknown) => error);
+      expect(short).toBeInstanceOf(MembershipRelayError);
+      expect((short as Error).message).toBe('the relay served a membership log this device refuses: membership entry 1: the relay says its log ends at entry 1 but served entries only up to 0');
+      expect(sync.state?.head.seq).toBe(0);
     } finally {
       await proxy.close();
     }
@@ -189,6 +197,15 @@ describe('membership sync on a device', () => {
     const longer = [entry, await addEntry(state, laptop, memberFromSecret('device', randomBytes(32), 'phone').key, key, Date.now())];
     expect(sync.adopt(longer).head.seq).toBe(0); // it already holds one: that one stands
     expect(store.membership.entries()).toHaveLength(1);
+  });
+
+  it('the content keys of a device the log never gave one: refused, saying so', async () => {
+    const laptop = memberFromSecret('device', randomBytes(32), 'laptop');
+    const { entry } = await genesisEntry(laptop, memberFromSecret('recovery', randomBytes(32), null).key, Date.now());
+    const state = verifyLog([entry]);
+    expect((await MemberKeyring.open(state, { id: laptop.key.id, kemPrivateKey: laptop.kem.privateKey })).current.id).toBeTruthy();
+    const stranger = memberFromSecret('device', randomBytes(32), 'stranger');
+    await expect(MemberKeyring.open(state, { id: stranger.key.id, kemPrivateKey: stranger.kem.privateKey })).rejects.toThrow(`member ${stranger.key.id} holds no key of this motebit`);
   });
 
   it('refuses a relay whose stored log was altered, and keeps nothing it served', async () => {
@@ -210,7 +227,8 @@ describe('membership sync on a device', () => {
     db.close();
     const refused = await sync.refresh().catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(MembershipRelayError);
-    expect(String(refused)).toMatch(/does not follow|fork/);
+    expect(String(refused)).toMatch(/^MembershipRelayError: the relay served a membership log this device refuses: .*(does not follow|fork)/);
+    expect((refused as MembershipRelayError).cause).toBe((refused as MembershipRelayError).fault);
     expect(sync.state?.head.seq).toBe(0); // nothing of what it served was kept
     expect(stores[0]!.membership.entries().map((e) => JSON.parse(e.text) as Entry)).toEqual([genesis]);
   });

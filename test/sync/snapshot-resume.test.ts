@@ -111,6 +111,25 @@ describe('snapshots resume', () => {
     }
   });
 
+  it('a kept upload whose file was damaged is dropped: a new snapshot is made and sent whole', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    a.write(Array.from({ length: 400 }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(600).toString('hex') })));
+    expect((await a.syncNow()).ok).toBe(true);
+    await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 2).relay).make()).rejects.toThrow(/dropped/);
+    const kept = join(a.home, 'upload');
+    const cutId = (JSON.parse(readFileSync(join(kept, 'upload.json'), 'utf8')) as { snapshotId: string }).snapshotId;
+    const blob = readFileSync(join(kept, 'blob'));
+    blob.writeUInt8(blob.readUInt8(blob.byteLength - 1) ^ 1, blob.byteLength - 1); // in a chunk not yet sent
+    writeFileSync(join(kept, 'blob'), blob);
+    const fresh = flaky(a.relay, null, 0);
+    const made = await syncer(a, a.store, fresh.relay).make();
+    expect(made.snapshotId).not.toBe(cutId);
+    expect(fresh.calls.putSnapshotChunk).toBe(Math.ceil(made.bytes / CHUNK)); // nothing of the damaged one was sent
+    expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+    expect(existsSync(kept)).toBe(false);
+  });
+
   it('a snapshot is due by size as well as by count, and not before', async () => {
     const relay = await lab.relay();
     const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
