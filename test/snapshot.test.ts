@@ -305,6 +305,8 @@ describe('a snapshot that was tampered with is refused', () => {
     // The sides in the other order: the first must be the one that loses.
     const swapped = lying({ event_a: c.event_b, event_b: c.event_a, a_device: c.b_device, a_seq: c.b_seq, a_lamport: c.b_lamport, b_device: c.a_device, b_seq: c.a_seq, b_lamport: c.a_lamport });
     expect(swapped.fault).toBe('inconsistent');
+    // One event as both sides.
+    expect(lying({ event_b: c.event_a, b_device: c.a_device, b_seq: c.a_seq, b_lamport: c.a_lamport }).fault).toBe('inconsistent');
     // An open conflict whose side is not among the events.
     const sideText = content.events.find((text) => text.includes(c.event_a))!;
     const withoutSide = content.events.filter((text) => text !== sideText);
@@ -315,6 +317,32 @@ describe('a snapshot that was tampered with is refused', () => {
     // One event held twice.
     const twice = refusal(() => verify(sealSnapshot({ ...content, events: [...content.events, content.events[0]!] }, a.credentials), a));
     expect([twice.fault, twice.message]).toEqual(['inconsistent', `the snapshot holds event ${(JSON.parse(content.events[0]!) as { event_id: string }).event_id} twice`]);
+  });
+
+  it('each other refusal names what is wrong: served under another id, a signer that is not a member or whose seal fails, two heads, an event that is not one', () => {
+    const { a, content } = fixture();
+    const motebitId = a.store.identity.motebitId;
+    const sealed = JSON.parse(JSON.stringify(sealSnapshot(content, a.credentials))) as SealedSnapshot;
+    const words = (input: unknown, signer: Parameters<typeof verifySnapshot>[2] = () => null, expectedId?: string) => {
+      const error = refusal(() => verifySnapshot(input, motebitId, signer, expectedId));
+      return [error.name, error.fault, error.message];
+    };
+    const otherId = newSnapshotId();
+    expect(words(sealed, () => null, otherId)).toEqual(['SnapshotError', 'inconsistent', `the relay served snapshot ${content.snapshot_id} as ${otherId}`]);
+    expect(verifySnapshot(sealed, motebitId, () => null, content.snapshot_id).content.snapshot_id).toBe(content.snapshot_id);
+    expect(words(sealed, () => 'not_member')).toEqual(['SnapshotError', 'not_member', `the snapshot was sealed by ${a.deviceId}, which is not a device of this motebit now`]);
+    expect(words(sealed, () => 'bad_device_cert')).toEqual(['SnapshotError', 'bad_device_cert', "the snapshot's seal does not hold (bad_device_cert)"]);
+    const reseal = (changed: Partial<SnapshotContent>) => sealSnapshot({ ...content, ...changed }, a.credentials);
+    expect(words(reseal({ heads: [...content.heads, content.heads[0]!] }))).toEqual(['SnapshotError', 'inconsistent', `the snapshot names two heads for ${content.heads[0]!.device_id}`]);
+    expect(words(reseal({ events: ['{not json', ...content.events] }))).toEqual(['SnapshotError', 'malformed', 'an event of the snapshot is not JSON']);
+    const malformed = words(reseal({ events: ['{"t":"not an event"}', ...content.events] }));
+    expect(malformed.slice(0, 2)).toEqual(['SnapshotError', 'malformed']);
+    expect(malformed[2]).toMatch(/^an event of the snapshot is malformed: /);
+    const first = JSON.parse(content.events[0]!) as { event_id: string; motebit_id: string };
+    const elsewhere = canonicalJson({ ...first, motebit_id: newMotebit().motebitId });
+    expect(words(reseal({ events: [elsewhere, ...content.events.slice(1)] }))).toEqual(['SnapshotError', 'wrong_motebit', `event ${first.event_id} of the snapshot belongs to another motebit`]);
+    const malformedSnapshot = words({ ...sealed, content: { ...sealed.content, heads: 'none' } });
+    expect(malformedSnapshot[2]).toMatch(/^the snapshot is malformed: /);
   });
 
   it('a snapshot of another motebit, and one that is not a snapshot at all', () => {
