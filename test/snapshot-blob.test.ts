@@ -9,20 +9,13 @@ import { decodeSnapshotBlob, encodeSnapshotBlob } from '../shared/snapshot/blob.
 import { SnapshotError } from '../shared/snapshot/content.ts';
 import { membershipSnapshotSigner } from '../shared/snapshot/signer.ts';
 import { newSnapshotId } from '../shared/ids.ts';
+import { refusal } from './support/refusal.ts';
 
 const ids = { motebitId: 'mb_' + 'a'.repeat(22), snapshotId: newSnapshotId() };
 const key = { id: 'k1', key: randomBytes(32) };
 const keys = (encrypted: boolean) => ({ encrypted, keyById: (id: string) => (id === key.id ? key.key : undefined) });
 
-function refusal(run: () => unknown): SnapshotError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof SnapshotError) return error;
-    throw error;
-  }
-  throw new Error('the blob was accepted');
-}
+const refused = (run: () => unknown): SnapshotError => refusal(SnapshotError, run, 'the blob was accepted');
 
 describe('a snapshot blob', () => {
   it('round-trips, plain and sealed', () => {
@@ -36,17 +29,17 @@ describe('a snapshot blob', () => {
 
   it('is refused, saying why: plain for a motebit that encrypts, a key this device lacks, another snapshot\'s, not a blob, not gzip', () => {
     const text = '{}';
-    const plain = refusal(() => decodeSnapshotBlob(encodeSnapshotBlob(text, ids, null), ids, keys(true)));
+    const plain = refused(() => decodeSnapshotBlob(encodeSnapshotBlob(text, ids, null), ids, keys(true)));
     expect([plain.fault, plain.message]).toEqual(['unreadable', 'the snapshot is not encrypted, but this motebit encrypts everything: it was not made by one of its devices']);
-    const unknown = refusal(() => decodeSnapshotBlob(encodeSnapshotBlob(text, ids, { id: 'k9', key: randomBytes(32) }), ids, keys(true)));
+    const unknown = refused(() => decodeSnapshotBlob(encodeSnapshotBlob(text, ids, { id: 'k9', key: randomBytes(32) }), ids, keys(true)));
     expect([unknown.fault, unknown.message]).toEqual(['unreadable', 'the snapshot is encrypted with key k9, which this device does not have']);
-    const moved = refusal(() => decodeSnapshotBlob(encodeSnapshotBlob(text, ids, key), { ...ids, snapshotId: newSnapshotId() }, keys(true)));
+    const moved = refused(() => decodeSnapshotBlob(encodeSnapshotBlob(text, ids, key), { ...ids, snapshotId: newSnapshotId() }, keys(true)));
     expect([moved.fault, moved.message]).toEqual(['unreadable', 'the snapshot does not open with its key: it was altered, or it is not this snapshot']);
     for (const junk of [Buffer.from('hello world'), Buffer.from('MBS1'), Buffer.from('MBS1\u0000')]) {
-      const error = refusal(() => decodeSnapshotBlob(junk, ids, keys(true)));
+      const error = refused(() => decodeSnapshotBlob(junk, ids, keys(true)));
       expect([error.fault, error.message]).toEqual(['unreadable', 'what the relay served is not a snapshot']);
     }
-    const notGzip = refusal(() => decodeSnapshotBlob(Buffer.concat([Buffer.from('MBP1'), Buffer.from('not gzip')]), ids, keys(false)));
+    const notGzip = refused(() => decodeSnapshotBlob(Buffer.concat([Buffer.from('MBP1'), Buffer.from('not gzip')]), ids, keys(false)));
     expect([notGzip.fault, notGzip.message]).toEqual(['unreadable', 'the snapshot does not decompress (damaged, or larger than this device reads)']);
     expect(decodeSnapshotBlob(Buffer.concat([Buffer.from('MBP1'), gzipSync('[1]')]), ids, keys(false))).toBe('[1]');
   });

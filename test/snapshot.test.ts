@@ -8,6 +8,7 @@ import { coversOf, sealSnapshot, SnapshotError, verifySnapshot, type SealedSnaps
 import { identitySnapshotSigner } from '../shared/snapshot/signer.ts';
 import { randomSeed, signingKeyFromSeed } from '../shared/crypto.ts';
 import { deviceLab, newMotebit, pushAll, type TestDevice } from './support/motebit.ts';
+import { refusal } from './support/refusal.ts';
 
 const lab = deviceLab('snapshot');
 
@@ -228,15 +229,7 @@ describe('a snapshot that was tampered with is refused', () => {
     a.store.applyRemote(pushAll(b));
     return { a, content: snapshotOf(a) };
   }
-  const refusal = (run: () => unknown): SnapshotError => {
-    try {
-      run();
-    } catch (error) {
-      if (error instanceof SnapshotError) return error;
-      throw error;
-    }
-    throw new Error('the snapshot was accepted');
-  };
+  const refused = (run: () => unknown): SnapshotError => refusal(SnapshotError, run, 'the snapshot was accepted');
 
   it('state altered after sealing: the seal no longer holds', () => {
     const { a, content } = fixture();
@@ -244,7 +237,7 @@ describe('a snapshot that was tampered with is refused', () => {
     const event = JSON.parse(sealed.content.events[0]!) as { payload: unknown };
     event.payload = 'forged';
     const tampered: SealedSnapshot = { ...sealed, content: { ...sealed.content, events: [canonicalJson(event), ...sealed.content.events.slice(1)] } };
-    const error = refusal(() => verify(tampered, a));
+    const error = refused(() => verify(tampered, a));
     expect(error.fault).toBe('bad_signature');
     expect(error.message).toMatch(/altered after it was sealed/);
   });
@@ -252,17 +245,17 @@ describe('a snapshot that was tampered with is refused', () => {
   it('digest altered after sealing: the seal no longer holds', () => {
     const { a, content } = fixture();
     const sealed = sealSnapshot(content, a.credentials);
-    expect(refusal(() => verify({ ...sealed, content: { ...sealed.content, state_digest: '0'.repeat(64) } }, a)).fault).toBe('bad_signature');
+    expect(refused(() => verify({ ...sealed, content: { ...sealed.content, state_digest: '0'.repeat(64) } }, a)).fault).toBe('bad_signature');
   });
 
   it('a seal by a key that is not a device of the motebit', () => {
     const { a, content } = fixture();
     const stranger = signingKeyFromSeed(randomSeed());
-    expect(refusal(() => verify(sealSnapshot(content, { deviceKey: stranger, cert: a.credentials.cert }), a)).fault).toBe('device_key_mismatch');
+    expect(refused(() => verify(sealSnapshot(content, { deviceKey: stranger, cert: a.credentials.cert }), a)).fault).toBe('device_key_mismatch');
     // A device of another motebit, whose certificate another identity made.
     const other = newMotebit();
     const cert = a.credentials.cert!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
-    expect(refusal(() => verify(sealSnapshot(content, { deviceKey: a.credentials.deviceKey, cert }), a)).fault).toBe('bad_device_cert');
+    expect(refused(() => verify(sealSnapshot(content, { deviceKey: a.credentials.deviceKey, cert }), a)).fault).toBe('bad_device_cert');
     expect(other.motebitId).not.toBe(content.motebit_id);
   });
 
@@ -270,15 +263,15 @@ describe('a snapshot that was tampered with is refused', () => {
     const { a, content } = fixture();
     // The kept events fold to another state than the sealed digest (a bug, or a member lying).
     const dropped = { ...content, events: content.events.filter((text) => !text.includes('"entity":"memory/2"')) };
-    expect(refusal(() => verify(sealSnapshot(dropped, a.credentials), a)).fault).toBe('digest');
+    expect(refused(() => verify(sealSnapshot(dropped, a.credentials), a)).fault).toBe('digest');
     // A vector that says a's chain ends earlier than the events it holds.
     const heads = content.heads.map((h) => (h.device_id === a.deviceId ? { ...h, seq: 1 } : h));
-    const lying = refusal(() => verify(sealSnapshot({ ...content, heads }, a.credentials), a));
+    const lying = refused(() => verify(sealSnapshot({ ...content, heads }, a.credentials), a));
     expect(lying.fault).toBe('inconsistent');
     expect(lying.message).toMatch(/beyond what the snapshot covers|is not the event the snapshot holds/);
     // A head hash that is not the event at that number.
     const wrongHash = content.heads.map((h) => (h.device_id === a.deviceId ? { ...h, hash: 'f'.repeat(64) } : h));
-    expect(refusal(() => verify(sealSnapshot({ ...content, heads: wrongHash }, a.credentials), a)).fault).toBe('inconsistent');
+    expect(refused(() => verify(sealSnapshot({ ...content, heads: wrongHash }, a.credentials), a)).fault).toBe('inconsistent');
   });
 
   it('re-sealed by its writer but its conflicts lie: each field of a side, the order of the sides, a missing side or settler, an event held twice', () => {
@@ -287,7 +280,7 @@ describe('a snapshot that was tampered with is refused', () => {
     const c = content.conflicts[0]!;
     expect(verify(sealSnapshot(content, a.credentials), a).content.conflicts).toHaveLength(1); // as made, it verifies
     const lying = (conflict: Record<string, unknown>, events = content.events) =>
-      refusal(() => verify(sealSnapshot({ ...content, events, conflicts: [{ ...c, ...conflict }] }, a.credentials), a));
+      refused(() => verify(sealSnapshot({ ...content, events, conflicts: [{ ...c, ...conflict }] }, a.credentials), a));
     const words = `conflict ${c.event_a} / ${c.event_b} of ${c.entity} does not match the snapshot's events`;
     // Each field that names a side, on either side, must be that event's.
     for (const field of [
@@ -310,12 +303,12 @@ describe('a snapshot that was tampered with is refused', () => {
     // An open conflict whose side is not among the events.
     const sideText = content.events.find((text) => text.includes(c.event_a))!;
     const withoutSide = content.events.filter((text) => text !== sideText);
-    expect(refusal(() => verify(sealSnapshot({ ...content, events: withoutSide }, a.credentials), a)).message).toMatch(/does not match the snapshot's events|does not hash to its sealed digest|beyond what|is not the event/);
+    expect(refused(() => verify(sealSnapshot({ ...content, events: withoutSide }, a.credentials), a)).message).toMatch(/does not match the snapshot's events|does not hash to its sealed digest|beyond what|is not the event/);
     // A settled conflict whose sides are here names a settler that is not.
     const settled = lying({ resolved_by: '00000000-0000-4000-8000-000000000000', resolved_lamport: c.sides_lamport + 1 });
     expect([settled.fault, settled.message]).toEqual(['inconsistent', `the event that settled a conflict of ${c.entity} is not in the snapshot`]);
     // One event held twice.
-    const twice = refusal(() => verify(sealSnapshot({ ...content, events: [...content.events, content.events[0]!] }, a.credentials), a));
+    const twice = refused(() => verify(sealSnapshot({ ...content, events: [...content.events, content.events[0]!] }, a.credentials), a));
     expect([twice.fault, twice.message]).toEqual(['inconsistent', `the snapshot holds event ${(JSON.parse(content.events[0]!) as { event_id: string }).event_id} twice`]);
   });
 
@@ -324,7 +317,7 @@ describe('a snapshot that was tampered with is refused', () => {
     const motebitId = a.store.identity.motebitId;
     const sealed = JSON.parse(JSON.stringify(sealSnapshot(content, a.credentials))) as SealedSnapshot;
     const words = (input: unknown, signer: Parameters<typeof verifySnapshot>[2] = () => null, expectedId?: string) => {
-      const error = refusal(() => verifySnapshot(input, motebitId, signer, expectedId));
+      const error = refused(() => verifySnapshot(input, motebitId, signer, expectedId));
       return [error.name, error.fault, error.message];
     };
     const otherId = newSnapshotId();
@@ -348,10 +341,10 @@ describe('a snapshot that was tampered with is refused', () => {
   it('a snapshot of another motebit, and one that is not a snapshot at all', () => {
     const { a, content } = fixture();
     const motebitId = newMotebit().motebitId;
-    const error = refusal(() => verifySnapshot(JSON.parse(JSON.stringify(sealSnapshot(content, a.credentials))), motebitId, () => null));
+    const error = refused(() => verifySnapshot(JSON.parse(JSON.stringify(sealSnapshot(content, a.credentials))), motebitId, () => null));
     expect(error.fault).toBe('wrong_motebit');
-    expect(refusal(() => verify({ content: { t: 'something else' }, seal: {} }, a)).fault).toBe('malformed');
-    expect(refusal(() => verify('not json at all', a)).fault).toBe('malformed');
+    expect(refused(() => verify({ content: { t: 'something else' }, seal: {} }, a)).fault).toBe('malformed');
+    expect(refused(() => verify('not json at all', a)).fault).toBe('malformed');
   });
 
   it('nothing of a refused snapshot is kept', () => {

@@ -10,6 +10,7 @@ import { signingKeyFromSeed, randomSeed } from '../shared/crypto.ts';
 import { certifyDevice, hashEvent, sealEvent, unsealed } from '../shared/event.ts';
 import { GENESIS_HASH, type SealedEvent } from '../shared/portable/event.ts';
 import { newDeviceKey, newMotebit, openDevice, pushAll, tempDir, type TestDevice, type TestMotebit } from './support/motebit.ts';
+import { refusal as refusalOf } from './support/refusal.ts';
 
 let dir: ReturnType<typeof tempDir>;
 let motebit: TestMotebit;
@@ -161,13 +162,7 @@ function rewritten(change: (event: SealedEvent) => SealedEvent): SealedEvent[] {
 }
 
 function refusal(events: unknown[]): ChainError {
-  try {
-    reader.store.applyRemote(events);
-  } catch (error) {
-    if (error instanceof ChainError) return error;
-    throw error;
-  }
-  throw new Error('the batch was applied');
+  return refusalOf(ChainError, () => reader.store.applyRemote(events), 'the batch was applied');
 }
 
 describe('chain rules', () => {
