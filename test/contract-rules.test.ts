@@ -21,7 +21,14 @@ describe('a version vector (covers)', () => {
 
   it('names each writer by its device id, and says so', () => {
     expect(messages(SnapshotCoversSchema.safeParse({ 'not a device': 3 }))).toEqual(['covers names each writer by its device id (dv_ followed by 22 base64url characters)']);
-    expect(SnapshotCoversSchema.safeParse({ [deviceId(7)]: 0 }).success).toBe(false);
+    // A bad number under a good id is not told it is a bad id.
+    const zero = messages(SnapshotCoversSchema.safeParse({ [deviceId(7)]: 0 }));
+    expect(zero).toHaveLength(1);
+    expect(zero[0]).not.toMatch(/device id/);
+    // Nor is something that is not a map at all.
+    const notMap = messages(SnapshotCoversSchema.safeParse([1, 2]));
+    expect(notMap).toHaveLength(1);
+    expect(notMap[0]).not.toMatch(/device id/);
   });
 });
 
