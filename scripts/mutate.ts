@@ -32,7 +32,7 @@ function keepSummaries(areas: readonly string[]): void {
   const path = `${runDir(areas)}/report.json`;
   const report = JSON.parse(readFileSync(path, 'utf8')) as MutationReport;
   const ranAt = statSync(path).mtime.toISOString();
-  for (const area of areas) writeFileSync(summaryPath(area), `${JSON.stringify(summarize(area, report, filesOf(AREAS[area]!.files), sha256, ranAt), null, 2)}\n`);
+  for (const area of areas) writeFileSync(summaryPath(area), `${JSON.stringify(summarize(area, report, filesOf(AREAS[area]!.files), sha256, ranAt, (file) => readFileSync(file, 'utf8')), null, 2)}\n`);
 }
 
 function filesOf(patterns: readonly string[]): string[] {

@@ -73,12 +73,14 @@ function countOf(report: MutationReport): Counts {
 
 /**
  * An area's summary from a report of a run that mutated `areaFiles` and possibly other areas' files too
- * (several areas run together share one initial test run): only the area's files count.
+ * (several areas run together share one initial test run): only the area's files count. A file of the area
+ * the report does not list (it has no mutants: constants only) is recorded by its source as `sourceOf`
+ * reads it, so it does not make the summary stale.
  */
-export function summarize(area: string, report: MutationReport, areaFiles: readonly string[], hashOf: (text: string) => string, ranAt: string): AreaSummary {
+export function summarize(area: string, report: MutationReport, areaFiles: readonly string[], hashOf: (text: string) => string, ranAt: string, sourceOf: (file: string) => string): AreaSummary {
   const mine = new Set(areaFiles);
   const own: MutationReport = { files: Object.fromEntries(Object.entries(report.files).filter(([file]) => mine.has(file))) };
-  const files = Object.fromEntries(Object.entries(own.files).map(([file, { source }]) => [file, hashOf(source)]));
+  const files = Object.fromEntries(areaFiles.map((file) => [file, hashOf(own.files[file]?.source ?? sourceOf(file))]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
   return { area, ranAt, files, ...countOf(own), survivors: survivorsOf(own) };
 }
 

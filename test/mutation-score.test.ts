@@ -13,7 +13,10 @@ const REPORT: MutationReport = {
   },
 };
 const hash = (text: string): string => `h(${text})`;
-const SUMMARY = summarize('area', REPORT, ['shared/a.ts', 'shared/b.ts'], hash, '2026-11-30T00:00:00.000Z');
+const noSource = (file: string): string => {
+  throw new Error(`${file} is in the report: its source comes from there`);
+};
+const SUMMARY = summarize('area', REPORT, ['shared/a.ts', 'shared/b.ts'], hash, '2026-11-30T00:00:00.000Z', noSource);
 const UNCHANGED = new Map([['shared/a.ts', hash('a')], ['shared/b.ts', hash('b')]]);
 
 describe('mutation score', () => {
@@ -44,13 +47,21 @@ describe('mutation score', () => {
   });
 
   it('takes only its own files from a run that mutated several areas together', () => {
-    const b = summarize('b', REPORT, ['shared/b.ts'], hash, '2026-11-30T00:00:00.000Z');
+    const b = summarize('b', REPORT, ['shared/b.ts'], hash, '2026-11-30T00:00:00.000Z', noSource);
     expect(b.files).toEqual({ 'shared/b.ts': 'h(b)' });
     expect([b.killed, b.timeout, b.survived, b.noCoverage, b.ignored, b.errors]).toEqual([1, 0, 1, 1, 0, 0]);
     expect(b.survivors).toEqual(['shared/b.ts:3:1  not covered  EqualityOperator  true', 'shared/b.ts:9:1  survived  EqualityOperator  >=']);
-    const a = summarize('a', REPORT, ['shared/a.ts'], hash, '2026-11-30T00:00:00.000Z');
+    const a = summarize('a', REPORT, ['shared/a.ts'], hash, '2026-11-30T00:00:00.000Z', noSource);
     expect([a.killed, a.timeout, a.survived, a.noCoverage, a.ignored, a.errors]).toEqual([2, 1, 0, 0, 1, 1]);
     expect(a.survivors).toEqual([]);
+  });
+
+  it('records a file of the area that has no mutants (constants only) by its source, so it is not stale', () => {
+    const withConstants = summarize('area', REPORT, ['shared/a.ts', 'shared/b.ts', 'shared/limits.ts'], hash, '2026-11-30T00:00:00.000Z', (file) => `text of ${file}`);
+    expect(withConstants.files).toEqual({ 'shared/a.ts': 'h(a)', 'shared/b.ts': 'h(b)', 'shared/limits.ts': 'h(text of shared/limits.ts)' });
+    expect(withConstants.killed).toBe(SUMMARY.killed);
+    expect(tallyOf(withConstants, new Map([...UNCHANGED, ['shared/limits.ts', hash('text of shared/limits.ts')]])).stale).toEqual([]);
+    expect(tallyOf(withConstants, new Map([...UNCHANGED, ['shared/limits.ts', hash('changed')]])).stale).toEqual(['shared/limits.ts']);
   });
 
   it('adds areas up', () => {

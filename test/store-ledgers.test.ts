@@ -49,6 +49,11 @@ describe('the relay ledger', () => {
     ledger.setCursorEvent(null);
     expect(ledger.cursorEvent()).toBeNull();
 
+    // A replaced or rolled-back relay: every repair starts over.
+    ledger.noteFailure(failure('dv_w', 5, 2), 100);
+    ledger.clearRepairs();
+    expect(ledger.repairs()).toEqual([]);
+
     ledger.setCursorEvent({ seq: 12, eventId: 'e12' });
     ledger.setEpoch('epoch-1');
     store.setCursor(PULL_CURSOR, 12);
