@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, globSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { AREAS, CORE } from '../mutation/areas.mjs';
 import { coreFilesOutsideAreas, formatTally, summarize, sumTallies, tallyOf, type AreaSummary, type MutationReport, type Tally } from './mutation-score.ts';
+import { FIXED_SEED } from '../test/support/property.ts';
 
 const summaryPath = (area: string): string => `mutation/${area}.json`;
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -100,7 +101,11 @@ function main(args: string[]): number {
     return 2;
   }
   console.log(`mutation ${args.length > 1 ? 'areas, in one run' : 'area'}:\n${args.map((area) => `  ${area}: ${AREAS[area]!.what}`).join('\n')}`);
-  const run = spawnSync('sh', ['scripts/with-keyring.sh', 'npx', 'stryker', 'run'], { stdio: 'inherit', env: { ...process.env, MUTATION_AREA: args.join(',') } });
+  // Property suites run on their fixed seed only, with a tenth of their runs: a mutant's verdict must not
+  // depend on a random seed, and at full count the convergence properties that reach the store made
+  // event-store a three-hour run. PROPERTY_SEED, PROPERTY_RUNS or PROPERTY_RUNS_SCALE set override this.
+  const properties = { PROPERTY_SEED: process.env.PROPERTY_SEED ?? String(FIXED_SEED), PROPERTY_RUNS_SCALE: process.env.PROPERTY_RUNS_SCALE ?? '0.1' };
+  const run = spawnSync('sh', ['scripts/with-keyring.sh', 'npx', 'stryker', 'run'], { stdio: 'inherit', env: { ...process.env, ...properties, MUTATION_AREA: args.join(',') } });
   if (run.status !== 0) {
     console.error(`Stryker failed on ${args.join(', ')} (exit ${run.status ?? run.signal}); earlier results, if any, are unchanged`);
     return 1;
