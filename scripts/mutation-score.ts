@@ -80,7 +80,7 @@ function countOf(report: MutationReport): Counts {
 export function summarize(area: string, report: MutationReport, areaFiles: readonly string[], hashOf: (text: string) => string, ranAt: string, sourceOf: (file: string) => string): AreaSummary {
   const mine = new Set(areaFiles);
   const own: MutationReport = { files: Object.fromEntries(Object.entries(report.files).filter(([file]) => mine.has(file))) };
-  const files = Object.fromEntries(areaFiles.map((file) => [file, hashOf(own.files[file]?.source ?? sourceOf(file))]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+  const files = Object.fromEntries([...areaFiles].sort().map((file) => [file, hashOf(own.files[file]?.source ?? sourceOf(file))]));
   return { area, ranAt, files, ...countOf(own), survivors: survivorsOf(own) };
 }
 

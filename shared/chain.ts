@@ -173,11 +173,13 @@ export function planChains(candidates: readonly SealedEvent[], ctx: ChainContext
     unsealed.push(...run.slice(covered));
   }
   // The other seals of events taken above (a copy of an applied event, a duplicate, is not taken).
-  const taken = otherSeals.length > 0 ? new Set(verified) : null; // built only when a batch carries such copies
-  for (const { copy, of } of otherSeals) {
-    if (!taken!.has(of)) continue;
-    const problem = ctx.authority.seal(copy.event, copy.hash);
-    if (problem) throw new ChainError(problem, `${describe(copy.event)} arrived twice, once with an invalid seal (${problem})`, atEvent(copy.event));
+  if (otherSeals.length > 0) {
+    const taken = new Set(verified);
+    for (const { copy, of } of otherSeals) {
+      if (!taken.has(of)) continue;
+      const problem = ctx.authority.seal(copy.event, copy.hash);
+      if (problem) throw new ChainError(problem, `${describe(copy.event)} arrived twice, once with an invalid seal (${problem})`, atEvent(copy.event));
+    }
   }
   return { verified, unsealed, duplicates };
 }

@@ -279,9 +279,8 @@ describe('a snapshot that was tampered with is refused', () => {
     expect(content.conflicts).toHaveLength(1);
     const c = content.conflicts[0]!;
     expect(verify(sealSnapshot(content, a.credentials), a).content.conflicts).toHaveLength(1); // as made, it verifies
-    const lying = (conflict: Record<string, unknown>, events = content.events) =>
-      refused(() => verify(sealSnapshot({ ...content, events, conflicts: [{ ...c, ...conflict }] }, a.credentials), a));
-    const words = `conflict ${c.event_a} / ${c.event_b} of ${c.entity} does not match the snapshot's events`;
+    const lying = (conflict: Record<string, unknown>) => refused(() => verify(sealSnapshot({ ...content, conflicts: [{ ...c, ...conflict }] }, a.credentials), a));
+    const mismatch = (entity: string) => `conflict ${c.event_a} / ${c.event_b} of ${entity} does not match the snapshot's events`;
     // Each field that names a side, on either side, must be that event's.
     for (const field of [
       { entity: 'memory/2' },
@@ -293,7 +292,7 @@ describe('a snapshot that was tampered with is refused', () => {
       { b_lamport: c.b_lamport + 1 },
     ]) {
       const error = lying(field);
-      expect([error.fault, error.message], JSON.stringify(field)).toEqual(['inconsistent', field.entity ? `conflict ${c.event_a} / ${c.event_b} of memory/2 does not match the snapshot's events` : words]);
+      expect([error.fault, error.message], JSON.stringify(field)).toEqual(['inconsistent', mismatch(field.entity ?? c.entity)]);
     }
     // The sides in the other order: the first must be the one that loses.
     const swapped = lying({ event_a: c.event_b, event_b: c.event_a, a_device: c.b_device, a_seq: c.b_seq, a_lamport: c.b_lamport, b_device: c.a_device, b_seq: c.a_seq, b_lamport: c.a_lamport });

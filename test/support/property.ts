@@ -1,7 +1,7 @@
 // How every property test picks its seeds (issue 15): a fixed seed, so each run checks the same cases, and
 // a random one, so runs keep exploring; each seed gets half of the runs. PROPERTY_SEED replays one seed
-// (all runs on it), PROPERTY_RUNS sets the count, PROPERTY_RUNS_SCALE multiplies each property's own. The seeds are printed with the file's name, and a
-// failure's message carries fast-check's seed and path as well.
+// (all runs on it), PROPERTY_RUNS sets the count, PROPERTY_RUNS_SCALE multiplies each property's own. The
+// seeds are printed with the file's name, and a failure's message carries fast-check's seed and path as well.
 import fc from 'fast-check';
 
 export const FIXED_SEED = 20_261_130;

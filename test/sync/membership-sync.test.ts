@@ -52,8 +52,8 @@ async function offered(client: RelayClient, entry: Entry): Promise<Entry> {
   return entry;
 }
 
-const clientFor = (relay: RunningRelay, motebitId: string, member: MemberSecret, audience = relay.audience) =>
-  new RelayClient({ relayUrl: relay.url, audience, motebitId, deviceId: member.key.id, deviceKey: member.signing });
+const clientFor = (relay: RunningRelay, motebitId: string, member: MemberSecret, audience = relay.audience, relayUrl = relay.url) =>
+  new RelayClient({ relayUrl, audience, motebitId, deviceId: member.key.id, deviceKey: member.signing });
 
 async function founded(relay: RunningRelay) {
   const laptop = memberFromSecret('device', randomBytes(32), 'laptop');
@@ -164,7 +164,7 @@ describe('membership sync on a device', () => {
     try {
       const { laptop, key, state } = await founded(relay);
       const client = clientFor(relay, state.motebitId, laptop, proxy.url);
-      const proxied = new RelayClient({ relayUrl: proxy.url, audience: proxy.url, motebitId: state.motebitId, deviceId: laptop.key.id, deviceKey: laptop.signing });
+      const proxied = clientFor(relay, state.motebitId, laptop, proxy.url, proxy.url);
       const sync = new MembershipSync(storeOf('laptop', state.motebitId, laptop).membership, proxied, state.motebitId);
       expect(await sync.refresh()).toMatchObject({ kind: 'current', added: 1 });
       proxy.rewrite((answer) => (answer.method === 'GET' && answer.path.endsWith('/membership') ? new WithStatus(503, { error: { code: 'unavailable', message: 'try again later' } }) : undefined));

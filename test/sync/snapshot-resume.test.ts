@@ -44,6 +44,15 @@ function flaky(relay: SnapshotRelay, failing: 'putSnapshotChunk' | 'snapshotChun
   return { relay: wrapped, calls };
 }
 
+/** A device that synced 400 incompressible values, so its snapshot spans several chunks. */
+async function syncedWithChunks(): Promise<Device> {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+  a.write(Array.from({ length: 400 }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(600).toString('hex') })));
+  expect((await a.syncNow()).ok).toBe(true);
+  return a;
+}
+
 function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy: { every: number; everyMb: number } = { every: 0, everyMb: 0 }): SnapshotSync {
   const identity = device.identity;
   if (identity.kind !== 'master-token') throw new Error('this test uses a master-token motebit');
@@ -63,11 +72,7 @@ function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy:
 
 describe('snapshots resume', () => {
   it('an interrupted upload sends only what the relay lacks; an interrupted download fetches only what it lacks', async () => {
-    const relay = await lab.relay();
-    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
-    // Incompressible values, so the snapshot spans several chunks.
-    a.write(Array.from({ length: 400 }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(600).toString('hex') })));
-    expect((await a.syncNow()).ok).toBe(true);
+    const a = await syncedWithChunks();
 
     const cut = flaky(a.relay, 'putSnapshotChunk', 2);
     await expect(syncer(a, a.store, cut.relay).make()).rejects.toThrow(/dropped/);
@@ -112,10 +117,7 @@ describe('snapshots resume', () => {
   });
 
   it('a kept upload whose file was damaged is dropped: a new snapshot is made and sent whole', async () => {
-    const relay = await lab.relay();
-    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
-    a.write(Array.from({ length: 400 }, (_, i) => ({ entity: `memory/${i}`, op: 'set' as const, payload: randomBytes(600).toString('hex') })));
-    expect((await a.syncNow()).ok).toBe(true);
+    const a = await syncedWithChunks();
     await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 2).relay).make()).rejects.toThrow(/dropped/);
     const kept = join(a.home, 'upload');
     const cutId = (JSON.parse(readFileSync(join(kept, 'upload.json'), 'utf8')) as { snapshotId: string }).snapshotId;
