@@ -72,15 +72,40 @@ function countOf(report: MutationReport): Counts {
 }
 
 /**
- * An area's summary from a report of a run that mutated `areaFiles` and possibly other areas' files too
- * (several areas run together share one initial test run): only the area's files count. A file of the area
- * the report does not list (it has no mutants: constants only) is recorded by its source as `sourceOf`
- * reads it, so it does not make the summary stale.
+ * An area's entry, once globbed: a file, or some of its lines as `path:FROM-TO` (Stryker's own syntax for
+ * `mutate`), so that a file too big for one sitting is cut into areas that each fit in one.
  */
-export function summarize(area: string, report: MutationReport, areaFiles: readonly string[], hashOf: (text: string) => string, ranAt: string, sourceOf: (file: string) => string): AreaSummary {
-  const mine = new Set(areaFiles);
-  const own: MutationReport = { files: Object.fromEntries(Object.entries(report.files).filter(([file]) => mine.has(file))) };
-  const files = Object.fromEntries([...areaFiles].sort().map((file) => [file, hashOf(own.files[file]?.source ?? sourceOf(file))]));
+export interface Target {
+  readonly file: string;
+  /** First and last line, inclusive; null for the whole file. */
+  readonly lines: readonly [number, number] | null;
+}
+
+export function parseTarget(entry: string): Target {
+  const match = /^(.+):(\d+)-(\d+)$/.exec(entry);
+  return match ? { file: match[1]!, lines: [Number(match[2]), Number(match[3])] } : { file: entry, lines: null };
+}
+
+/**
+ * An area's summary from a report of a run that mutated `targets` (files, or lines of them: parseTarget)
+ * and possibly other areas' too (several areas run together share one initial test run): only the area's
+ * mutants count. A file of the area the report does not list (it has no mutants: constants only) is
+ * recorded by its source as `sourceOf` reads it, so it does not make the summary stale. A summary keeps
+ * the hash of each whole file: any change to it makes every area with lines of it stale.
+ */
+export function summarize(area: string, report: MutationReport, targets: readonly string[], hashOf: (text: string) => string, ranAt: string, sourceOf: (file: string) => string): AreaSummary {
+  const ranges = new Map<string, (readonly [number, number] | null)[]>();
+  for (const { file, lines } of targets.map(parseTarget)) ranges.set(file, [...(ranges.get(file) ?? []), lines]);
+  const mine = (file: string, mutant: ReportMutant): boolean =>
+    ranges.get(file)!.some((lines) => lines === null || (mutant.location.start.line >= lines[0] && mutant.location.start.line <= lines[1]));
+  const own: MutationReport = {
+    files: Object.fromEntries(
+      Object.entries(report.files)
+        .filter(([file]) => ranges.has(file))
+        .map(([file, { source, mutants }]) => [file, { source, mutants: mutants.filter((mutant) => mine(file, mutant)) }]),
+    ),
+  };
+  const files = Object.fromEntries([...ranges.keys()].sort().map((file) => [file, hashOf(own.files[file]?.source ?? sourceOf(file))]));
   return { area, ranAt, files, ...countOf(own), survivors: survivorsOf(own) };
 }
 
@@ -135,12 +160,30 @@ export function survivorsOf(report: MutationReport): string[] {
   return lines;
 }
 
-/** Files of the core that no area lists, and files that more than one area lists. */
-export function coreFilesOutsideAreas(core: readonly string[], areas: readonly (readonly string[])[]): { missing: string[]; twice: string[] } {
-  const count = new Map<string, number>();
-  for (const files of areas) for (const file of files) count.set(file, (count.get(file) ?? 0) + 1);
-  return {
-    missing: core.filter((file) => !count.has(file)),
-    twice: [...count].filter(([, n]) => n > 1).map(([file]) => file).sort(),
-  };
+/**
+ * Files of the core that no area lists, or only some of whose lines areas list (`lineCount`: a file's
+ * lines); and files that more than one area lists, whole or with lines in common. Each area is its
+ * targets, once globbed (parseTarget).
+ */
+export function coreFilesOutsideAreas(core: readonly string[], areas: readonly (readonly string[])[], lineCount: (file: string) => number = () => 0): { missing: string[]; twice: string[] } {
+  const listed = new Map<string, (readonly [number, number] | null)[]>();
+  for (const targets of areas) for (const { file, lines } of targets.map(parseTarget)) listed.set(file, [...(listed.get(file) ?? []), lines]);
+  const missing = core.filter((file) => !listed.has(file));
+  const twice: string[] = [];
+  for (const [file, all] of listed) {
+    if (all.length === 1 && all[0] === null) continue;
+    if (all.includes(null)) {
+      twice.push(file);
+      continue;
+    }
+    const sorted = (all as (readonly [number, number])[]).toSorted((x, y) => x[0] - y[0]);
+    let next = 1;
+    for (const [from, to] of sorted) {
+      if (from < next && !twice.includes(file)) twice.push(file);
+      if (from > next && !missing.includes(file)) missing.push(file);
+      next = Math.max(next, to + 1);
+    }
+    if (next <= lineCount(file) && !missing.includes(file)) missing.push(file);
+  }
+  return { missing: missing.sort(), twice: twice.sort() };
 }

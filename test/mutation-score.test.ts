@@ -75,4 +75,20 @@ describe('mutation score', () => {
     expect(coreFilesOutsideAreas(['a', 'b', 'c'], [['a'], ['b', 'a']])).toEqual({ missing: ['c'], twice: ['a'] });
     expect(coreFilesOutsideAreas(['a'], [['a']])).toEqual({ missing: [], twice: [] });
   });
+
+  it('cuts a big file into areas by lines: each area counts the mutants of its lines, and the cuts must cover the file once', () => {
+    const first = summarize('first', REPORT, ['shared/a.ts:1-4'], hash, '2026-11-30T00:00:00.000Z', noSource);
+    const rest = summarize('rest', REPORT, ['shared/a.ts:5-99', 'shared/b.ts'], hash, '2026-11-30T00:00:00.000Z', noSource);
+    expect(first.files).toEqual({ 'shared/a.ts': 'h(a)' }); // the whole file's hash: any change makes both stale
+    expect([first.killed, first.timeout, first.ignored, first.errors]).toEqual([1, 1, 0, 0]);
+    expect([rest.killed, rest.timeout, rest.survived, rest.noCoverage, rest.ignored, rest.errors]).toEqual([2, 0, 1, 1, 1, 1]);
+    expect(sumTallies([tallyOf(first, new Map([['shared/a.ts', hash('a')]])), tallyOf(rest, UNCHANGED)])).toMatchObject({ killed: 3, timeout: 1, survived: 1, noCoverage: 1, ignored: 1, errors: 1, stale: [] });
+    const lines = (): number => 120;
+    expect(coreFilesOutsideAreas(['e'], [['e:1-60'], ['e:61-99999']], lines)).toEqual({ missing: [], twice: [] });
+    expect(coreFilesOutsideAreas(['e'], [['e:1-60'], ['e:60-99999']], lines)).toEqual({ missing: [], twice: ['e'] });
+    expect(coreFilesOutsideAreas(['e'], [['e:1-60'], ['e:62-99999']], lines)).toEqual({ missing: ['e'], twice: [] });
+    expect(coreFilesOutsideAreas(['e'], [['e:2-60'], ['e:61-120']], lines)).toEqual({ missing: ['e'], twice: [] });
+    expect(coreFilesOutsideAreas(['e'], [['e:1-60'], ['e:61-119']], lines)).toEqual({ missing: ['e'], twice: [] });
+    expect(coreFilesOutsideAreas(['e'], [['e'], ['e:61-120']], lines)).toEqual({ missing: [], twice: ['e'] });
+  });
 });

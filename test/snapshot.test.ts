@@ -190,6 +190,7 @@ describe('pruning', () => {
     expect(after!.winner.kept).toBe(false);
     expect(JSON.stringify([...a.store.events()])).not.toMatch(/from a|from b/);
     expect(() => a.store.resolveConflicts([after!.id], 'other')).toThrow(/no longer kept/);
+    expect(() => a.store.resolveConflict(after!.id, after!.loser.eventId)).toThrow(/^that value of memory\/secret is no longer kept: the entity was deleted and its old history dropped$/);
     // A device that joins from the pruned device's snapshot records the same conflict, without the values.
     const content = snapshotOf(a, acks);
     expect(JSON.stringify(content)).not.toMatch(/from a|from b/);

@@ -144,7 +144,6 @@ export class EventStore {
   private cachedAuthority: { state: MembershipState | null; authority: EventAuthority } | undefined;
 
   private constructor(db: SqliteDatabase, identity: StoreIdentity) {
-    if ((identity.identityPublicKey === undefined) === (identity.membership === undefined)) throw new TypeError('a store is given an identity key or a membership log, one of the two');
     this.db = db;
     this.identity = identity;
     this.sql = prepareStatements(db);
@@ -165,6 +164,8 @@ export class EventStore {
 
   /** Opens (creating if needed) the store at `path` for one device of one motebit. */
   static open(path: string, identity: StoreIdentity): EventStore {
+    // Checked before the file is opened, so a wrong call leaves no database open behind it.
+    if ((identity.identityPublicKey === undefined) === (identity.membership === undefined)) throw new TypeError('a store is given an identity key or a membership log, one of the two');
     const db = openDatabase(path);
     try {
       bindIdentity(db, identity);
