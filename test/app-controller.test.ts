@@ -125,6 +125,31 @@ it('an invalid relay URL in settings shows an error and changes nothing; a valid
   expect(joined.get('memory/1')?.value).toBe('moves with me'); // it came from the second relay
 });
 
+it('a move to a relay that refuses this motebit\'s membership log fails at the move and changes nothing', async () => {
+  const relay = await lab.relay();
+  await controller.start();
+  await ok('setup.create', { relayUrl: relay.url });
+  controller.current.put('memory/1', 'stays here');
+  await ok('sync.now');
+  const before = await ok<{ relayUrl: string }>('settings.get');
+  const config = readFileSync(configPath(join(lab.dir, 'app')), 'utf8');
+  // A relay that takes one new motebit from this address, and has taken it already: it refuses the log.
+  const full = await lab.relay({ db: join(lab.dir, 'full-relay.db'), newMotebitCapacity: 1, newMotebitsPerMinute: 0.01 });
+  await lab.create(full.url);
+  const moved = await call('settings.setRelayUrl', { relayUrl: full.url });
+  expect(moved).toMatchObject({
+    ok: false,
+    error: {
+      code: 'network',
+      message: `This device did not move to ${full.url}: the relay is busy with too many requests from this network: it still syncs with ${relay.url}; try the move again later, or choose another relay.`,
+    },
+  });
+  expect(await ok('settings.get')).toEqual(before);
+  expect(readFileSync(configPath(join(lab.dir, 'app')), 'utf8')).toBe(config);
+  controller.current.put('memory/2', 'still syncing');
+  expect(await ok('sync.now')).toMatchObject({ ok: true });
+});
+
 it('changes the interval, the login item, and pauses and resumes sync', async () => {
   const relay = await lab.relay();
   await controller.start();

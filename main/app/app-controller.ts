@@ -16,7 +16,7 @@ import { openSecretStore } from '../keyring/open.ts';
 import { KeyringUnavailableError } from '../keyring/secret-store.ts';
 import { motebitDir } from '../config/home.ts';
 import { checkRelay } from '../sync/relay-client.ts';
-import { CancelledError, errorWords, oneLine } from './error-words.ts';
+import { CancelledError, StepNotDoneError, errorWords, oneLine } from './error-words.ts';
 import type { ConflictQuery, ConflictRecord, KeepChoice } from '../store/event-store.ts';
 import { winReasonWords } from './conflict-words.ts';
 import { RelayClient } from '../sync/relay-client.ts';
@@ -414,8 +414,12 @@ export class AppController {
     if (url === device.identity.relayUrl) return { settings: this.settings(), told: 'not_asked', message: null };
     const { identity } = device;
     const relay = new RelayClient({ relayUrl: url, motebitId: identity.motebitId, deviceId: identity.deviceId, deviceKey: identity.deviceKey });
-    await relay.health();
-    await device.enrolAt(relay);
+    try {
+      await relay.health();
+      await device.enrolAt(relay);
+    } catch (error) {
+      throw new StepNotDoneError(`this device did not move to ${url}`, error, `it still syncs with ${device.identity.relayUrl}; try the move again later, or choose another relay`);
+    }
     let told: 'sent' | 'not_asked' | 'failed' = 'not_asked';
     let message: string | null = null;
     if (tellOthers) {

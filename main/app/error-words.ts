@@ -62,6 +62,21 @@ export class SyncFirstError extends Error {
   }
 }
 
+/**
+ * A step that did not happen because of another failure (a move the new relay refused): what did not
+ * happen, then the failure's own words and kind, with what to do instead of the failure's next step (which
+ * speaks of sync retrying, not of this step).
+ */
+export class StepNotDoneError extends Error {
+  override name = 'StepNotDoneError';
+  /** What to do now (e.g. "this device still syncs with …: try the move again later"). */
+  readonly instead: string;
+  constructor(what: string, cause: unknown, instead: string) {
+    super(what, { cause });
+    this.instead = instead;
+  }
+}
+
 /** The person cancelled (e.g. a setup waiting for a relay that does not answer). Nothing was written. */
 export class CancelledError extends Error {
   override name = 'CancelledError';
@@ -241,6 +256,10 @@ export function errorWords(error: unknown): Words {
   if (error instanceof PairsByApprovalError) return { kind: 'state', message: error.message, nextStep: '', details: '' };
   if (error instanceof MembershipError) {
     return { kind: 'integrity', message: "the motebit's list of devices, as the relay served it, does not check out; nothing of it was used", nextStep: 'try again later; if it keeps happening, the relay is faulty or tampered with', details: error.message };
+  }
+  if (error instanceof StepNotDoneError) {
+    const failure = errorWords(error.cause);
+    return { ...failure, message: `${error.message}: ${failure.message}`, nextStep: error.instead };
   }
   if (error instanceof SyncFirstError) {
     const nextStep = error.failure.nextStep.trim() === '' ? error.again : `${error.failure.nextStep.trim().replace(/[.;]+$/, '')}; ${error.again}`;

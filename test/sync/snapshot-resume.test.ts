@@ -11,7 +11,7 @@ import { EventStore } from '../../main/store/event-store.ts';
 import { SnapshotSync, type SnapshotRelay } from '../../main/sync/snapshot-sync.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
-import { deviceIdFromDeviceKey } from '../../shared/ids.ts';
+import { deviceIdFromDeviceKey, newSnapshotId } from '../../shared/ids.ts';
 import { identitySnapshotSigner } from '../../shared/snapshot/signer.ts';
 import { Lab } from '../support/devices.ts';
 import type { SyncProgress } from '../../shared/portable/status.ts';
@@ -128,6 +128,38 @@ describe('snapshots resume', () => {
     const made = await syncer(a, a.store, fresh.relay).make();
     expect(made.snapshotId).not.toBe(cutId);
     expect(fresh.calls.putSnapshotChunk).toBe(Math.ceil(made.bytes / CHUNK)); // nothing of the damaged one was sent
+    expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+    expect(existsSync(kept)).toBe(false);
+  });
+
+  it('a kept upload the relay no longer has (another upload of this device replaced it as it resumed) is dropped: a new snapshot is made and sent whole', async () => {
+    const a = await syncedWithChunks();
+    await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 2).relay).make()).rejects.toThrow(/dropped/);
+    const kept = join(a.home, 'upload');
+    const cut = JSON.parse(readFileSync(join(kept, 'upload.json'), 'utf8')) as { snapshotId: string; covers: Record<string, number> };
+    // Between the resumed begin and its first chunk, the same device begins another upload (say, the CLI
+    // beside the app): the relay keeps one unfinished upload per device, so it forgets the kept one.
+    const puts = new Map<string, number>();
+    let raced = false;
+    const racing: SnapshotRelay = {
+      beginSnapshot: (begin) => a.relay.beginSnapshot(begin),
+      commitSnapshot: (id) => a.relay.commitSnapshot(id),
+      latestSnapshot: () => a.relay.latestSnapshot(),
+      postAck: (covers, at) => a.relay.postAck(covers, at),
+      snapshotChunk: (id, index) => a.relay.snapshotChunk(id, index),
+      putSnapshotChunk: async (id, index, data) => {
+        if (!raced) {
+          raced = true;
+          await a.relay.beginSnapshot({ snapshot_id: newSnapshotId(), size: 100, sha256: '0'.repeat(64), chunk_bytes: CHUNK, covers: cut.covers });
+        }
+        puts.set(id, (puts.get(id) ?? 0) + 1);
+        return a.relay.putSnapshotChunk(id, index, data);
+      },
+    };
+    const made = await syncer(a, a.store, racing).make();
+    expect(made.snapshotId).not.toBe(cut.snapshotId);
+    expect(puts.get(cut.snapshotId)).toBe(1); // refused: the relay no longer has that upload
+    expect(puts.get(made.snapshotId)).toBe(Math.ceil(made.bytes / CHUNK));
     expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
     expect(existsSync(kept)).toBe(false);
   });
