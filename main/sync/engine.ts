@@ -622,9 +622,11 @@ export class SyncEngine {
 
   /**
    * A writer's events failed verification (the ledger has noted it, with the page): they are fetched again
-   * until they verify, and this cycle fails.
+   * until they verify, and this cycle fails. A quarantined writer's fail nothing: they are set aside, and
+   * the status shows them as quarantined.
    */
   private noteFailure(deviceId: string): void {
+    if (this.store.ledger.isQuarantined(deviceId)) return;
     this.failedThisCycle.add(deviceId);
     if (!this.running && this.lastError === null) {
       // A live page between cycles: say so now, not only at the next cycle.

@@ -12,7 +12,7 @@ import { sha256Hex } from '../../shared/crypto.ts';
 import { canonicalBytes, toBase64Url } from '../../shared/encoding.ts';
 import { GENESIS_HASH } from '../../shared/portable/event.ts';
 import type { StoredWireEvent } from '../../shared/portable/wire.ts';
-import { Lab, conflictPairs, freePort, syncAll } from '../support/devices.ts';
+import { Lab, conflictPairs, eventually, freePort, syncAll } from '../support/devices.ts';
 import { startRewritingProxy, type Answer, type RewritingProxy } from '../support/rewriting-proxy.ts';
 
 let lab: Lab;
@@ -207,6 +207,28 @@ describe('a relay that serves bad data', () => {
     expect(b.status().quarantinedEvents).toBe(1);
     expect(b.store.ledger.quarantined()[0]).toMatchObject({ deviceId: aId, deviceSeq: 2, code: 'decrypt_failed' });
     expect(b.get('a/0')).toBeUndefined();
+  });
+
+  it('a quarantined writer\'s events arriving live between cycles fail nothing: the status stays as it was', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { name: 'a', encryption: false, transport: 'http' });
+    const b = await lab.join(a, { name: 'b', transport: 'websocket' });
+    const c = await lab.join(a, { name: 'c', transport: 'http' });
+    await syncAll([a, b, c]);
+    // c, misbehaving, pushes its events with their values altered after sealing, through the real relay API.
+    const client = new RelayClient({ relayUrl: relay.url, motebitId: c.identity.motebitId, deviceId: c.identity.deviceId, deviceKey: c.identity.deviceKey });
+    c.put('c/1', 'one');
+    c.put('c/2', 'two');
+    const [first, second] = c.store.outboxBatch(1, c.identity.credentials).concat(c.store.outboxBatch(1, c.identity.credentials, 1));
+    const altered = (event: typeof first) => ({ event_id: event!.event_id, device_id: event!.device_id, device_seq: event!.device_seq, key_id: null, body: toBase64Url(Buffer.from(JSON.stringify({ ...event, payload: 'altered' }))) });
+    await client.push([altered(first)]);
+    for (let cycle = 1; cycle <= 3; cycle++) expect((await b.syncNow()).ok).toBe(false);
+    expect(await b.syncNow()).toMatchObject({ ok: true, error: null });
+    expect(b.store.ledger.quarantined()).toMatchObject([{ deviceId: c.identity.deviceId, deviceSeq: 1 }]);
+    // Its next event reaches b live, over the WebSocket, and cannot be applied either (its chain misses 1).
+    await client.push([altered(second)]);
+    await eventually(() => b.store.rejectedEvents().some((r) => r.deviceId === c.identity.deviceId && r.deviceSeq === 2), 'b received it');
+    expect(b.status()).toMatchObject({ state: 'idle', lastError: null, quarantinedEvents: 1 });
   });
 
   it('a writer the relay holds but does not send is reported, and fetched as soon as it is served', async () => {
