@@ -9,6 +9,7 @@ import { createDispatcher, type Dispatch } from '../main/app/ipc-dispatch.ts';
 import { configPath } from '../main/config/home.ts';
 import { Lab, eventually, syncAll } from './support/devices.ts';
 import { joinByApproval } from './support/pair.ts';
+import type { RunningRelay } from '../relay/server.ts';
 
 class RecordingPlatform implements PlatformHooks {
   readonly notifications: { title: string; body: string }[] = [];
@@ -99,22 +100,31 @@ it('notifies once per batch of new conflicts, and "keep the other value" converg
   expect(await call('conflicts.keep', { id: 999, eventId: other_side.eventId })).toMatchObject({ ok: false, error: { code: 'invalid_argument' } });
 });
 
-it('an invalid relay URL in settings shows an error and changes nothing; a valid one moves the device and its log', async () => {
+/** A device set up on a new relay with one value synced; `unchanged` checks its settings and config file are as they were then. */
+async function setUpAndSynced(value: string): Promise<{ relay: RunningRelay; unchanged: () => Promise<void> }> {
   const relay = await lab.relay();
   await controller.start();
   await ok('setup.create', { relayUrl: relay.url });
-  controller.current.put('memory/1', 'moves with me');
+  controller.current.put('memory/1', value);
   await ok('sync.now');
   const before = await ok<{ relayUrl: string }>('settings.get');
   const config = readFileSync(configPath(join(lab.dir, 'app')), 'utf8');
+  const unchanged = async (): Promise<void> => {
+    expect(await ok('settings.get')).toEqual(before);
+    expect(readFileSync(configPath(join(lab.dir, 'app')), 'utf8')).toBe(config);
+  };
+  return { relay, unchanged };
+}
+
+it('an invalid relay URL in settings shows an error and changes nothing; a valid one moves the device and its log', async () => {
+  const { unchanged } = await setUpAndSynced('moves with me');
 
   for (const relayUrl of ['ftp://relay.example', 'http://user:pw@relay.example', 'relay dot example', '']) {
     const result = await call('settings.setRelayUrl', { relayUrl });
     expect(result, relayUrl).toMatchObject({ ok: false, error: { code: 'invalid_argument' } });
   }
   expect(await call('settings.setRelayUrl', { relayUrl: 'http://127.0.0.1:9' })).toMatchObject({ ok: false, error: { code: 'network' } });
-  expect(await ok('settings.get')).toEqual(before);
-  expect(readFileSync(configPath(join(lab.dir, 'app')), 'utf8')).toBe(config);
+  await unchanged();
 
   const second = await lab.relay({ db: join(lab.dir, 'second-relay.db') });
   expect(await ok('settings.setRelayUrl', { relayUrl: second.url })).toMatchObject({ relayUrl: second.url });
@@ -126,13 +136,7 @@ it('an invalid relay URL in settings shows an error and changes nothing; a valid
 });
 
 it('a move to a relay that refuses this motebit\'s membership log fails at the move and changes nothing', async () => {
-  const relay = await lab.relay();
-  await controller.start();
-  await ok('setup.create', { relayUrl: relay.url });
-  controller.current.put('memory/1', 'stays here');
-  await ok('sync.now');
-  const before = await ok<{ relayUrl: string }>('settings.get');
-  const config = readFileSync(configPath(join(lab.dir, 'app')), 'utf8');
+  const { relay, unchanged } = await setUpAndSynced('stays here');
   // A relay that takes one new motebit from this address, and has taken it already: it refuses the log.
   const full = await lab.relay({ db: join(lab.dir, 'full-relay.db'), newMotebitCapacity: 1, newMotebitsPerMinute: 0.01 });
   await lab.create(full.url);
@@ -144,8 +148,7 @@ it('a move to a relay that refuses this motebit\'s membership log fails at the m
       message: `This device did not move to ${full.url}: the relay is busy with too many requests from this network: it still syncs with ${relay.url}; try the move again later, or choose another relay.`,
     },
   });
-  expect(await ok('settings.get')).toEqual(before);
-  expect(readFileSync(configPath(join(lab.dir, 'app')), 'utf8')).toBe(config);
+  await unchanged();
   controller.current.put('memory/2', 'still syncing');
   expect(await ok('sync.now')).toMatchObject({ ok: true });
 });

@@ -131,6 +131,17 @@ async function lyingRelay(): Promise<{ proxy: RewritingProxy; a: Device; b: Devi
   return { proxy, a, b };
 }
 
+/** Three synced devices of an unencrypted motebit on a real relay, b on `bTransport`, and c's own client of the relay API (c pushes what its store never would). */
+async function withMisbehavingMember(bTransport: TransportPreference): Promise<{ a: Device; b: Device; c: Device; client: RelayClient }> {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a', encryption: false, transport: 'http' });
+  const b = await lab.join(a, { name: 'b', transport: bTransport });
+  const c = await lab.join(a, { name: 'c', transport: 'http' });
+  await syncAll([a, b, c]);
+  const client = new RelayClient({ relayUrl: relay.url, motebitId: c.identity.motebitId, deviceId: c.identity.deviceId, deviceKey: c.identity.deviceKey });
+  return { a, b, c, client };
+}
+
 type Page = { events: StoredWireEvent[] } & Record<string, unknown>;
 const isPage = (answer: Answer): answer is Answer & { body: Page } => answer.method === 'GET' && answer.path.endsWith('/events') && answer.status === 200;
 
@@ -210,13 +221,8 @@ describe('a relay that serves bad data', () => {
   });
 
   it('a quarantined writer\'s events arriving live between cycles fail nothing: the status stays as it was', async () => {
-    const relay = await lab.relay();
-    const a = await lab.create(relay.url, { name: 'a', encryption: false, transport: 'http' });
-    const b = await lab.join(a, { name: 'b', transport: 'websocket' });
-    const c = await lab.join(a, { name: 'c', transport: 'http' });
-    await syncAll([a, b, c]);
-    // c, misbehaving, pushes its events with their values altered after sealing, through the real relay API.
-    const client = new RelayClient({ relayUrl: relay.url, motebitId: c.identity.motebitId, deviceId: c.identity.deviceId, deviceKey: c.identity.deviceKey });
+    const { b, c, client } = await withMisbehavingMember('websocket');
+    // c, misbehaving, pushes its events with their values altered after sealing.
     c.put('c/1', 'one');
     c.put('c/2', 'two');
     const [first, second] = c.store.outboxBatch(1, c.identity.credentials).concat(c.store.outboxBatch(1, c.identity.credentials, 1));
@@ -273,14 +279,9 @@ describe('a relay that serves bad data', () => {
   });
 
   it('a body nested thousands deep from an enrolled device is one reported event, not a crash', async () => {
-    const relay = await lab.relay();
-    const a = await lab.create(relay.url, { name: 'a', encryption: false, transport: 'http' });
-    const b = await lab.join(a, { name: 'b', transport: 'http' });
-    const c = await lab.join(a, { name: 'c', transport: 'http' });
-    await syncAll([a, b, c]);
+    const { a, b, c, client } = await withMisbehavingMember('http');
     // c, misbehaving, writes a genuine, sealed event whose payload is nested 5,000 deep (its own store
-    // would refuse it, so it is made by hand) and pushes it through the real relay API.
-    const client = new RelayClient({ relayUrl: relay.url, motebitId: c.identity.motebitId, deviceId: c.identity.deviceId, deviceKey: c.identity.deviceKey });
+    // would refuse it, so it is made by hand).
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
     const fields = {
       v: 1,
