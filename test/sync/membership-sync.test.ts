@@ -10,7 +10,7 @@ import { signingKeyFromSeed } from '../../shared/crypto.ts';
 import { addEntry, genesisEntry, memberFromSecret, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { MAX_MEMBERSHIP_ENTRIES } from '../../shared/portable/relay-api.ts';
 import type { Entry } from '../../shared/membership/entry.ts';
-import { applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
+import { MembershipError, applyEntry, verifyLog, type MembershipState } from '../../shared/membership/log.ts';
 import { EventStore } from '../../main/store/event-store.ts';
 import { MembershipRelayError, MembershipSync } from '../../main/sync/membership-sync.ts';
 import { MemberKeyring } from '../../main/sync/member-keyring.ts';
@@ -19,6 +19,7 @@ import { tempDir } from '../support/motebit.ts';
 import { freePort } from '../support/devices.ts';
 import { WithStatus, startRewritingProxy } from '../support/rewriting-proxy.ts';
 import { TransportError } from '../../main/sync/transport.ts';
+import { refusal } from '../support/refusal.ts';
 
 let dir: ReturnType<typeof tempDir>;
 const relays: RunningRelay[] = [];
@@ -179,6 +180,7 @@ describe('membership sync on a device', () => {
       const short = await sync.refresh().catch((error: unknown) => error);
       expect(short).toBeInstanceOf(MembershipRelayError);
       expect((short as Error).message).toBe('the relay served a membership log this device refuses: membership entry 1: the relay says its log ends at entry 1 but served entries only up to 0');
+      expect((short as MembershipRelayError).fault).toMatchObject({ fault: 'chain', seq: 1 });
       expect(sync.state?.head.seq).toBe(0);
     } finally {
       await proxy.close();
@@ -190,7 +192,7 @@ describe('membership sync on a device', () => {
     const { laptop, key, state, entry } = await founded(relay);
     const store = storeOf('laptop', state.motebitId, laptop);
     const empty = new MembershipSync(store.membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
-    expect(() => empty.adopt([])).toThrow(/the log is empty/);
+    expect(refusal(MembershipError, () => empty.adopt([]))).toMatchObject({ fault: 'chain', seq: 0, message: 'membership entry 0: the log is empty' });
     expect(store.membership.entries()).toEqual([]);
     const sync = new MembershipSync(store.membership, clientFor(relay, state.motebitId, laptop), state.motebitId);
     expect(sync.adopt([entry]).head.hash).toBe(state.head.hash);

@@ -88,8 +88,10 @@ describe('snapshots resume', () => {
     expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
 
     // A new device's store, downloading through a relay connection that drops after two chunks.
-    const key = signingKeyFromSeed(randomSeed());
-    const store = EventStore.open(join(lab.dir, 'new.db'), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(key.publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    const newStore = (file: string): EventStore =>
+      EventStore.open(join(lab.dir, file), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    const store = newStore('new.db');
+    const stores = [store];
     try {
       const dropped = flaky(a.relay, 'snapshotChunk', 2);
       await expect(syncer(a, store, dropped.relay).join()).rejects.toThrow(/dropped/);
@@ -102,7 +104,7 @@ describe('snapshots resume', () => {
       flipped.writeUInt8(flipped.readUInt8(0) ^ 1, 0);
       writeFileSync(join(kept, '0'), flipped);
       const damaged = flaky(a.relay, null, 0);
-      await expect(syncer(a, store, damaged.relay).join()).rejects.toThrow(/bytes differ/);
+      await expect(syncer(a, store, damaged.relay).join()).rejects.toMatchObject({ fault: 'unreadable', message: 'the snapshot the relay served is not the one that was uploaded (its bytes differ)' });
       expect(damaged.calls.snapshotChunk).toBe(chunks - 1); // all but the whole kept chunk 0
       expect(existsSync(kept)).toBe(false);
       expect(store.snapshots.isEmpty()).toBe(true);
@@ -111,8 +113,17 @@ describe('snapshots resume', () => {
       expect(joined?.snapshotId).toBe(made.snapshotId);
       expect(again.calls.snapshotChunk).toBe(chunks);
       expect(store.stateDigest()).toBe(a.store.stateDigest());
+
+      // Another new device, cut off the same way, with its two kept chunks whole: it fetches only the rest.
+      const second = newStore('second.db');
+      stores.push(second);
+      await expect(syncer(a, second, flaky(a.relay, 'snapshotChunk', 2).relay).join()).rejects.toThrow(/dropped/);
+      const resumed = flaky(a.relay, null, 0);
+      expect((await syncer(a, second, resumed.relay).join())?.snapshotId).toBe(made.snapshotId);
+      expect(resumed.calls.snapshotChunk).toBe(chunks - 2);
+      expect(second.stateDigest()).toBe(a.store.stateDigest());
     } finally {
-      store.close();
+      for (const s of stores) s.close();
     }
   });
 
