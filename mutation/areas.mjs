@@ -11,6 +11,12 @@
  */
 const ENGINE_TESTS = ['test/sync/engine-behaviour.test.ts', 'test/sync/engine-convergence.test.ts', 'test/sync/engine-cursor.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/relay-recovery.test.ts', 'test/sync/relay-audit.test.ts', 'test/sync/push-window.test.ts', 'test/sync/progress.test.ts', 'test/sync/upgrade.test.ts', 'test/relay/quotas.test.ts'];
 
+/**
+ * Suites that drive the relay client's other calls (membership, pairing, snapshots, devices, quotas) against
+ * a real relay. Not test/relay/cli.test.ts: its clients are child processes.
+ */
+const RELAY_CLIENT_TESTS = ['test/relay/auth.test.ts', 'test/relay/input.test.ts', 'test/relay/membership.test.ts', 'test/relay/pairing.test.ts', 'test/relay/pipelining.test.ts', 'test/relay/quotas.test.ts', 'test/relay/routes.test.ts', 'test/relay/snapshots.test.ts', 'test/relay/sync.test.ts', 'test/relay/ws-fanout.test.ts', 'test/relay/ws.test.ts', 'test/identity/pairing-flow.test.ts', 'test/sync/membership-sync.test.ts', 'test/sync/relay-recovery.test.ts', 'test/words.test.ts'];
+
 /** What is mutated: the shared rules, the device's store and sync engine, and the relay's authentication. */
 export const CORE = ['shared/**/*.ts', '!shared/portable/ipc-contract.ts', 'main/store/**/*.ts', 'main/sync/**/*.ts', 'relay/auth.ts'];
 
@@ -36,7 +42,7 @@ export const AREAS = {
   'engine-cycle': { files: ['main/sync/engine.ts:1-330'], what: 'the sync engine\'s life: start, pause, status, the cycle', tests: ENGINE_TESTS },
   'engine-audit': { files: ['main/sync/engine.ts:331-510', 'main/sync/relay-audit.ts'], what: 'the relay audit (lost, rolled back, withheld), recovery and repairs, pushing', tests: ENGINE_TESTS },
   'engine-flow': { files: ['main/sync/engine.ts:511-99999'], what: 'the sync engine\'s receiving, membership, progress, transports and timers', tests: ENGINE_TESTS },
-  transports: { files: ['main/sync/transport.ts', 'main/sync/http-transport.ts', 'main/sync/encrypted-transport.ts', 'main/sync/codec.ts', 'main/sync/relay-client.ts'], what: 'the transport contract, HTTP, end-to-end encryption, the relay client', tests: ['test/sync/transport-contract.test.ts', 'test/sync/http-transport.test.ts', 'test/sync/encrypted-transport.test.ts', 'test/sync/body-key-cache.test.ts', 'test/sync/relay-client.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/push-window.test.ts'] },
+  transports: { files: ['main/sync/transport.ts', 'main/sync/http-transport.ts', 'main/sync/encrypted-transport.ts', 'main/sync/codec.ts', 'main/sync/relay-client.ts'], what: 'the transport contract, HTTP, end-to-end encryption, the relay client', tests: ['test/sync/transport-contract.test.ts', 'test/sync/http-transport.test.ts', 'test/sync/encrypted-transport.test.ts', 'test/sync/body-key-cache.test.ts', 'test/sync/relay-client.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/push-window.test.ts', ...RELAY_CLIENT_TESTS] },
   websocket: { files: ['main/sync/ws-transport.ts', 'main/sync/ws-state.ts'], what: 'the WebSocket transport and its state machine', tests: ['test/sync/ws-transport.test.ts', 'test/sync/ws-state.test.ts', 'test/sync/transport-contract.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/push-window.test.ts'] },
   'sync-rest': { files: ['main/sync/membership-sync.ts', 'main/sync/member-keyring.ts', 'main/sync/snapshot-sync.ts'], what: 'membership, member keys and snapshot sync', tests: ['test/sync/membership-sync.test.ts', 'test/sync/member-keys.test.ts', 'test/sync/snapshot-resume.test.ts', 'test/sync/snapshots.test.ts', 'test/app-controller-keys.test.ts', 'test/app-controller.test.ts'] },
   auth: { files: ['relay/auth.ts'], what: 'the relay\'s token and request authentication' },
