@@ -127,6 +127,20 @@ describe('snapshots resume', () => {
     }
   });
 
+  it('a relay that serves a part of the snapshot cut short is refused in words, and nothing is kept', async () => {
+    const a = await syncedWithChunks();
+    const made = await syncer(a, a.store, a.relay).make();
+    const store = EventStore.open(join(lab.dir, 'short.db'), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    try {
+      const cutShort: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, snapshotChunk: async (id, index) => (await a.relay.snapshotChunk(id, index)).subarray(index === 1 ? 10 : 0) };
+      await expect(syncer(a, store, cutShort).join()).rejects.toMatchObject({ fault: 'unreadable', message: `the relay served part 2 of the snapshot with ${CHUNK - 10} bytes instead of ${CHUNK}` });
+      expect(store.snapshots.isEmpty()).toBe(true);
+      expect(existsSync(join(lab.dir, 'download', made.snapshotId, '1'))).toBe(false);
+    } finally {
+      store.close();
+    }
+  });
+
   it('a kept upload whose file was damaged is dropped: a new snapshot is made and sent whole', async () => {
     const a = await syncedWithChunks();
     await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 2).relay).make()).rejects.toThrow(/dropped/);
