@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EncryptedTransport, type BodyKeyring } from '../../main/sync/encrypted-transport.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
 import { EPOCH_CHANGED, TransportError, type Transport } from '../../main/sync/transport.ts';
+import { MAX_BATCH_EVENTS } from '../../shared/portable/relay-api.ts';
 import { WsTransport } from '../../main/sync/ws-transport.ts';
 import type { TestDevice } from '../relay/support.ts';
 import { Collector, bodyJson, deviceOptions, harnesses, jsonEvents, range, type Harness } from './support.ts';
@@ -103,6 +104,24 @@ for (const [name, make] of Object.entries(IMPLEMENTATIONS)) {
         .then(() => null, (e: unknown) => e);
       expect(error).toBeInstanceOf(TransportError);
       expect((error as TransportError).kind).toBe('network');
+    });
+
+    it('is used in order: nothing before open, once open is enough, nothing after close; a cursor is a sequence number; a batch has a bound', async () => {
+      const harness = await h.start(1);
+      const [a] = harness.devices as [TestDevice];
+      const used = transport(harness, a);
+      await expect(used.push(jsonEvents(a, 1))).rejects.toThrow(/open the transport first/);
+      await expect(used.catchUp()).rejects.toThrow(/open the transport first/);
+      for (const after of [-1, 1.5, Number.MAX_SAFE_INTEGER + 1]) await expect(used.open(after, async () => undefined)).rejects.toThrow(RangeError);
+      await used.open(0, async () => undefined);
+      await expect(used.open(0, async () => undefined)).rejects.toThrow(/already open/);
+      expect(await used.push([])).toEqual([]);
+      await expect(used.push(jsonEvents(a, MAX_BATCH_EVENTS + 1))).rejects.toThrow(new RangeError(`a push carries at most ${MAX_BATCH_EVENTS} events`));
+      expect(await used.catchUp()).toBe(0); // nothing of the refused batch was sent
+      await used.close();
+      for (const call of [() => used.push(jsonEvents(a, 1)), () => used.catchUp(), () => used.open(0, async () => undefined)]) {
+        await expect(call()).rejects.toMatchObject({ name: 'TransportError', kind: 'network', message: 'the transport is closed' });
+      }
     });
 
     it('refuses a relay log with another epoch than the cursor was taken from (at open, or at the first answer)', async () => {
