@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_BATCH_EVENTS } from '../../shared/portable/relay-api.ts';
-import { HttpTransport } from '../../main/sync/http-transport.ts';
+import { HttpTransport, checkOrder, checkResults } from '../../main/sync/http-transport.ts';
+import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 import type { TestDevice } from '../relay/support.ts';
 import { Collector, bodyJson, deviceOptions, harnesses, jsonEvents, range, rejection } from './support.ts';
@@ -105,5 +106,36 @@ describe('HttpTransport', () => {
     const error = await rejection(new HttpTransport(options).open(0, async () => undefined));
     expect(error).toBeInstanceOf(TransportError);
     expect(error).toMatchObject({ kind: 'network' });
+  });
+});
+
+describe('what a relay answers, checked before it is used', () => {
+  const stored = (seq: number): StoredWireEvent => ({ seq, event_id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`, device_id: 'dv_AAAAAAAAAAAAAAAAAAAAAA', device_seq: seq, key_id: null, body: 'e30' });
+  const protocol = (run: () => void): unknown => {
+    try {
+      run();
+    } catch (error) {
+      return error instanceof TransportError ? [error.kind, error.message] : error;
+    }
+    return 'accepted';
+  };
+
+  it('events come strictly after the cursor, in increasing order', () => {
+    expect(protocol(() => checkOrder([stored(6), stored(7), stored(9)], 5))).toBe('accepted');
+    expect(protocol(() => checkOrder([], 5))).toBe('accepted');
+    expect(protocol(() => checkOrder([stored(5)], 5))).toEqual(['protocol', 'the relay sent seq 5 after 5']);
+    expect(protocol(() => checkOrder([stored(6), stored(8), stored(7)], 5))).toEqual(['protocol', 'the relay sent seq 7 after 8']);
+    expect(protocol(() => checkOrder([stored(6), stored(6)], 5))).toEqual(['protocol', 'the relay sent seq 6 after 6']);
+  });
+
+  it('a push is answered event by event, in order', () => {
+    const events = [stored(1), stored(2)].map(({ seq: _seq, ...wire }) => wire);
+    const answer = (ids: string[]) => ids.map((event_id, i) => ({ event_id, status: 'stored' as const, seq: i + 1 }));
+    expect(protocol(() => checkResults(answer([events[0]!.event_id, events[1]!.event_id]), events))).toBe('accepted');
+    const wrong = ['protocol', 'the relay answered 2 results for 2 events, or not in order'];
+    expect(protocol(() => checkResults(answer([events[1]!.event_id, events[0]!.event_id]), events))).toEqual(wrong);
+    expect(protocol(() => checkResults(answer([events[0]!.event_id, events[0]!.event_id]), events))).toEqual(wrong);
+    expect(protocol(() => checkResults(answer([events[0]!.event_id]), events))).toEqual(['protocol', 'the relay answered 1 results for 2 events, or not in order']);
+    expect(protocol(() => checkResults(answer([events[0]!.event_id, events[1]!.event_id, events[1]!.event_id]), events))).toEqual(['protocol', 'the relay answered 3 results for 2 events, or not in order']);
   });
 });
