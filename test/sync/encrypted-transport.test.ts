@@ -225,3 +225,33 @@ describe('EncryptedTransport', () => {
     expect(() => new EncryptedTransport({ inner: http(harness, a), keys: keyring('k1', randomBytes(16)), motebitId: harness.motebit.motebitId })).toThrow(RangeError);
   });
 });
+
+describe('EncryptedTransport, each refusal in its words', () => {
+  it('takes a key id of base64url characters and a 32-byte key only', async () => {
+    const harness = await h.start(1);
+    const inner = http(harness, harness.devices[0]!);
+    h.defer(() => inner.close());
+    const make = (keys: BodyKeyring) => () => new EncryptedTransport({ inner, keys, motebitId: harness.motebit.motebitId });
+    expect(make(keyring('not a key id!', randomBytes(32)))).toThrow(new RangeError('a key id is 1 to 64 base64url characters'));
+    expect(make(keyring('k1', randomBytes(16)))).toThrow(new RangeError('a body key is 32 bytes'));
+    expect(make(keyring('k1', randomBytes(32)))).not.toThrow();
+  });
+
+  it('names why an event stays closed: already a problem, plaintext, a key it lacks, a key of the wrong size, another envelope', async () => {
+    const harness = await h.start(1);
+    const [a] = harness.devices as [TestDevice];
+    const inner = http(harness, a);
+    h.defer(() => inner.close());
+    const transport = new EncryptedTransport({ inner, keys: keyring('k1', randomBytes(32), { short: randomBytes(16) }), motebitId: harness.motebit.motebitId });
+    const [plain] = jsonEvents(a, 1);
+    const sealed = { ...transport.sealEvent(plain!), seq: 1 };
+    expect(transport.sealEvent(sealed)).toBe(sealed); // already sealed: as it is
+    expect(transport.openEvent(sealed)).toEqual({ ...plain, seq: 1 });
+    const problem = { code: 'decrypt_failed', message: 'found earlier' } as const;
+    expect(transport.openEvent({ ...sealed, problem })).toEqual({ ...sealed, problem });
+    expect(transport.openEvent({ ...plain!, seq: 1 }).problem).toEqual({ code: 'not_encrypted', message: 'the body is plaintext, but this motebit encrypts its events' });
+    expect(transport.openEvent({ ...sealed, key_id: 'k9' }).problem).toEqual({ code: 'unknown_key', message: 'this device does not have key k9' });
+    expect(transport.openEvent({ ...sealed, key_id: 'short' }).problem).toEqual({ code: 'decrypt_failed', message: 'the body does not open under key short for this envelope' });
+    expect(transport.openEvent({ ...sealed, device_seq: sealed.device_seq + 1 }).problem).toEqual({ code: 'decrypt_failed', message: 'the body does not open under key k1 for this envelope' });
+  });
+});
