@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_BATCH_EVENTS } from '../../shared/portable/relay-api.ts';
 import { HttpTransport, checkOrder, checkResults } from '../../main/sync/http-transport.ts';
 import type { StoredWireEvent } from '../../shared/portable/wire.ts';
-import { TransportError } from '../../main/sync/transport.ts';
+import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded, quotaWords } from '../../main/sync/transport.ts';
 import type { TestDevice } from '../relay/support.ts';
 import { Collector, bodyJson, deviceOptions, harnesses, jsonEvents, range, rejection } from './support.ts';
 
@@ -137,5 +137,31 @@ describe('what a relay answers, checked before it is used', () => {
     expect(protocol(() => checkResults(answer([events[0]!.event_id, events[0]!.event_id]), events))).toEqual(wrong);
     expect(protocol(() => checkResults(answer([events[0]!.event_id]), events))).toEqual(['protocol', 'the relay answered 1 results for 2 events, or not in order']);
     expect(protocol(() => checkResults(answer([events[0]!.event_id, events[1]!.event_id, events[1]!.event_id]), events))).toEqual(['protocol', 'the relay answered 3 results for 2 events, or not in order']);
+  });
+});
+
+describe('the relay log a transport is bound to, and quota refusals, in words', () => {
+  it('binds to the first epoch it sees and refuses another', () => {
+    const binding = new EpochBinding();
+    expect(binding.epoch).toBeNull();
+    binding.check('ep_AAAAAAAAAAAAAAAAAAAAAA');
+    binding.check('ep_AAAAAAAAAAAAAAAAAAAAAA');
+    expect(binding.epoch).toBe('ep_AAAAAAAAAAAAAAAAAAAAAA');
+    expect(() => binding.check('ep_BBBBBBBBBBBBBBBBBBBBBB')).toThrow(
+      expect.objectContaining({ name: 'TransportError', kind: 'protocol', code: EPOCH_CHANGED, message: 'the relay now serves another log (it was replaced or restored from a copy); this device will check it and send again what it lacks' }),
+    );
+    expect(() => new EpochBinding('ep_AAAAAAAAAAAAAAAAAAAAAA').check('ep_BBBBBBBBBBBBBBBBBBBBBB')).toThrow(TransportError);
+  });
+
+  it('says which quota the relay refused, what it means and what to do', () => {
+    const operator = "ask the relay's operator to raise the limit";
+    expect(quotaWords('stored_events')).toEqual({ message: 'the relay is full for this motebit (stored data limit: number of events)', nextStep: `${operator}; nothing written on this device is lost, it is sent once there is room` });
+    expect(quotaWords('stored_bytes').message).toBe('the relay is full for this motebit (stored data limit: bytes stored)');
+    expect(quotaWords('devices')).toEqual({ message: 'the relay allows no more devices for this motebit (device limit)', nextStep: `revoke a device no longer used, from another device of this motebit, or ${operator}` });
+    expect(quotaWords('sockets')).toEqual({ message: 'the relay has as many live connections open for this motebit as it allows (connection limit)', nextStep: `close the motebit on devices not in use, or ${operator}` });
+    expect(quotaWords('snapshot_bytes')).toEqual({ message: "the relay refused this motebit's snapshot as bigger than it keeps (snapshot size limit)", nextStep: `${operator}; nothing is lost: every event stays in the log as before` });
+    expect(quotaWords(undefined)).toEqual({ message: 'the relay refused: this motebit is at one of its limits there', nextStep: operator });
+    expect(quotaExceeded('devices')).toMatchObject({ kind: 'refused', code: QUOTA_EXCEEDED, quota: 'devices', message: quotaWords('devices').message });
+    expect(quotaExceeded(undefined)).toMatchObject({ kind: 'refused', code: QUOTA_EXCEEDED, quota: undefined });
   });
 });
