@@ -86,6 +86,13 @@ export function parseTarget(entry: string): Target {
   return match ? { file: match[1]!, lines: [Number(match[2]), Number(match[3])] } : { file: entry, lines: null };
 }
 
+/** Each file the targets name, with the lines each target takes of it (null: the whole file). */
+function linesByFile(targetLists: readonly (readonly string[])[]): Map<string, Target['lines'][]> {
+  const byFile = new Map<string, Target['lines'][]>();
+  for (const targets of targetLists) for (const { file, lines } of targets.map(parseTarget)) byFile.set(file, [...(byFile.get(file) ?? []), lines]);
+  return byFile;
+}
+
 /**
  * An area's summary from a report of a run that mutated `targets` (files, or lines of them: parseTarget)
  * and possibly other areas' too (several areas run together share one initial test run): only the area's
@@ -94,8 +101,7 @@ export function parseTarget(entry: string): Target {
  * the hash of each whole file: any change to it makes every area with lines of it stale.
  */
 export function summarize(area: string, report: MutationReport, targets: readonly string[], hashOf: (text: string) => string, ranAt: string, sourceOf: (file: string) => string): AreaSummary {
-  const ranges = new Map<string, (readonly [number, number] | null)[]>();
-  for (const { file, lines } of targets.map(parseTarget)) ranges.set(file, [...(ranges.get(file) ?? []), lines]);
+  const ranges = linesByFile([targets]);
   const mine = (file: string, mutant: ReportMutant): boolean =>
     ranges.get(file)!.some((lines) => lines === null || (mutant.location.start.line >= lines[0] && mutant.location.start.line <= lines[1]));
   const own: MutationReport = {
@@ -166,8 +172,7 @@ export function survivorsOf(report: MutationReport): string[] {
  * targets, once globbed (parseTarget).
  */
 export function coreFilesOutsideAreas(core: readonly string[], areas: readonly (readonly string[])[], lineCount: (file: string) => number = () => 0): { missing: string[]; twice: string[] } {
-  const listed = new Map<string, (readonly [number, number] | null)[]>();
-  for (const targets of areas) for (const { file, lines } of targets.map(parseTarget)) listed.set(file, [...(listed.get(file) ?? []), lines]);
+  const listed = linesByFile(areas);
   const missing = core.filter((file) => !listed.has(file));
   const twice: string[] = [];
   for (const [file, all] of listed) {
