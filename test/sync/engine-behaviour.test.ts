@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { CycleResult } from '../../main/sync/engine.ts';
+import { SyncFailure, type CycleResult } from '../../main/sync/engine.ts';
+import { errorWords } from '../../main/app/error-words.ts';
+import { Device } from '../../main/app/device.ts';
 import { updateConfig } from '../../main/config/config.ts';
 import { startCuttableProxy } from '../support/cuttable-proxy.ts';
 import { startNoUpgradeProxy } from '../support/no-upgrade-proxy.ts';
@@ -121,4 +123,82 @@ it('a manual sync during a cycle joins it instead of starting another', async ()
   const result = await first;
   expect(result).toMatchObject({ ok: true, pushed: 2000 });
   expect(cycles).toHaveLength(1);
+});
+
+it('pause stops timed and live sync; a cycle asked for while paused fails in words; resume clears that before anyone sees idle, and syncs', async () => {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a' });
+  a.engine.start();
+  await eventually(() => a.status().nextCycleAt !== null, 'the first cycle ends and the next is due');
+  await a.engine.pause();
+  expect(a.engine.isPaused).toBe(true);
+  expect(a.status()).toMatchObject({ state: 'paused', nextCycleAt: null, transport: null });
+
+  a.put('memory/while-paused', 1);
+  const refused = await a.syncNow();
+  expect(refused).toEqual({ ok: false, pushed: 0, pulled: 0, error: expect.objectContaining({ kind: 'local', message: 'sync is paused', nextStep: 'resume sync to continue' }) });
+  expect(a.status()).toMatchObject({ state: 'paused', pendingOut: 1, nextCycleAt: null, lastError: { message: 'sync is paused' } });
+
+  const seen: { state: string; error: string | null }[] = [];
+  a.engine.onStatus((status) => seen.push({ state: status.state, error: status.lastError?.message ?? null }));
+  const resumed = await a.engine.resume();
+  expect(resumed).toMatchObject({ ok: true, pushed: 1, error: null });
+  expect(a.engine.isPaused).toBe(false);
+  expect(seen[0]).toEqual({ state: 'idle', error: null });
+  expect(seen.filter((status) => status.error !== null)).toEqual([]);
+  expect(a.status()).toMatchObject({ state: 'idle', pendingOut: 0, lastError: null });
+  expect(a.status().nextCycleAt).not.toBeNull();
+});
+
+it('a new interval reschedules the next timed cycle at once; a stopped engine refuses a manual sync in words', async () => {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a' });
+  expect(a.status()).toMatchObject({ state: 'idle', nextCycleAt: null, lastError: null });
+  a.engine.start();
+  await eventually(() => a.status().nextCycleAt !== null, 'the first cycle ends and the next is due');
+  const due = a.status().nextCycleAt!;
+  expect(due - Date.now()).toBeGreaterThan(20_000); // the 30 s default, less 10 % jitter and this test's own time
+
+  const cycles: CycleResult[] = [];
+  a.engine.onCycle((result) => cycles.push(result));
+  a.engine.setIntervalMs(200);
+  expect(a.status().nextCycleAt!).toBeLessThan(due);
+  expect(a.status().nextCycleAt! - Date.now()).toBeLessThanOrEqual(220);
+  await eventually(() => cycles.length >= 2, 'timed cycles at the new interval', 10_000);
+  expect(cycles.every((cycle) => cycle.ok)).toBe(true);
+
+  await a.engine.stop();
+  expect(a.status().nextCycleAt).toBeNull();
+  const refused = await a.engine.syncNow();
+  expect(refused).toEqual({ ok: false, pushed: 0, pulled: 0, error: expect.objectContaining({ kind: 'local', message: 'sync has been stopped', nextStep: 'restart the app' }) });
+  expect(a.status()).toMatchObject({ state: 'error', lastError: { message: 'sync has been stopped' } });
+});
+
+it("the engine's own failure keeps its words wherever it is put into words", () => {
+  const failure = new SyncFailure('integrity', 'the relay served an event no device wrote', 'nothing to do: it was not applied');
+  expect(String(failure)).toBe('SyncFailure: the relay served an event no device wrote');
+  expect(errorWords(failure)).toMatchObject({ kind: 'integrity', message: 'the relay served an event no device wrote', nextStep: 'nothing to do: it was not applied' });
+});
+
+it('a status or cycle listener that throws is logged as its own failure; the cycle still succeeds and the other listeners still hear', async () => {
+  const relay = await lab.relay();
+  const created = await lab.create(relay.url, { name: 'a' });
+  await created.close();
+  const warnings: { fields: object; message: string }[] = [];
+  const a = lab.track(await Device.open({ ...lab.home('a'), log: { info: () => {}, warn: (fields, message) => warnings.push({ fields, message }) } }));
+  a.engine.onStatus(() => {
+    throw new Error('the tray is gone');
+  });
+  a.engine.onCycle(() => {
+    throw 'not even an Error';
+  });
+  const heard: CycleResult[] = [];
+  a.engine.onCycle((result) => heard.push(result));
+  a.put('memory/1', 1);
+  const result = await a.syncNow();
+  expect(result).toMatchObject({ ok: true, pushed: 1 });
+  expect(heard).toEqual([result]);
+  const failures = warnings.filter((w) => w.message === 'a sync listener failed');
+  expect(failures.map((w) => w.fields)).toContainEqual({ err: 'the tray is gone' });
+  expect(failures.map((w) => w.fields)).toContainEqual({ err: 'not even an Error' });
 });
