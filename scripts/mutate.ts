@@ -14,7 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, globSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { AREAS, CORE } from '../mutation/areas.mjs';
-import { coreFilesOutsideAreas, formatTally, parseTarget, summarize, sumTallies, tallyOf, type AreaSummary, type MutationReport, type Tally } from './mutation-score.ts';
+import { EXPLAINED } from '../mutation/explained.mjs';
+import { coreFilesOutsideAreas, formatTally, parseTarget, sortSurvivors, summarize, sumTallies, tallyOf, type AreaSummary, type Explanation, type MutationReport, type Tally } from './mutation-score.ts';
 import { FIXED_SEED } from '../test/support/property.ts';
 
 const summaryPath = (area: string): string => `mutation/${area}.json`;
@@ -49,11 +50,16 @@ function filesOf(patterns: readonly string[]): string[] {
 }
 
 const lineCount = (file: string): number => readFileSync(file, 'utf8').split('\n').length;
+const sourceLineOf = (file: string, line: number): string => (existsSync(file) ? (readFileSync(file, 'utf8').split('\n')[line - 1] ?? '') : '');
+const sorted = (summary: AreaSummary) => sortSurvivors(summary.survivors, EXPLAINED, sourceLineOf);
 
 function printScore(): number {
   const rows: string[] = [];
   const tallies: Tally[] = [];
   const notRun: string[] = [];
+  let unexplainedCount = 0;
+  let explainedCount = 0;
+  const used = new Set<Explanation>();
   for (const [area, { files }] of Object.entries(AREAS)) {
     const summary = readSummary(area);
     if (!summary) {
@@ -63,10 +69,17 @@ function printScore(): number {
     const current = new Map(filesOf(files).map((file) => [file, sha256(readFileSync(file, 'utf8'))]));
     const tally = tallyOf(summary, current);
     tallies.push(tally);
-    rows.push(`${area.padEnd(12)} ${formatTally(tally)}`);
+    const { explained, unexplained } = sorted(summary);
+    unexplainedCount += unexplained.length;
+    explainedCount += explained.length;
+    for (const { by } of explained) used.add(by);
+    rows.push(`${area.padEnd(12)} ${formatTally(tally)}${explained.length > 0 ? `; ${explained.length} of those alive explained` : ''}`);
   }
   console.log(rows.length > 0 ? rows.join('\n') : 'no area has been run yet');
   if (tallies.length > 0) console.log(`${'run so far'.padEnd(12)} ${formatTally(sumTallies(tallies))}`);
+  if (tallies.length > 0) console.log(`alive        ${explainedCount} explained (mutation/explained.mjs), ${unexplainedCount} not yet: kill them with a test or explain them (npm run mutate -- --survivors AREA)`);
+  const unused = EXPLAINED.filter((e) => !used.has(e));
+  if (unused.length > 0) console.log(`explanations that cover no mutant now (remove them): ${unused.map((e) => `${e.file} "${e.code}"`).join('; ')}`);
   if (notRun.length > 0) console.log(`not run yet: ${notRun.join(', ')} (npm run mutate -- ${notRun[0]})`);
   const outside = coreFilesOutsideAreas(filesOf(CORE), Object.values(AREAS).map((a) => targetsOf(a.files)), lineCount);
   if (outside.missing.length > 0) console.log(`files of the core in no area, or only partly (add them to mutation/areas.mjs): ${outside.missing.join(', ')}`);
@@ -100,7 +113,9 @@ function main(args: string[]): number {
       console.error(area in AREAS ? `area ${area} has no results yet: run npm run mutate -- ${area}` : `no area "${area}": npm run mutate -- --list`);
       return 2;
     }
-    for (const line of summary.survivors) console.log(line);
+    const { explained, unexplained } = sorted(summary);
+    for (const line of unexplained) console.log(line);
+    if (explained.length > 0) console.log(`\nexplained (mutation/explained.mjs):\n${explained.map((e) => `${e.survivor}\n    ${e.by.why}`).join('\n')}`);
     return 0;
   }
   const unknown = args.filter((area) => !(area in AREAS));

@@ -192,3 +192,54 @@ export function coreFilesOutsideAreas(core: readonly string[], areas: readonly (
   }
   return { missing: missing.sort(), twice: twice.sort() };
 }
+
+/** A surviving or uncovered mutant, read back from its line in a summary (survivorsOf). */
+export interface Survivor {
+  file: string;
+  line: number;
+  column: number;
+  status: 'survived' | 'not covered';
+  mutator: string;
+  replacement: string;
+}
+
+export function parseSurvivor(text: string): Survivor {
+  const match = /^(.+):(\d+):(\d+) {2}(survived|not covered) {2}(\S+) {2}(.*)$/.exec(text);
+  if (!match) throw new Error(`not a survivor line: ${text}`);
+  return { file: match[1]!, line: Number(match[2]), column: Number(match[3]), status: match[4] as Survivor['status'], mutator: match[5]!, replacement: match[6]! };
+}
+
+/**
+ * Why a mutant that no test catches is left alive (mutation/explained.mjs): it is equivalent (no behaviour
+ * tells it apart), or it changes only what no one can observe. It covers the mutants of `file` whose source
+ * line contains `code` and, when `mutators` is given, whose mutator is one of those.
+ */
+export interface Explanation {
+  readonly file: string;
+  readonly code: string;
+  readonly mutators?: readonly string[];
+  readonly why: string;
+}
+
+/** The explanation that covers `survivor`, whose source line is `sourceLine`, if any. */
+export function explanationOf(survivor: Survivor, sourceLine: string, explained: readonly Explanation[]): Explanation | undefined {
+  return explained.find((e) => e.file === survivor.file && sourceLine.includes(e.code) && (e.mutators === undefined || e.mutators.includes(survivor.mutator)));
+}
+
+/**
+ * Survivors split into explained and not, and the explanations that cover no survivor (the code changed or
+ * a test now kills them: remove them). `sourceLineOf` reads a line of a file as it is now.
+ */
+export function sortSurvivors(survivors: readonly string[], explained: readonly Explanation[], sourceLineOf: (file: string, line: number) => string): { explained: { survivor: string; by: Explanation }[]; unexplained: string[]; unused: Explanation[] } {
+  const used = new Set<Explanation>();
+  const result = { explained: [] as { survivor: string; by: Explanation }[], unexplained: [] as string[] };
+  for (const text of survivors) {
+    const survivor = parseSurvivor(text);
+    const explanation = explanationOf(survivor, sourceLineOf(survivor.file, survivor.line), explained);
+    if (explanation) {
+      used.add(explanation);
+      result.explained.push({ survivor: text, by: explanation });
+    } else result.unexplained.push(text);
+  }
+  return { ...result, unused: explained.filter((e) => !used.has(e)) };
+}

@@ -1,7 +1,7 @@
 // The arithmetic behind `npm run mutate -- --score` (scripts/mutation-score.ts), on a hand-made report in
 // Stryker's format: what counts toward the score, what is left out, when a kept summary is stale.
 import { describe, expect, it } from 'vitest';
-import { coreFilesOutsideAreas, formatTally, score, summarize, sumTallies, tallyOf, type MutationReport, type ReportMutant } from '../scripts/mutation-score.ts';
+import { coreFilesOutsideAreas, formatTally, parseSurvivor, score, sortSurvivors, summarize, sumTallies, survivorsOf, tallyOf, type Explanation, type MutationReport, type ReportMutant } from '../scripts/mutation-score.ts';
 
 const at = (line: number, column = 1) => ({ start: { line, column } });
 const mutant = (status: ReportMutant['status'], line: number, replacement = 'x'): ReportMutant => ({ mutatorName: 'EqualityOperator', replacement, status, location: at(line) });
@@ -90,5 +90,42 @@ describe('mutation score', () => {
     expect(coreFilesOutsideAreas(['e'], [['e:2-60'], ['e:61-120']], lines)).toEqual({ missing: ['e'], twice: [] });
     expect(coreFilesOutsideAreas(['e'], [['e:1-60'], ['e:61-119']], lines)).toEqual({ missing: ['e'], twice: [] });
     expect(coreFilesOutsideAreas(['e'], [['e'], ['e:61-120']], lines)).toEqual({ missing: [], twice: ['e'] });
+  });
+});
+
+describe('explained survivors', () => {
+  const SOURCE: Record<string, string[]> = {
+    'shared/a.ts': ['const a = 1;', "  if (error) log.warn({ err }, 'it failed');", '  return x >= 0;'],
+    'shared/b.ts': ["  if (error) log.warn({ err }, 'it failed');"],
+  };
+  const lineOf = (file: string, line: number): string => SOURCE[file]?.[line - 1] ?? '';
+  const alive = survivorsOf({
+    files: {
+      'shared/a.ts': { source: '', mutants: [{ mutatorName: 'StringLiteral', replacement: '""', status: 'Survived', location: at(2, 40) }, { mutatorName: 'EqualityOperator', replacement: 'x > 0', status: 'NoCoverage', location: at(3, 10) }] },
+      'shared/b.ts': { source: '', mutants: [{ mutatorName: 'ObjectLiteral', replacement: '{}', status: 'Survived', location: at(1, 25) }] },
+    },
+  });
+
+  it('reads back each survivor line a summary keeps', () => {
+    expect(alive.map(parseSurvivor)).toEqual([
+      { file: 'shared/a.ts', line: 2, column: 40, status: 'survived', mutator: 'StringLiteral', replacement: '""' },
+      { file: 'shared/a.ts', line: 3, column: 10, status: 'not covered', mutator: 'EqualityOperator', replacement: 'x > 0' },
+      { file: 'shared/b.ts', line: 1, column: 25, status: 'survived', mutator: 'ObjectLiteral', replacement: '{}' },
+    ]);
+    expect(() => parseSurvivor('shared/a.ts:2  survived')).toThrow(/not a survivor line/);
+  });
+
+  it('explains a survivor by its file, a piece of its line and its mutator; names explanations that cover nothing', () => {
+    const logWords: Explanation = { file: 'shared/a.ts', code: "'it failed'", mutators: ['StringLiteral'], why: 'words' };
+    const otherFile: Explanation = { file: 'shared/c.ts', code: "'it failed'", why: 'elsewhere' };
+    const otherMutator: Explanation = { file: 'shared/a.ts', code: 'x >= 0', mutators: ['ConditionalExpression'], why: 'not this mutator' };
+    const sorted = sortSurvivors(alive, [logWords, otherFile, otherMutator], lineOf);
+    expect(sorted.explained).toEqual([{ survivor: alive[0], by: logWords }]);
+    // Same line text in another file, another mutator on the explained line's neighbour: not explained.
+    expect(sorted.unexplained).toEqual([alive[1], alive[2]]);
+    expect(sorted.unused).toEqual([otherFile, otherMutator]);
+    // Without mutators an entry covers every mutant of the line.
+    const anyMutator: Explanation = { file: 'shared/b.ts', code: 'log.warn', why: 'any' };
+    expect(sortSurvivors(alive, [anyMutator], lineOf).explained).toEqual([{ survivor: alive[2], by: anyMutator }]);
   });
 });
