@@ -1,6 +1,6 @@
 // The device store's rules one by one (issue 15, item 7: each test was written against a mutant of
 // main/store/event-store.ts that no other test caught). Real SQLite files, real keys.
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -15,19 +15,10 @@ import { ChainError, EventStore, InvalidWriteError, currentSide, otherSide, type
 import { StoreOpenError } from '../main/store/database.ts';
 import { deviceLab, pushAll, tempDir, type TestDevice } from './support/motebit.ts';
 import { randomBytes } from 'node:crypto';
+import { openHandles } from './support/open-files.ts';
 
 const lab = deviceLab('store-rules');
 const device = (name: string): TestDevice => lab.device(name);
-
-/** File descriptors of this process open on `path` (its -wal and -shm files included). */
-const openHandles = (path: string): number =>
-  readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(path);
-    } catch {
-      return false; // closed while listing
-    }
-  }).length;
 
 /** The rows of the materialised state, as stored (each writers map parsed: its key order is not part of it). */
 function stateRows(d: TestDevice): unknown[] {

@@ -3,6 +3,7 @@
 // of a writer, its quarantine and release), of the relay it moves away from, and the membership entries it
 // verified, in order only.
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { PULL_CURSOR } from '../main/store/relay-ledger.ts';
 import { deviceLab } from './support/motebit.ts';
 
@@ -41,13 +42,17 @@ describe('the relay ledger', () => {
     expect(ledger.repairs()).toEqual([]);
   });
 
-  it('the cursor event is kept and cleared; moving to another relay forgets the epoch, the cursor, its event and every repair', () => {
-    const { store } = lab.device('a');
+  it('the cursor event is kept and cleared (the file keeps no trace of it); moving to another relay forgets the epoch, the cursor, its event and every repair', () => {
+    const { store, path } = lab.device('a');
     const ledger = store.ledger;
     ledger.setCursorEvent({ seq: 12, eventId: 'e12' });
     expect(ledger.cursorEvent()).toEqual({ seq: 12, eventId: 'e12' });
     ledger.setCursorEvent(null);
     expect(ledger.cursorEvent()).toBeNull();
+
+    const raw = new Database(path, { readonly: true }); // what the file holds, beside the ledger's own reading
+    expect(raw.prepare("SELECT value FROM meta WHERE key = 'cursor_event'").all()).toEqual([]);
+    raw.close();
 
     // A replaced or rolled-back relay: every repair starts over.
     ledger.noteFailure(failure('dv_w', 5, 2), 100);

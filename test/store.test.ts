@@ -4,6 +4,7 @@ import { EventStore, InvalidWriteError } from '../main/store/event-store.ts';
 import { StoreOpenError } from '../main/store/database.ts';
 import { MIGRATIONS } from '../main/store/migrations.ts';
 import { deviceLab, pushAll, type TestDevice } from './support/motebit.ts';
+import { openHandles } from './support/open-files.ts';
 
 const lab = deviceLab('store');
 const device = (name: string): TestDevice => lab.device(name);
@@ -58,6 +59,24 @@ describe('the local store', () => {
     raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     raw.close();
     expect(() => EventStore.open(a.path, a.store.identity)).toThrow(/newer Motebit Sync/);
+  });
+
+  it('a store from a newer schema is refused as a StoreOpenError, in words that say to update, and left closed', () => {
+    const a = device('a');
+    a.store.close();
+    const raw = new Database(a.path);
+    raw.pragma(`user_version = ${MIGRATIONS.length + 7}`);
+    raw.close();
+    let refusal: unknown;
+    try {
+      EventStore.open(a.path, a.store.identity);
+    } catch (error) {
+      refusal = error;
+    }
+    expect(String(refusal)).toBe(
+      `StoreOpenError: this store was written by a newer Motebit Sync (schema ${MIGRATIONS.length + 7}, this version knows ${MIGRATIONS.length}); update the app before opening it`,
+    );
+    expect(openHandles(a.path)).toBe(0); // no file of the store (database, -wal, -shm) is still open
   });
 
   it('rejects invalid writes with a clear error and writes nothing', () => {

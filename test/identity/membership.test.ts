@@ -11,8 +11,8 @@ import { deviceIdFromDeviceKey, motebitIdFromIdentityKey } from '../../shared/id
 import { addEntry, genesisEntry, memberFromDeviceSeed, memberFromSecret, recoveryEntry, removeEntry, rotateEntry, type MemberSecret } from '../../shared/membership/author.ts';
 import { membershipAuthority } from '../../shared/membership/event-authority.ts';
 import { PAIRING_NONCE_BYTES, commitmentHolds, formatPairingCode, pairingCommitment, parsePairingCode } from '../../shared/membership/pairing-code.ts';
-import { MAX_MEMBERS, entryHash, legacySigningInput, signEntry, type Entry, type UnsignedEntry } from '../../shared/membership/entry.ts';
-import { chainKey, kemKeyPairFromSecret, keyIdOf, newContentKey, openChainedKey, wrapKey } from '../../shared/membership/epoch-keys.ts';
+import { MAX_MEMBERS, entryHash, legacySigningInput, signEntry, verifyLegacySignature, type Entry, type UnsignedEntry } from '../../shared/membership/entry.ts';
+import { chainKey, kemKeyPairFromSecret, keyIdOf, newContentKey, openChainedKey, unwrapKey, wrapKey } from '../../shared/membership/epoch-keys.ts';
 import { MembershipError, applyEntry, checkExtends, currentMembers, epochAt, mayWrite, mayWriteLegacy, verifyLog, type MembershipFault, type MembershipState } from '../../shared/membership/log.ts';
 import { openKeys } from '../../shared/membership/open-keys.ts';
 
@@ -220,6 +220,11 @@ describe('membership log', () => {
     const otherIdentity = signingKeyFromSeed(randomBytes(32));
     const swapped = signEntry({ ...unsigned, legacy: { identity_key: toBase64Url(otherIdentity.publicKey), sig: genesis.legacy!.sig, frontier: {} } }, laptop.signing) as Entry;
     expect(fault(() => verifyLog([swapped]))).toBe('signature');
+  });
+
+  it('a genesis of a new motebit carries no signature of an old identity key', async () => {
+    const { log } = await found();
+    expect(verifyLegacySignature(log[0] as Extract<Entry, { kind: 'genesis' }>)).toBe(false);
   });
 });
 
@@ -456,7 +461,7 @@ describe('membership log: the words of every refusal', () => {
     expect(refusal(() => verifyLog([resigned(g, (e) => e, device('other'))]))).toEqual(at0('signature', 'the founding device did not sign this genesis'));
     const add = await addEntry(state, laptop, device('phone').key, key, 2000);
     expect(refusal(() => verifyLog([resigned(add, (e) => ({ ...e, seq: 0, prev: null }), laptop)]))).toEqual(at0('chain', 'a log starts with a genesis entry at seq 0 with no previous hash'));
-    for (const raw of [null, 'an entry', 7]) expect(refusal(() => verifyLog([raw]))).toMatchObject({ fault: 'malformed', seq: 0 });
+    for (const raw of [null, undefined, 'an entry', 7]) expect(refusal(() => verifyLog([raw]))).toMatchObject({ fault: 'malformed', seq: 0 });
     expect(refusal(() => applyEntry(state, null))).toMatchObject({ fault: 'malformed', seq: 1 });
     expect(refusal(() => verifyLog([]))).toEqual(at0('chain', 'the log is empty'));
     const elsewhere = await found();
@@ -595,6 +600,29 @@ describe('membership: who may write events, the keys of members, pairing codes',
     const wrongKey = await wrapKey(newContentKey(), phone.key.kem_key, { recipientId: phone.key.id, epoch: epoch.n, keyId: epoch.keyId });
     const forged = applyEntry(base, resigned(add, (e) => ({ ...e, wrap: wrongKey }), laptop));
     await expect(openKeys(forged, reader(phone))).rejects.toThrow(new MembershipError(1, 'epoch', `the key of epoch 1 wrapped for ${phone.key.id} does not open to the key the log names`));
+  });
+
+  it('a chained key opens only with a whole 16-byte tag: one cut short (a forger need only guess 4 bytes) is refused', () => {
+    const key = newContentKey();
+    const short = Buffer.from('8 bytes!'); // with a 4-byte tag, 12 bytes: openChainedKey reads its last 4 as the tag
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(Buffer.from(`motebit/epoch-chain/v1\n2\n${keyIdOf(key)}\n${keyIdOf(short)}`));
+    const ct = Buffer.concat([cipher.update(short), cipher.final(), cipher.getAuthTag().subarray(0, 4)]);
+    expect(openChainedKey(key, 2, { nonce: nonce.toString('base64url'), ct: ct.toString('base64url') }, keyIdOf(short))).toBeNull();
+  });
+
+  it('a wrapped key opens only with its recipient\'s key, in its own place, to a 32-byte key it names; anything else is null', async () => {
+    const phone = device('phone');
+    const key = newContentKey();
+    const context = { recipientId: phone.key.id, epoch: 1, keyId: keyIdOf(key) };
+    const wrap = await wrapKey(key, phone.key.kem_key, context);
+    expect(await unwrapKey(wrap, phone.kem.privateKey, context)).toEqual(key);
+    expect(await unwrapKey(wrap, device('laptop').kem.privateKey, context)).toBeNull(); // another member's key
+    expect(await unwrapKey(wrap, phone.kem.privateKey, { ...context, epoch: 2 })).toBeNull(); // moved to another epoch
+    const half = key.subarray(0, 16); // not a content key, though it is the key the context names
+    const halfContext = { ...context, keyId: keyIdOf(half) };
+    expect(await unwrapKey(await wrapKey(half, phone.key.kem_key, halfContext), phone.kem.privateKey, halfContext)).toBeNull();
   });
 
   it('pairing codes: parts of the right size, a nonce of the right size, old codes named as old', () => {

@@ -58,6 +58,16 @@ describe('pairing code', () => {
     expect(commitmentHolds(code, phone.key, nonce.subarray(0, 8))).toBe(false);
   });
 
+  it('the commitment is the documented hash of the keys, one per line, and the nonce; a device with no name commits to an empty line', () => {
+    const phone = memberFromSecret('device', fixed('phone', 32), null);
+    const nonce = fixed('nonce', 16);
+    const reference = createHash('sha256')
+      .update(Buffer.concat([Buffer.from(`motebit/pairing-commit/v1\n${phone.key.id}\n${phone.key.sign_key}\n${phone.key.kem_key}\n\n`), nonce]))
+      .digest()
+      .subarray(0, 10);
+    expect(pairingCommitment(phone.key, nonce)).toEqual(reference);
+  });
+
   it('both screens show the same six digits only for the same motebit, keys and nonce', () => {
     const phone = memberFromSecret('device', randomBytes(32), 'phone');
     const nonce = newPairingNonce();
