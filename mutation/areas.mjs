@@ -6,10 +6,10 @@
 // that together cover it once (scripts/mutate.ts checks).
 
 /**
- * The suites of the sync engine's areas. Not engine-crash.test.ts: its device is the CLI in a child process,
+ * The suites of the sync engine's areas (the snapshot suites too: a new device joins from a snapshot in the cycle). Not engine-crash.test.ts: its device is the CLI in a child process,
  * which the mutants of this process do not reach, and it costs 19 s for every mutant it covers.
  */
-const ENGINE_TESTS = ['test/sync/engine-behaviour.test.ts', 'test/sync/engine-convergence.test.ts', 'test/sync/engine-cursor.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/relay-recovery.test.ts', 'test/sync/relay-audit.test.ts', 'test/sync/push-window.test.ts', 'test/sync/progress.test.ts', 'test/sync/upgrade.test.ts', 'test/relay/quotas.test.ts'];
+const ENGINE_TESTS = ['test/sync/engine-behaviour.test.ts', 'test/sync/engine-convergence.test.ts', 'test/sync/engine-cursor.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/relay-recovery.test.ts', 'test/sync/relay-audit.test.ts', 'test/sync/push-window.test.ts', 'test/sync/progress.test.ts', 'test/sync/upgrade.test.ts', 'test/relay/quotas.test.ts', 'test/sync/snapshots.test.ts', 'test/sync/snapshot-resume.test.ts'];
 
 /**
  * Suites that drive the relay client's other calls (membership, pairing, snapshots, devices, quotas) against
@@ -43,7 +43,7 @@ export const AREAS = {
   'engine-audit': { files: ['main/sync/engine.ts:331-510', 'main/sync/relay-audit.ts'], what: 'the relay audit (lost, rolled back, withheld), recovery and repairs, pushing', tests: ENGINE_TESTS },
   'engine-flow': { files: ['main/sync/engine.ts:511-99999'], what: 'the sync engine\'s receiving, membership, progress, transports and timers', tests: ENGINE_TESTS },
   transports: { files: ['main/sync/transport.ts', 'main/sync/http-transport.ts', 'main/sync/encrypted-transport.ts', 'main/sync/codec.ts', 'main/sync/relay-client.ts'], what: 'the transport contract, HTTP, end-to-end encryption, the relay client', tests: ['test/sync/codec.test.ts', 'test/sync/transport-contract.test.ts', 'test/sync/http-transport.test.ts', 'test/sync/encrypted-transport.test.ts', 'test/sync/body-key-cache.test.ts', 'test/sync/relay-client.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/push-window.test.ts', ...RELAY_CLIENT_TESTS] },
-  websocket: { files: ['main/sync/ws-transport.ts', 'main/sync/ws-state.ts'], what: 'the WebSocket transport and its state machine', tests: ['test/sync/ws-transport.test.ts', 'test/sync/ws-state.test.ts', 'test/sync/transport-contract.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/push-window.test.ts'] },
+  websocket: { files: ['main/sync/ws-transport.ts', 'main/sync/ws-state.ts'], what: 'the WebSocket transport and its state machine', tests: ['test/sync/ws-transport.test.ts', 'test/sync/ws-transport-rules.test.ts', 'test/sync/ws-state.test.ts', 'test/sync/transport-contract.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/push-window.test.ts'] },
   'sync-rest': { files: ['main/sync/membership-sync.ts', 'main/sync/member-keyring.ts', 'main/sync/snapshot-sync.ts'], what: 'membership, member keys and snapshot sync', tests: ['test/sync/membership-sync.test.ts', 'test/sync/member-keys.test.ts', 'test/sync/snapshot-resume.test.ts', 'test/sync/snapshots.test.ts', 'test/app-controller-keys.test.ts', 'test/app-controller.test.ts'] },
   auth: { files: ['relay/auth.ts'], what: 'the relay\'s token and request authentication' },
 };

@@ -199,6 +199,11 @@ class Session {
     return this.#queue.length;
   }
 
+  /** Whether this socket has delivered the relay's whole backlog ('caught_up' handled). */
+  get caughtUp(): boolean {
+    return this.#state.kind === 'ready' && this.#state.caughtUp;
+  }
+
   /** How many pushes this socket may leave unanswered. */
   get pushesInFlight(): number {
     return this.#pushesInFlight;
@@ -557,9 +562,14 @@ export class WsTransport implements Transport {
     );
   }
 
-  /** Makes `session` the current socket (the link state is already 'open'). */
+  /**
+   * Makes `session` the current socket (the link state is already 'open'). A socket that caught up before
+   * it was adopted (the relay sends 'ready' and a short backlog's 'caught_up' in one read) starts the
+   * backoff over as one that catches up later does.
+   */
   #adopt(session: Session): void {
     this.#session = session;
+    if (session.caughtUp) this.#attempt = 0;
     // A session that ended between 'ready' and here was not current when it told us.
     if (session.ended) this.#ended(session, session.ended);
   }
