@@ -1,6 +1,6 @@
 // The mutants no test kills, each explained (issue 15: "every surviving mutant is either killed by a new
 // test or explained"). An entry covers the surviving or uncovered mutants of `file` whose source line
-// contains `code` (and, when `mutators` is given, whose Stryker mutator is one of those). Only for mutants
+// contains `code` (and, when `mutators` or `replacements` are given, whose Stryker mutator or replacement is one of those). Only for mutants
 // no test could tell apart: equivalent code, or changes no one can observe (a log's wording is observed:
 // it is not here). `npm run mutate -- --score` counts what is left unexplained, and names explanations that
 // no longer cover anything (the code changed, or a test now kills them: remove them).
@@ -37,4 +37,8 @@ export const EXPLAINED = [
   { file: 'shared/token.ts', code: '} catch {', mutators: ['BlockStatement'], why: 'Claims that are not JSON leave json undefined when the catch does not return, and the claims schema refuses undefined: parseToken answers null either way.' },
   { file: 'shared/crypto.ts', code: '  } catch {', mutators: ['BlockStatement'], why: "Reachable only with a message of 2 GiB or more (node:crypto then throws 'data is too big'); no 32-byte key or 64-byte signature makes it throw (2,000 random keys and the non-canonical encodings tried), and no message of the protocol comes near that size. A test would allocate 2 GiB." },
   { file: 'shared/crypto.ts', code: '    return false;', mutators: ['BooleanLiteral'], why: 'The answer of the catch above, reachable only with a message of 2 GiB or more (see that entry).' },
+
+  // --- engine-audit ---
+  { file: 'main/sync/engine.ts', code: 'else if (ledger.epoch() !== log.epoch) ledger.setEpoch(log.epoch);', mutators: ['ConditionalExpression'], why: "With the test always true, the ledger's epoch is also written when it already equals log.epoch: setEpoch is an upsert of the same value into the relay_epoch meta row (no timestamp, no counter, nothing else written), so the store, the status and every later judgement read the same epoch." },
+  { file: 'main/sync/engine.ts', code: '(this.current.epoch !== null && this.current.epoch !== log.epoch)', mutators: ['ConditionalExpression'], replacements: ['false'], why: "Redundant with restart(): a transport is only ever opened by ensureTransport(log.epoch) after inspectRelay has set the ledger's epoch to that log.epoch, and it is bound to it (EpochBinding(epoch); a live answer from another epoch closes it through onTransportDown). So when this line runs with a transport still open, its epoch is the ledger's epoch from before; if the log's epoch differs from it, judgeRelayLog answered relay_replaced and restart() has already dropped the transport (this.current is null). Dropping the clause (false) therefore never changes whether the transport is dropped. The mutants that make this clause true whenever a transport is bound are killed: a cycle on the same log keeps its transport (engine-audit-rules)." },
 ];

@@ -212,18 +212,20 @@ export function parseSurvivor(text: string): Survivor {
 /**
  * Why a mutant that no test catches is left alive (mutation/explained.mjs): it is equivalent (no behaviour
  * tells it apart), or it changes only what no one can observe. It covers the mutants of `file` whose source
- * line contains `code` and, when `mutators` is given, whose mutator is one of those.
+ * line contains `code` and, when `mutators` is given, whose mutator is one of those (and `replacements`, the same).
  */
 export interface Explanation {
   readonly file: string;
   readonly code: string;
   readonly mutators?: readonly string[];
+  /** Only mutants whose replacement is one of these (as --survivors prints it), where a line holds several of one mutator. */
+  readonly replacements?: readonly string[];
   readonly why: string;
 }
 
 /** The explanation that covers `survivor`, whose source line is `sourceLine`, if any. */
 export function explanationOf(survivor: Survivor, sourceLine: string, explained: readonly Explanation[]): Explanation | undefined {
-  return explained.find((e) => e.file === survivor.file && sourceLine.includes(e.code) && (e.mutators === undefined || e.mutators.includes(survivor.mutator)));
+  return explained.find((e) => e.file === survivor.file && sourceLine.includes(e.code) && (e.mutators === undefined || e.mutators.includes(survivor.mutator)) && (e.replacements === undefined || e.replacements.includes(survivor.replacement)));
 }
 
 /**

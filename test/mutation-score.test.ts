@@ -127,5 +127,9 @@ describe('explained survivors', () => {
     // Without mutators an entry covers every mutant of the line.
     const anyMutator: Explanation = { file: 'shared/b.ts', code: 'log.warn', why: 'any' };
     expect(sortSurvivors(alive, [anyMutator], lineOf).explained).toEqual([{ survivor: alive[2], by: anyMutator }]);
+    // With replacements, only the mutants that replace with one of those.
+    const otherReplacement: Explanation = { file: 'shared/b.ts', code: 'log.warn', replacements: ['{ err: 1 }'], why: 'not this one' };
+    const thisReplacement: Explanation = { file: 'shared/b.ts', code: 'log.warn', mutators: ['ObjectLiteral'], replacements: ['{}'], why: 'this one' };
+    expect(sortSurvivors(alive, [otherReplacement, thisReplacement], lineOf)).toMatchObject({ explained: [{ survivor: alive[2], by: thisReplacement }], unused: [otherReplacement] });
   });
 });
