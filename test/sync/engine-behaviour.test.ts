@@ -3,7 +3,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { SyncFailure, type CycleResult } from '../../main/sync/engine.ts';
 import { errorWords } from '../../main/app/error-words.ts';
 import { Device } from '../../main/app/device.ts';
@@ -14,7 +15,10 @@ import { Lab, eventually, freePort, openAgain, syncAll } from '../support/device
 
 let lab: Lab;
 beforeEach(() => void (lab = new Lab()));
-afterEach(() => lab.close());
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await lab.close();
+});
 
 /** Every byte the relay keeps (database and WAL files), plus every stored body decoded from base64url. */
 function relayBytes(dir: string): Buffer {
@@ -201,4 +205,53 @@ it('a status or cycle listener that throws is logged as its own failure; the cyc
   const failures = warnings.filter((w) => w.message === 'a sync listener failed');
   expect(failures.map((w) => w.fields)).toContainEqual({ err: 'the tray is gone' });
   expect(failures.map((w) => w.fields)).toContainEqual({ err: 'not even an Error' });
+});
+
+it('resume keeps an error that pausing did not cause until the next cycle says otherwise; resuming with no error at all works', async () => {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a' });
+  await a.engine.pause();
+  const quiet = await a.engine.resume(); // no cycle was refused while paused: there is no error to clear
+  expect(quiet).toMatchObject({ ok: true, error: null });
+
+  await relay.close(); // the next cycle cannot reach the relay
+  const offline = await a.syncNow();
+  expect(offline).toMatchObject({ ok: false, error: { kind: 'network' } });
+  await a.engine.pause();
+  const seen: (string | null)[] = [];
+  a.engine.onStatus((status) => seen.push(status.lastError?.message ?? null));
+  const again = await a.engine.resume();
+  expect(again).toMatchObject({ ok: false, error: { kind: 'network' } });
+  // 'idle' at resume still says why the last cycle failed: only "sync is paused" ends with the pause.
+  expect(seen[0]).toBe(offline.error!.message);
+});
+
+it('a new interval given during a cycle is used after it, by one timer; the old interval\'s timer is gone', async () => {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a' });
+  vi.spyOn(Math, 'random').mockReturnValue(0.5); // no jitter: each timer is exactly the interval
+  const timers = vi.spyOn(globalThis, 'setTimeout');
+  const scheduled = (ms: number): number => timers.mock.calls.filter((call) => call[1] === ms).length;
+  a.engine.start();
+  await eventually(() => a.status().nextCycleAt !== null, 'the first cycle ends and the next is due');
+  const cycles: CycleResult[] = [];
+  a.engine.onCycle((result) => cycles.push(result));
+  // An interval replaced at once leaves no timer of its own behind.
+  a.engine.setIntervalMs(150);
+  a.engine.setIntervalMs(30_000);
+  await sleep(1000);
+  expect(cycles).toEqual([]);
+
+  a.engine.setIntervalMs(200);
+  expect(scheduled(200)).toBe(1);
+  for (let i = 0; i < 2000; i++) a.put(`bulk/${i}`, i);
+  await eventually(() => a.status().state === 'syncing', 'the timed cycle starts');
+  a.engine.setIntervalMs(60_000); // during the cycle: nothing is scheduled until it ends
+  expect(scheduled(60_000)).toBe(0);
+  await eventually(() => cycles.length === 1, 'the cycle ends');
+  expect(cycles[0]).toMatchObject({ ok: true, pushed: 2000 });
+  expect(scheduled(60_000)).toBe(1);
+  // And nothing of the 200 ms interval is left to run another cycle.
+  await sleep(1000);
+  expect(cycles).toHaveLength(1);
 });
