@@ -143,6 +143,10 @@ describe('event payload validation', () => {
     for (let i = 0; i < MAX_PAYLOAD_DEPTH; i++) deep = [deep];
     expect(isPlainJsonTree(deep)).toBe(true);
     expect(isPlainJsonTree([deep])).toBe(false);
+    let deepObject: unknown = 1;
+    for (let i = 0; i < MAX_PAYLOAD_DEPTH; i++) deepObject = { a: deepObject };
+    expect(isPlainJsonTree(deepObject)).toBe(true);
+    expect(isPlainJsonTree({ a: deepObject })).toBe(false);
     expect(isPlainJsonTree({ a: [{ b: [true, false, null, 'x', -0.5] }] })).toBe(true);
     class Sub extends Array {}
     const no: unknown[] = [Number.NaN, -Infinity, [1, , 3], { [Symbol('s')]: 1 }, JSON.parse('{"__proto__": 1}'), Object.create(null), Sub.from([1]), new Date(0), undefined, 1n, () => 1, [undefined], { a: undefined }];

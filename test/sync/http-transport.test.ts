@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_BATCH_EVENTS } from '../../shared/portable/relay-api.ts';
+import { MAX_BATCH_EVENTS, type PullResponse, type PushResponse } from '../../shared/portable/relay-api.ts';
 import { HttpTransport, checkOrder, checkResults } from '../../main/sync/http-transport.ts';
 import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { EPOCH_CHANGED, EpochBinding, QUOTA_EXCEEDED, TransportError, quotaExceeded, quotaWords } from '../../main/sync/transport.ts';
 import type { TestDevice } from '../relay/support.ts';
-import { Collector, bodyJson, deviceOptions, harnesses, jsonEvents, range, rejection } from './support.ts';
+import { startRewritingProxy, type Answer, type RewritingProxy } from '../support/rewriting-proxy.ts';
+import { Collector, bodyJson, deviceOptions, harnesses, jsonEvents, range, rejection, type Harness } from './support.ts';
 
 const h = harnesses();
 afterEach(() => h.cleanup());
@@ -163,5 +164,115 @@ describe('the relay log a transport is bound to, and quota refusals, in words', 
     expect(quotaWords(undefined)).toEqual({ message: 'the relay refused: this motebit is at one of its limits there', nextStep: operator });
     expect(quotaExceeded('devices')).toMatchObject({ kind: 'refused', code: QUOTA_EXCEEDED, quota: 'devices', message: quotaWords('devices').message });
     expect(quotaExceeded(undefined)).toMatchObject({ kind: 'refused', code: QUOTA_EXCEEDED, quota: undefined });
+  });
+});
+
+describe('HttpTransport against a relay that lies, and around close', () => {
+  /** Devices a and b, with 3 events of a on the relay and b's transport behind a rewriting proxy. */
+  async function relayWithEvents(): Promise<{ a: TestDevice; b: TestDevice; proxy: RewritingProxy; relay: Harness['relay'] }> {
+    const { relay, devices } = await h.start(2);
+    const [a, b] = devices as [TestDevice, TestDevice];
+    const sender = new HttpTransport(deviceOptions(relay, a));
+    await sender.open(0, async () => undefined);
+    await sender.push(jsonEvents(a, 3));
+    await sender.close();
+    const proxy = await startRewritingProxy(() => relay.url);
+    h.defer(() => proxy.close());
+    return { a, b, proxy, relay };
+  }
+  const isPull = (answer: Answer): boolean => answer.method === 'GET' && answer.path.endsWith('/events');
+
+  it('refuses to open after anything but a sequence number', async () => {
+    const { relay, devices } = await h.start(1);
+    const transport = new HttpTransport(deviceOptions(relay, devices[0]!));
+    for (const after of [-1, 1.5]) {
+      const error = await rejection(transport.open(after, async () => undefined));
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error).toMatchObject({ message: 'after is a sequence number' });
+    }
+    await transport.open(0, async () => undefined);
+    await transport.close();
+  });
+
+  it('binds to the epoch of the first push answer, and refuses a push answered from another log', async () => {
+    const { relay, devices } = await h.start(1);
+    const a = devices[0]!;
+    const transport = new HttpTransport(deviceOptions(relay, a));
+    await transport.open(0, async () => undefined);
+    await transport.push(jsonEvents(a, 1));
+    expect(transport.epoch).toBe((await transport.client.pull(0, 1)).epoch);
+    const bound = new HttpTransport(deviceOptions(relay, a));
+    await bound.open(1, async () => undefined, 'ep_AAAAAAAAAAAAAAAAAAAAAA');
+    expect(await rejection(bound.push(jsonEvents(a, 1)))).toMatchObject({ kind: 'protocol', code: EPOCH_CHANGED });
+    await Promise.all([transport.close(), bound.close()]);
+  });
+
+  it('refuses a push answered out of order', async () => {
+    const { a, proxy, relay } = await relayWithEvents();
+    proxy.rewrite((answer) => (answer.method === 'POST' && answer.path.endsWith('/events') ? { ...(answer.body as PushResponse), results: [...(answer.body as PushResponse).results].reverse() } : undefined));
+    const transport = new HttpTransport(deviceOptions(relay, a, proxy.url));
+    await transport.open(3, async () => undefined);
+    expect(await rejection(transport.push(jsonEvents(a, 2)))).toMatchObject({ kind: 'protocol', message: 'the relay answered 2 results for 2 events, or not in order' });
+    await transport.close();
+  });
+
+  it('refuses a page out of order, or one that says more events exist but holds none, and delivers nothing of it', async () => {
+    const { b, proxy, relay } = await relayWithEvents();
+    const got = new Collector();
+    const transport = new HttpTransport(deviceOptions(relay, b, proxy.url));
+    await transport.open(0, got.sink);
+    proxy.rewrite((answer) => {
+      if (!isPull(answer)) return undefined;
+      const [first, second, ...rest] = (answer.body as PullResponse).events;
+      return { ...(answer.body as PullResponse), events: [second, first, ...rest] };
+    });
+    expect(await rejection(transport.catchUp())).toMatchObject({ kind: 'protocol', message: 'the relay sent seq 1 after 2' });
+    // Once: the next pull is answered honestly.
+    let lied = false;
+    proxy.rewrite((answer) => (isPull(answer) && !lied ? ((lied = true), { ...(answer.body as PullResponse), events: [], next: 0, more: true }) : undefined));
+    expect(await rejection(transport.catchUp())).toMatchObject({ kind: 'protocol', message: 'the relay said more events exist but sent none' });
+    expect([got.events, transport.cursor]).toEqual([[], 0]);
+    expect(await transport.catchUp()).toBe(3);
+    await transport.close();
+  });
+
+  it('a page that arrives after close is not delivered', async () => {
+    const { b, proxy, relay } = await relayWithEvents();
+    const got = new Collector();
+    const transport = new HttpTransport(deviceOptions(relay, b, proxy.url));
+    await transport.open(0, got.sink);
+    // Closed while the page is on its way back.
+    proxy.rewrite((answer) => void (isPull(answer) && transport.close()));
+    expect(await rejection(transport.catchUp())).toMatchObject({ kind: 'network', message: 'the transport is closed' });
+    expect([got.events, transport.cursor]).toEqual([[], 0]);
+  });
+
+  it('close: a catchUp waiting behind the one in progress is refused, and one asked after close is refused at once', async () => {
+    const { b, relay } = await relayWithEvents();
+    let entered!: () => void;
+    const inSink = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const got = new Collector();
+    got.onPage = async () => {
+      entered();
+      await released;
+    };
+    const transport = new HttpTransport(deviceOptions(relay, b));
+    await transport.open(0, got.sink);
+    const first = transport.catchUp();
+    await inSink;
+    const waiting = rejection(transport.catchUp());
+    const closing = transport.close();
+    let refused: unknown = 'not yet';
+    const after = transport.catchUp().catch((error: unknown) => void (refused = error));
+    // One turn of the event loop: a refusal at once has settled by then; one behind the sink never does.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(refused).toMatchObject({ kind: 'network', message: 'the transport is closed' });
+    release();
+    expect(await first).toBe(3);
+    expect(await waiting).toMatchObject({ kind: 'network', message: 'the transport is closed' });
+    await Promise.all([closing, after]);
+    expect(got.seqs()).toEqual([1, 2, 3]);
   });
 });
