@@ -9,7 +9,7 @@
  * The suites of the sync engine's areas (the snapshot suites too: a new device joins from a snapshot in the cycle). Not engine-crash.test.ts: its device is the CLI in a child process,
  * which the mutants of this process do not reach, and it costs 19 s for every mutant it covers.
  */
-const ENGINE_TESTS = ['test/sync/engine-behaviour.test.ts', 'test/sync/engine-convergence.test.ts', 'test/sync/engine-cursor.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/relay-recovery.test.ts', 'test/sync/relay-audit.test.ts', 'test/sync/push-window.test.ts', 'test/sync/progress.test.ts', 'test/sync/upgrade.test.ts', 'test/relay/quotas.test.ts', 'test/sync/snapshots.test.ts', 'test/sync/snapshot-resume.test.ts', 'test/sync/engine-audit-rules.test.ts', 'test/sync/engine-flow-receive.test.ts'];
+const ENGINE_TESTS = ['test/sync/engine-behaviour.test.ts', 'test/sync/engine-convergence.test.ts', 'test/sync/engine-cursor.test.ts', 'test/sync/engine-fallback.test.ts', 'test/sync/relay-recovery.test.ts', 'test/sync/relay-audit.test.ts', 'test/sync/push-window.test.ts', 'test/sync/progress.test.ts', 'test/sync/upgrade.test.ts', 'test/relay/quotas.test.ts', 'test/sync/snapshots.test.ts', 'test/sync/snapshot-resume.test.ts', 'test/sync/engine-audit-rules.test.ts', 'test/sync/engine-flow-receive.test.ts', 'test/sync/engine-flow-transport.test.ts'];
 
 /**
  * Suites that drive the relay client's other calls (membership, pairing, snapshots, devices, quotas) against

@@ -641,9 +641,11 @@ export class SyncEngine {
   private async ensureTransport(epoch: string): Promise<Transport> {
     const preference = this.options.transport;
     const wantWs = preference !== 'http';
-    if (this.current && (this.current.kind === 'websocket' || !wantWs || this.now() < this.wsRetryAt)) return this.current;
+    // After WebSocket failed (to open, or a live socket dropped), auto waits out the backoff on HTTP.
+    const wsDue = preference === 'websocket' || this.now() >= this.wsRetryAt;
+    if (this.current && (this.current.kind === 'websocket' || !wantWs || !wsDue)) return this.current;
 
-    if (wantWs) {
+    if (wantWs && wsDue) {
       try {
         const ws = await this.open('websocket', epoch);
         await this.dropTransport();
