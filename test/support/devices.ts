@@ -8,6 +8,7 @@ import { Device, type HomeOptions } from '../../main/app/device.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
 import type { SyncProgress } from '../../shared/portable/status.ts';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
+import { freePort } from './ports.ts';
 
 export const KEYRING: 'os' | 'file' = process.env.DBUS_SESSION_BUS_ADDRESS ? 'os' : 'file';
 const KEYRING_SERVICE = `motebit-test-${process.pid}`;
@@ -55,6 +56,25 @@ export class Lab {
     return this.track(await reopen(device, options.transport));
   }
 
+  /** Closes `device` and opens its home again (as its app would) with a logger that keeps every line. */
+  async reopenWithLog(device: Device, name: string, transport: TransportPreference = 'http'): Promise<{ device: Device; log: CapturedLog }> {
+    await device.close();
+    const log: CapturedLog = { infos: [], warnings: [] };
+    const opened = await Device.open({
+      ...this.home(name),
+      transport,
+      log: { info: (fields, message) => log.infos.push({ fields, message }), warn: (fields, message) => log.warnings.push({ fields, message }) },
+    });
+    return { device: this.track(opened), log };
+  }
+
+  /** A relay at a fixed URL whose storage a test can swap, as an operator would by restarting it. */
+  async relayAtOneUrl(db: string): Promise<RelayAtOneUrl> {
+    const at = new RelayAtOneUrl(this, await freePort());
+    await at.restart(db);
+    return at;
+  }
+
   track(device: Device): Device {
     this.devices.push(device);
     return device;
@@ -64,6 +84,37 @@ export class Lab {
     for (const device of this.devices) await device.close().catch(() => {});
     for (const relay of this.relays) await relay.close().catch(() => {});
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A log line as a device's logger received it. */
+export interface LogLine {
+  fields: object;
+  message: string;
+}
+
+/** Every line a device logged, by level. */
+export interface CapturedLog {
+  infos: LogLine[];
+  warnings: LogLine[];
+}
+
+/** A relay at a fixed URL (Lab.relayAtOneUrl) whose storage a test can swap. */
+export class RelayAtOneUrl {
+  relay!: RunningRelay;
+  readonly port: number;
+  readonly #lab: Lab;
+  constructor(lab: Lab, port: number) {
+    this.#lab = lab;
+    this.port = port;
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  /** Stops the relay (checkpointing its database) and starts it again on `db`, at the same URL. */
+  async restart(db: string): Promise<void> {
+    if (this.relay) await this.relay.close();
+    this.relay = await this.#lab.relay({ port: this.port, db });
   }
 }
 
@@ -80,7 +131,7 @@ export function openAgain(lab: Lab, device: Device, transport?: TransportPrefere
   return Device.open({ home: device.home, keyring: KEYRING, keyringService: KEYRING_SERVICE, env: {}, transport }).then((d) => lab.track(d));
 }
 
-export { freePort } from './ports.ts';
+export { freePort };
 
 /** Syncs every device in turn, twice, so everything reaches everyone; fails loudly on a failed cycle. */
 export async function syncAll(devices: readonly Device[]): Promise<void> {

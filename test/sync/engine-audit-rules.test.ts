@@ -7,16 +7,16 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Device } from '../../main/app/device.ts';
+import type { Device } from '../../main/app/device.ts';
 import { updateConfig } from '../../main/config/config.ts';
 import { PULL_CURSOR } from '../../main/store/relay-ledger.ts';
 import { toWire } from '../../main/sync/codec.ts';
-import type { TransportPreference } from '../../main/sync/engine.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';
 import type { RunningRelay } from '../../relay/server.ts';
 import { toBase64Url } from '../../shared/encoding.ts';
 import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { Lab, freePort, openAgain, progressDuring, syncAll } from '../support/devices.ts';
+import type { CapturedLog as Captured } from '../support/devices.ts';
 import { WithStatus, startRewritingProxy, type Answer, type RewritingProxy } from '../support/rewriting-proxy.ts';
 
 let lab: Lab;
@@ -29,27 +29,6 @@ afterEach(async () => {
 
 // ---- helpers --------------------------------------------------------------------------------------
 
-interface Line {
-  fields: object;
-  message: string;
-}
-interface Captured {
-  infos: Line[];
-  warnings: Line[];
-}
-
-/** Opens the device's home again (as its app would) with a logger that keeps every line. */
-async function withLog(device: Device, name: string, transport: TransportPreference = 'http'): Promise<{ device: Device; log: Captured }> {
-  await device.close();
-  const log: Captured = { infos: [], warnings: [] };
-  const opened = await Device.open({
-    ...lab.home(name),
-    transport,
-    log: { info: (fields, message) => log.infos.push({ fields, message }), warn: (fields, message) => log.warnings.push({ fields, message }) },
-  });
-  return { device: lab.track(opened), log };
-}
-
 async function withSnapshotsEvery(device: Device, every: number): Promise<Device> {
   await updateConfig(device.home, { snapshot_every_events: every });
   await device.close();
@@ -61,28 +40,6 @@ function writeMany(device: Device, prefix: string, count: number): void {
 }
 
 const short = (device: Device): string => device.identity.deviceId.slice(0, 11);
-
-/** A relay at a fixed URL whose storage a test can swap, as an operator would by restarting it. */
-class RelayAtOneUrl {
-  relay!: RunningRelay;
-  readonly port: number;
-  private constructor(port: number) {
-    this.port = port;
-  }
-  static async start(db: string): Promise<RelayAtOneUrl> {
-    const at = new RelayAtOneUrl(await freePort());
-    await at.restart(db);
-    return at;
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  /** Stops the relay (checkpointing its database) and starts it again on `db`, at the same URL. */
-  async restart(db: string): Promise<void> {
-    if (this.relay) await this.relay.close();
-    this.relay = await lab.relay({ port: this.port, db });
-  }
-}
 
 /** A real relay behind a proxy that can lie; `use` points the proxy at another relay (its storage replaced). */
 async function lyingRelay(): Promise<{ proxy: RewritingProxy; relay: RunningRelay; use: (relay: RunningRelay) => void }> {
@@ -121,7 +78,7 @@ describe('a new device starting from a snapshot', () => {
    */
   async function snapshotAtHead(relayUrl: string): Promise<{ a: Device; b: Device; log: Captured }> {
     const a = await withSnapshotsEvery(await lab.create(relayUrl, { name: 'a', transport: 'http' }), 20);
-    const { device: b, log } = await withLog(await lab.join(a, { name: 'b' }), 'b');
+    const { device: b, log } = await lab.reopenWithLog(await lab.join(a, { name: 'b' }), 'b');
     writeMany(a, 'memory', 40);
     expect((await a.syncNow()).ok).toBe(true);
     expect((await a.relay.latestSnapshot()).snapshot?.covers).toEqual({ [a.identity.deviceId]: 40 });
@@ -146,7 +103,7 @@ describe('a new device starting from a snapshot', () => {
   it('a snapshot made before its maker ever synced names no place in the log: the new device says so and pulls the whole log', async () => {
     const relay = await lab.relay();
     const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
-    const { device: b, log } = await withLog(await lab.join(a, { name: 'b' }), 'b'); // enrolled: nothing is compacted before it acknowledges
+    const { device: b, log } = await lab.reopenWithLog(await lab.join(a, { name: 'b' }), 'b'); // enrolled: nothing is compacted before it acknowledges
     writeMany(a, 'memory', 10);
     await a.makeSnapshot();
     expect((await a.syncNow()).ok).toBe(true);
@@ -209,24 +166,24 @@ const RECOVERED = 'the relay had lost data; this device sent it again';
 
 describe('the relay\'s frontier', () => {
   it('a relay that lost its data before this device\'s first sync: the device enrols again, says so, and seeds it', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'first.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'first.db'));
     const created = await lab.create(relay.url, { name: 'a', transport: 'http' });
     writeMany(created, 'memory', 3);
     await relay.restart(join(lab.dir, 'empty.db'));
-    const { device: a, log } = await withLog(created, 'a');
+    const { device: a, log } = await lab.reopenWithLog(created, 'a');
     expect(await a.syncNow()).toMatchObject({ ok: true, pushed: 3 });
     expect(log.warnings).toEqual([{ fields: {}, message: REENROL }]); // first contact: seeding, neither a restart nor a recovery
     expect((await a.relay.frontier()).devices).toEqual([{ device_id: a.identity.deviceId, seq: 3 }]);
   });
 
   it('a relay replaced by an empty one: the log says the device enrols again, restarts (reason, epoch), and what it sent again', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'first.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'first.db'));
     const first = await lab.create(relay.url, { name: 'a', transport: 'http' });
     const b = await lab.join(first, { name: 'b', transport: 'http' });
     writeMany(first, 'a', 4);
     writeMany(b, 'b', 2);
     await syncAll([first, b]);
-    const { device: a, log } = await withLog(first, 'a');
+    const { device: a, log } = await lab.reopenWithLog(first, 'a');
     await relay.restart(join(lab.dir, 'empty.db'));
     const held = a.store.eventCount();
     expect(await a.syncNow()).toMatchObject({ ok: true, error: null });
@@ -240,7 +197,7 @@ describe('the relay\'s frontier', () => {
 
   it('a frontier the relay fails to answer fails the cycle; only a relay that does not know the device makes it enrol again', async () => {
     const { proxy } = await lyingRelay();
-    const { device: a, log } = await withLog(await lab.create(proxy.url, { name: 'a', transport: 'http' }), 'a');
+    const { device: a, log } = await lab.reopenWithLog(await lab.create(proxy.url, { name: 'a', transport: 'http' }), 'a');
     const asked: string[] = [];
     let once = true;
     proxy.rewrite((answer) => {
@@ -301,7 +258,7 @@ describe('the relay\'s frontier', () => {
 
 describe('sending again what the relay lacks', () => {
   it('a relay restored from a copy that has part of a writer\'s events: only the rest is sent again, and the progress counts exactly that', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'live.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'live.db'));
     const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
     const b = await lab.join(a, { name: 'b', transport: 'http' });
     writeMany(a, 'old', 5);
@@ -355,7 +312,7 @@ describe('sending again what the relay lacks', () => {
   });
 
   it('a device that started from a snapshot cannot send again what the snapshot left out: the cycle fails, saying so', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'first.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'first.db'));
     const full = await withSnapshotsEvery(await lab.create(relay.url, { name: 'full', transport: 'http' }), 20);
     full.write(Array.from({ length: 60 }, (_, i) => ({ entity: `memory/${i % 20}`, op: 'set' as const, payload: { n: i } })));
     expect((await full.syncNow()).ok).toBe(true);
@@ -373,7 +330,7 @@ describe('sending again what the relay lacks', () => {
   });
 
   it('a device that started from a snapshot which kept every event of a writer sends them all again to a relay that lost them', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'first.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'first.db'));
     const created = await lab.create(relay.url, { name: 'a', transport: 'http' });
     const offline = await lab.join(created, { name: 'offline', transport: 'http' });
     const a = await withSnapshotsEvery(created, 50);
@@ -390,7 +347,7 @@ describe('sending again what the relay lacks', () => {
   });
 
   it('a writer\'s events held here without a seal within a push\'s length cannot be sent again: a local failure, in words', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'first.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'first.db'));
     const a = await lab.create(relay.url, { name: 'a', encryption: false, transport: 'http' });
     const b = await lab.join(a, { name: 'b', transport: 'http' });
     const c = await lab.join(a, { name: 'c', transport: 'http' });
@@ -506,7 +463,7 @@ describe('events that fail verification or are withheld', () => {
 describe('a failed cycle, and pushing', () => {
   it('a cycle that fails (the relay is gone) is logged with its kind and words, and does not mark the device revoked', async () => {
     const relay = await lab.relay();
-    const { device: a, log } = await withLog(await lab.create(relay.url, { name: 'a', transport: 'http' }), 'a');
+    const { device: a, log } = await lab.reopenWithLog(await lab.create(relay.url, { name: 'a', transport: 'http' }), 'a');
     expect((await a.syncNow()).ok).toBe(true);
     await relay.close();
     const result = await a.syncNow();

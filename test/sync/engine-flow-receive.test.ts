@@ -8,9 +8,9 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Device } from '../../main/app/device.ts';
+import type { Device } from '../../main/app/device.ts';
 import { PULL_CURSOR } from '../../main/store/relay-ledger.ts';
-import { SyncEngine, type TransportPreference } from '../../main/sync/engine.ts';
+import { SyncEngine } from '../../main/sync/engine.ts';
 import { toWire } from '../../main/sync/codec.ts';
 import { EncryptedTransport } from '../../main/sync/encrypted-transport.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
@@ -21,6 +21,7 @@ import { toBase64Url } from '../../shared/encoding.ts';
 import type { SyncProgress } from '../../shared/portable/status.ts';
 import type { StoredWireEvent } from '../../shared/portable/wire.ts';
 import { Lab, eventually, freePort, progressDuring, syncAll } from '../support/devices.ts';
+import type { LogLine as Line } from '../support/devices.ts';
 import { WithStatus, startRewritingProxy, type Answer, type RewritingProxy } from '../support/rewriting-proxy.ts';
 
 let lab: Lab;
@@ -34,27 +35,6 @@ afterEach(async () => {
 });
 
 // ---- helpers --------------------------------------------------------------------------------------
-
-interface Line {
-  fields: object;
-  message: string;
-}
-interface Captured {
-  infos: Line[];
-  warnings: Line[];
-}
-
-/** Opens the device's home again (as its app would) with a logger that keeps every line. */
-async function withLog(device: Device, name: string, transport: TransportPreference = 'http'): Promise<{ device: Device; log: Captured }> {
-  await device.close();
-  const log: Captured = { infos: [], warnings: [] };
-  const opened = await Device.open({
-    ...lab.home(name),
-    transport,
-    log: { info: (fields, message) => log.infos.push({ fields, message }), warn: (fields, message) => log.warnings.push({ fields, message }) },
-  });
-  return { device: lab.track(opened), log };
-}
 
 /** A real relay behind a proxy that can lie. */
 async function lyingRelay(): Promise<{ proxy: RewritingProxy; relay: RunningRelay }> {
@@ -158,7 +138,7 @@ describe('reading the membership log again within a page', () => {
 
   it('when the log cannot be read within the page, that is logged, and the events it would have opened are rejected and fetched again later', async () => {
     const { proxy, a, b: opened, bHead } = await newEpochUnreadByB();
-    const { device: b, log } = await withLog(opened, 'b');
+    const { device: b, log } = await lab.reopenWithLog(opened, 'b');
     let asked = 0;
     proxy.rewrite((answer) => {
       if (answer.signer !== b.identity.deviceId || !isMembership(answer)) return undefined;
@@ -212,7 +192,7 @@ const rejectedCodes = (device: Device): [number, string][] =>
 describe('applying and rejecting a received page', () => {
   it('an event that cannot be opened is recorded as rejected with why, and the page\'s rejections are logged with the first one\'s code', async () => {
     const { proxy, a, b: opened } = await twoDevices(3);
-    const { device: b, log } = await withLog(opened, 'b');
+    const { device: b, log } = await lab.reopenWithLog(opened, 'b');
     rewriteEvents(proxy, b, a, (e) => (e.device_seq === 2 ? { ...e, body: flipBit(e.body) } : undefined));
     expect((await b.syncNow()).ok).toBe(false);
     expect(rejectedCodes(b)).toEqual([
@@ -227,7 +207,7 @@ describe('applying and rejecting a received page', () => {
   it('a page that records new conflicts logs how many; one that records none logs nothing about conflicts', async () => {
     const relay = await lab.relay();
     const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
-    const { device: b, log } = await withLog(await lab.join(a, { name: 'b', transport: 'http' }), 'b');
+    const { device: b, log } = await lab.reopenWithLog(await lab.join(a, { name: 'b', transport: 'http' }), 'b');
     await syncAll([a, b]);
     a.put('calm', 1);
     expect((await a.syncNow()).ok).toBe(true);

@@ -7,7 +7,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../main/app/device.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
 import { RelayClient } from '../../main/sync/relay-client.ts';
-import type { RunningRelay } from '../../relay/server.ts';
 import { sha256Hex } from '../../shared/crypto.ts';
 import { canonicalBytes, toBase64Url } from '../../shared/encoding.ts';
 import { GENESIS_HASH } from '../../shared/portable/event.ts';
@@ -18,28 +17,6 @@ import { startRewritingProxy, type Answer, type RewritingProxy } from '../suppor
 let lab: Lab;
 beforeEach(() => void (lab = new Lab()));
 afterEach(() => lab.close());
-
-/** A relay at a fixed URL whose storage a test can swap, as an operator would by restarting it. */
-class RelayAtOneUrl {
-  relay!: RunningRelay;
-  readonly port: number;
-  private constructor(port: number) {
-    this.port = port;
-  }
-  static async start(db: string): Promise<RelayAtOneUrl> {
-    const at = new RelayAtOneUrl(await freePort());
-    await at.restart(db);
-    return at;
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  /** Stops the relay (checkpointing its database) and starts it again on `db`, at the same URL. */
-  async restart(db: string): Promise<void> {
-    if (this.relay) await this.relay.close();
-    this.relay = await lab.relay({ port: this.port, db });
-  }
-}
 
 function expectConverged(devices: readonly Device[]): void {
   const [first] = devices;
@@ -57,7 +34,7 @@ function writeMany(device: Device, prefix: string, count: number): void {
 
 describe.each<TransportPreference>(['websocket', 'http'])('over %s', (transport) => {
   it('a relay replaced by an empty one is refilled by the first device, including a device gone for good', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'first.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'first.db'));
     const a = await lab.create(relay.url, { name: 'a', transport });
     const b = await lab.join(a, { name: 'b', transport });
     const c = await lab.join(a, { name: 'c', transport });
@@ -92,7 +69,7 @@ describe.each<TransportPreference>(['websocket', 'http'])('over %s', (transport)
   });
 
   it('a relay restored from an older copy, then grown again, loses nothing and hides nothing', async () => {
-    const relay = await RelayAtOneUrl.start(join(lab.dir, 'live.db'));
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'live.db'));
     const a = await lab.create(relay.url, { name: 'a', transport });
     const b = await lab.join(a, { name: 'b', transport });
     writeMany(a, 'a-old', 5);
