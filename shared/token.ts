@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { sha256Hex, verifySignature, type SigningKey } from './crypto.ts';
 import { canonicalBytes, canonicalJson, fromBase64Url, toBase64Url } from './encoding.ts';
+import { isCanonicalBase64Url } from './portable/base64url.ts';
 import { DeviceIdSchema, MotebitIdSchema, RecoveryIdSchema } from './portable/ids.ts';
 
 export const TOKEN_VERSION = 1;
@@ -123,8 +124,10 @@ const TOKEN_SHAPE = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{86})$/;
 export function parseToken(token: string): ParsedToken | null {
   if (token.length > MAX_TOKEN_LENGTH) return null;
   const match = TOKEN_SHAPE.exec(token);
-  if (!match) return null;
-  const claimsBytes = fromBase64Url(match[1] ?? '');
+  // One token, one text: a decoder ignores a dangling character and the unused low bits of the last one,
+  // so without this `claims + "A"` or a signature with other trailing bits would be the same token again.
+  if (!match || !isCanonicalBase64Url(match[1]!) || !isCanonicalBase64Url(match[2]!)) return null;
+  const claimsBytes = fromBase64Url(match[1]!);
   let json: unknown;
   try {
     json = JSON.parse(claimsBytes.toString('utf8'));
@@ -135,7 +138,7 @@ export function parseToken(token: string): ParsedToken | null {
   if (!parsed.success) return null;
   // One token, one encoding: the signed bytes must be the canonical form of the claims.
   if (canonicalJson(parsed.data) !== claimsBytes.toString('utf8')) return null;
-  return { claims: parsed.data, claimsBytes, signature: fromBase64Url(match[2] ?? '') };
+  return { claims: parsed.data, claimsBytes, signature: fromBase64Url(match[2]!) };
 }
 
 export function verifyTokenSignature(token: ParsedToken, publicKey: Uint8Array): boolean {

@@ -11,6 +11,7 @@ import { signingKeyFromSeed, verifySignature } from '../shared/crypto.ts';
 import { BodyKeyCache, envelopeAad, openBody, sealBody } from '../shared/envelope-crypto.ts';
 import { MAX_TOKEN_LENGTH, mintToken, parseToken, signingInput } from '../shared/token.ts';
 
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const envelope = { motebit_id: 'mb_AAAAAAAAAAAAAAAAAAAAAA', device_id: 'dv_BBBBBBBBBBBBBBBBBBBBBB', event_id: '00000000-0000-4000-8000-000000000000', device_seq: 7, key_id: 'ek_CCCCCCCCCCCCCCCC' };
 
 describe('crypto rules', () => {
@@ -20,6 +21,10 @@ describe('crypto rules', () => {
     const sig = key.sign(Buffer.from('m'));
     expect(verifySignature(key.publicKey, Buffer.from('m'), sig)).toBe(true);
     expect(verifySignature(key.publicKey.subarray(0, 31), Buffer.from('m'), sig)).toBe(false);
+    // node:crypto would import a key with a byte too many as its first 32 (trailing bytes after the DER are
+    // ignored), so that "key" would verify the real key's signatures.
+    expect(verifySignature(Buffer.concat([key.publicKey, Buffer.alloc(1)]), Buffer.from('m'), sig)).toBe(false);
+    expect(verifySignature(key.publicKey, Buffer.from('m'), Buffer.concat([sig, Buffer.alloc(1)]))).toBe(false);
     expect(verifySignature(key.publicKey, Buffer.from('m'), sig.subarray(0, 63))).toBe(false);
   });
 
@@ -35,6 +40,9 @@ describe('crypto rules', () => {
     expect(sealBody(key, Buffer.from('hello'), envelopeAad(envelope), nonce)).toEqual(expected);
     expect(() => envelopeAad({ ...envelope, device_id: 'dv_\ud800' })).toThrow();
     expect(() => envelopeAad({ ...envelope, device_seq: Number.NaN })).toThrow();
+    // Not the shortcut's shape (a number where a string belongs): written by canonicalize, as documented, not thrown.
+    const odd = { ...envelope, key_id: 5 as unknown as string };
+    expect(envelopeAad(odd).toString('utf8')).toBe(reference.replace(`"key_id":"${envelope.key_id}"`, '"key_id":5'));
   });
 
   it('body keys and nonces of the wrong size are refused in words; an empty body seals and opens; a short one does not open', () => {
@@ -127,8 +135,18 @@ describe('crypto rules', () => {
     const spaced = Buffer.from(Buffer.from(claims, 'base64url').toString('utf8').replace('{', '{ ')).toString('base64url');
     expect(parseToken(`${spaced}.${sig}`)).toBeNull();
     expect(parseToken(`${Buffer.from('{not json').toString('base64url')}.${sig}`)).toBeNull();
+    // The same bytes in another text: a dangling character after the claims, or other unused low bits in the
+    // signature's last character (86 characters hold 516 bits for 512), decode to the same token and are refused.
+    const otherBits = (text: string) => text.slice(0, -1) + ALPHABET[ALPHABET.indexOf(text.at(-1)!) ^ 1];
+    expect(Buffer.from(otherBits(sig), 'base64url')).toEqual(Buffer.from(sig, 'base64url'));
+    expect(parseToken(`${claims}.${otherBits(sig)}`)).toBeNull();
+    const whole = [0, 1, 2, 3].map((n) => mint('/v1/x' + 'y'.repeat(n))).find((t) => t.indexOf('.') % 4 === 0)!;
+    const [wholeClaims, wholeSig] = whole.split('.') as [string, string];
+    expect(parseToken(whole)).not.toBeNull();
+    expect(Buffer.from(`${wholeClaims}A`, 'base64url')).toEqual(Buffer.from(wholeClaims, 'base64url'));
+    expect(parseToken(`${wholeClaims}A.${wholeSig}`)).toBeNull();
     // Up to the bound it is read; past it, not (a token of exactly 2048 characters cannot be well formed:
-    // 87 characters of signature and dot leave 1961, which no base64url text has).
+    // 87 characters of signature and dot leave 1961, which no base64url text written by an encoder has).
     const tokens = Array.from({ length: 400 }, (_, i) => mint('/v1/' + 'p'.repeat(1000), `http://${'a'.repeat(100 + i)}`));
     const within = tokens.filter((t) => t.length <= MAX_TOKEN_LENGTH).at(-1)!;
     const over = tokens.find((t) => t.length > MAX_TOKEN_LENGTH)!;
