@@ -21,7 +21,7 @@ import { ARRIVAL_BURST_MS, type Arrival, type SyncError, type SyncErrorKind, typ
 import type { EventStore, RejectedEvent } from '../store/event-store.ts';
 import { DEFAULT_REPAIR_POLICY, PULL_CURSOR, type Recovery, type RecoveryReason, type Repair, type RepairPolicy } from '../store/relay-ledger.ts';
 import { errorWords } from '../app/error-words.ts';
-import { describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
+import { compactedEvents, describeMissing, describeRepairs, judgeRelayLog, recoveryText, shortDevice, undelivered } from './relay-audit.ts';
 import { fromWire, toWire } from './codec.ts';
 import { EPOCH_CHANGED, TransportError, type ReceivedEvent, type Transport, type TransportKind } from './transport.ts';
 import { Emitter, type Listener } from '../../shared/emitter.ts';
@@ -139,8 +139,11 @@ export class SyncEngine {
   private wsRetryDelay: number;
   /** Other devices' events received in the running cycle (this device's own, echoed back, are not counted). */
   private pulledThisCycle = 0;
-  /** The running cycle's receiving: the relay's head when it started, where this device's cursor was, and since when. */
-  private pull: { head: number; base: number; ownInRange: number; startedAt: number | null } | null = null;
+  /**
+   * The running cycle's receiving: the relay's head when it started, where this device's cursor was, the
+   * compacted events in between (stubs no pull returns), and since when.
+   */
+  private pull: Pull | null = null;
   /** Other devices' changes that arrived live (outside a cycle), the latest burst. */
   private arrival: Arrival | null = null;
   /** The relay refused this device as revoked. */
@@ -284,7 +287,7 @@ export class SyncEngine {
       await this.options.membership?.refresh();
       await this.joinFromSnapshot(log);
       // The relay's head is known now: what there is to receive is what lies between this device's cursor and it.
-      this.pull = { head: log.head, base: this.store.getCursor(CURSOR), ownInRange: 0, startedAt: null };
+      this.pull = startPull(log, this.store.getCursor(CURSOR), null);
       let transport = await this.ensureTransport(log.epoch);
       await this.resend(transport, log);
       pushed = await this.pushAll(transport);
@@ -294,7 +297,7 @@ export class SyncEngine {
       if (undelivered(log, this.store.heldHeads(), this.store.identity.deviceId, this.repairing()).length > 0) {
         // The relay holds events this device never received, before its cursor: fetch the whole log again.
         await this.restart('relay_skipped_events', log.epoch);
-        this.pull = { head: log.head, base: 0, ownInRange: 0, startedAt: this.now() };
+        this.pull = startPull(log, 0, this.now());
         this.pulledThisCycle = 0;
         this.setProgress(this.pullProgress());
         transport = await this.ensureTransport(log.epoch);
@@ -306,6 +309,9 @@ export class SyncEngine {
       }
       this.settleRepairs();
       this.checkWithheld();
+      // Everything up to the head read at the start is held now or was compacted (the audit above showed it):
+      // the next pull starts there, past stubs no pull returns, not again from the last event received.
+      if (this.store.getCursor(CURSOR) < log.head) this.store.setCursor(CURSOR, log.head);
       await this.options.snapshots?.afterCycle((progress) => this.setProgress(progress));
       this.store.setCursor(LAST_SUCCESS, this.now());
       this.noteRecovery(log.epoch);
@@ -614,7 +620,7 @@ export class SyncEngine {
     const pull = this.pull;
     const done = this.pulledThisCycle;
     if (!pull) return { phase: 'pull', done, total: null, remainingMs: null };
-    const total = Math.max(done, pull.head - pull.base - pull.ownInRange);
+    const total = Math.max(done, pull.head - pull.base - pull.compacted - pull.ownInRange);
     const elapsed = pull.startedAt === null ? 0 : this.now() - pull.startedAt;
     const remainingMs = done > 0 && elapsed > 0 ? Math.round((elapsed / done) * (total - done)) : null;
     return { phase: 'pull', done, total, remainingMs };
@@ -751,6 +757,22 @@ export class SyncEngine {
 }
 
 /** Whether a failure is the relay refusing this device because it was revoked. */
+interface Pull {
+  readonly head: number;
+  readonly base: number;
+  readonly compacted: number;
+  ownInRange: number;
+  startedAt: number | null;
+}
+
+/**
+ * A cycle's receiving, from `base` to the head the frontier named. From 0 the compacted events are all in
+ * between and none is sent (each writer's 1..floor are stubs); from further on, the stubs lie before it.
+ */
+function startPull(log: FrontierResponse, base: number, startedAt: number | null): Pull {
+  return { head: log.head, base, compacted: base === 0 ? compactedEvents(log) : 0, ownInRange: 0, startedAt };
+}
+
 function isRevocation(error: unknown): boolean {
   return error instanceof TransportError && error.kind === 'auth' && (error.code === 'revoked_device' || error.code === 'device_revoked');
 }

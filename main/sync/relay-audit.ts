@@ -24,6 +24,11 @@ export function judgeRelayLog(known: KnownLog, log: Pick<FrontierResponse, 'epoc
   return null;
 }
 
+/** How many of the log's events were compacted: each writer's 1..floor are stubs that no pull returns. */
+export function compactedEvents(log: Pick<FrontierResponse, 'floors'>): number {
+  return Object.values(log.floors ?? {}).reduce((sum, floor) => sum + floor, 0);
+}
+
 export interface Gap {
   readonly deviceId: string;
   /** The writer's highest event held here. */

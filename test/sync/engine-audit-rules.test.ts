@@ -114,6 +114,34 @@ describe('a new device starting from a snapshot', () => {
     expect(b.store.stateDigest()).toBe(a.store.stateDigest());
   });
 
+  it('after the relay compacted what a placeless snapshot holds, the new device counts only what it can receive and its cursor passes the stubs', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
+    writeMany(a, 'memory', 10);
+    await a.makeSnapshot(); // before a ever synced: it names no place in the log
+    expect((await a.syncNow()).ok).toBe(true);
+    expect((await a.syncNow()).ok).toBe(true); // acknowledged: the relay keeps only stubs of the 10 events
+    expect((await a.relay.frontier()).floors).toEqual({ [a.identity.deviceId]: 10 });
+
+    // The log holds nothing but stubs: nothing to receive, and the cursor is past them all, so the next
+    // cycle does not read the compacted log again from the start.
+    const b = await lab.join(a, { name: 'b', transport: 'http' });
+    const first = await progressDuring(b, () => b.syncNow());
+    expect(first.result).toMatchObject({ ok: true, pulled: 0 });
+    expect(first.seen.filter((p) => p.phase === 'pull').at(-1)).toMatchObject({ done: 0, total: 0 });
+    expect(b.store.stateDigest()).toBe(a.store.stateDigest());
+    expect(b.store.getCursor(PULL_CURSOR)).toBe((await a.relay.frontier()).head);
+
+    // From there on, the stubs lie before the cursor: what is left to receive is what came after.
+    writeMany(a, 'later', 3);
+    expect((await a.syncNow()).ok).toBe(true);
+    const again = await progressDuring(b, () => b.syncNow());
+    expect(again.result).toMatchObject({ ok: true, pulled: 3 });
+    const pulling = again.seen.filter((p) => p.phase === 'pull');
+    expect([pulling[0], pulling.at(-1)]).toMatchObject([{ done: 0, total: 3 }, { done: 3, total: 3 }]);
+    expect(b.store.getCursor(PULL_CURSOR)).toBe((await a.relay.frontier()).head);
+  });
+
   const FAKE_EPOCH = `ep_${'A'.repeat(22)}`;
   const lies: [string, (answer: Answer, once: { done: boolean }) => unknown][] = [
     // Every answer the new device reads names another epoch: the log it reads is not the one the snapshot names.
