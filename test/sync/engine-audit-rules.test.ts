@@ -2,8 +2,8 @@
 // with real devices against a real relay on 127.0.0.1 (behind a rewriting proxy where the relay must lie):
 // where a new device starts from a snapshot and where it does not; enrolling again only on unknown_device;
 // what a restart forgets; what is sent again, with its progress and its words when it cannot be; what is
-// and is not a recovery; the words of repairs, quarantine and withheld events; a failed cycle's log line;
-// and the words and progress of pushing. Log lines are pinned too: operators read them.
+// and is not a recovery; the words of repairs and quarantine (those of withheld events: relay-recovery); a
+// failed cycle's log line; and the words and progress of pushing. Log lines are pinned too: operators read them.
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -433,9 +433,9 @@ describe('what is recorded as a recovery', () => {
   });
 });
 
-// ---- repairs, quarantine and withheld events ----------------------------------------------------------
+// ---- repairs and quarantine ------------------------------------------------------------------------
 
-describe('events that fail verification or are withheld', () => {
+describe('events that fail verification', () => {
   it('events that keep failing: each failed cycle says they are fetched again, the one that quarantines them says so', async () => {
     const { proxy } = await lyingRelay();
     const a = await lab.create(proxy.url, { name: 'a', transport: 'http' });
@@ -456,33 +456,6 @@ describe('events that fail verification or are withheld', () => {
     const quarantined = 'none of those events was applied. They kept failing, so they are now set aside (quarantined) and fetched again in a day; other devices\' events keep flowing. If the relay is faulty or tampered with, move to another relay';
     expect(steps).toEqual([again, again, quarantined]);
     expect(b.status().quarantinedEvents).toBe(1);
-  });
-
-  it('events another device has seen but the relay withholds fail the cycle in words that say what to do', async () => {
-    const { proxy } = await lyingRelay();
-    const a = await lab.create(proxy.url, { name: 'a', transport: 'http' });
-    const b = await lab.join(a, { name: 'b', transport: 'http' });
-    const c = await lab.join(a, { name: 'c', transport: 'http' });
-    writeMany(a, 'a', 3);
-    await syncAll([a, c]);
-    c.put('c/saw-a', true); // c's signed clock now says it had a's 3 events
-    expect((await c.syncNow()).ok).toBe(true);
-    const aId = a.identity.deviceId;
-    proxy.rewrite((answer) => {
-      if (isPage(answer)) return { ...answer.body, events: answer.body.events.filter((e) => e.device_id !== aId) };
-      if (isFrontier(answer)) {
-        const body = answer.body as { devices: { device_id: string }[] };
-        return { ...body, devices: body.devices.filter((d) => d.device_id !== aId) };
-      }
-      return undefined;
-    });
-    const withheld = await b.syncNow();
-    expect(withheld).toMatchObject({ ok: false });
-    expect(withheld.error).toMatchObject({
-      kind: 'integrity',
-      message: `the relay is missing events: device ${short(a)} (this device has 0 of its 3 events)`,
-      nextStep: 'another device has seen them, so they exist; sync again later, and bring that device online so it can send them again. If this keeps happening the relay is withholding them',
-    });
   });
 });
 

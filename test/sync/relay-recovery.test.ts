@@ -246,8 +246,12 @@ describe('a relay that serves bad data', () => {
       return undefined;
     });
     const withheld = await b.syncNow();
-    expect(withheld.ok).toBe(false);
-    expect(withheld.error?.message).toMatch(/the relay is missing events: device dv_\S+ \(this device has 0 of its 3 events\)/);
+    expect(withheld).toMatchObject({ ok: false });
+    expect(withheld.error).toMatchObject({
+      kind: 'integrity',
+      message: `the relay is missing events: device ${aId.slice(0, 11)} (this device has 0 of its 3 events)`,
+      nextStep: 'another device has seen them, so they exist; sync again later, and bring that device online so it can send them again. If this keeps happening the relay is withholding them',
+    });
     expect(b.get('c/saw-a')?.value).toBe(true);
     proxy.rewrite(null);
     expect((await b.syncNow()).ok).toBe(true);
