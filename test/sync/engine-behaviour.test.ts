@@ -11,7 +11,7 @@ import { Device } from '../../main/app/device.ts';
 import { updateConfig } from '../../main/config/config.ts';
 import { startCuttableProxy } from '../support/cuttable-proxy.ts';
 import { startNoUpgradeProxy } from '../support/no-upgrade-proxy.ts';
-import { Lab, eventually, freePort, openAgain, syncAll } from '../support/devices.ts';
+import { Lab, eventually, freePort, openAgain, progressDuring, syncAll } from '../support/devices.ts';
 
 let lab: Lab;
 beforeEach(() => void (lab = new Lab()));
@@ -254,4 +254,47 @@ it('a new interval given during a cycle is used after it, by one timer; the old 
   // And nothing of the 200 ms interval is left to run another cycle.
   await sleep(1000);
   expect(cycles).toHaveLength(1);
+});
+
+it('a manual sync takes the place of the timed cycle that was due: that timer is cancelled, and one new one is set after it', async () => {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a' });
+  vi.spyOn(Math, 'random').mockReturnValue(0.5); // no jitter: each timer is exactly the interval
+  a.engine.setIntervalMs(400);
+  a.engine.start();
+  await eventually(() => a.status().nextCycleAt !== null, 'the first cycle ends and the next is due');
+  const cycles: CycleResult[] = [];
+  a.engine.onCycle((result) => cycles.push(result));
+  const manual = a.syncNow();
+  expect(a.status().nextCycleAt).toBeNull(); // nothing is due while the manual cycle runs
+  a.engine.setIntervalMs(60_000); // during the cycle: the next timer, set after it, is a minute away
+  expect(await manual).toMatchObject({ ok: true });
+  expect(a.status().nextCycleAt! - Date.now()).toBeGreaterThan(50_000);
+  // Had the timer set before the manual cycle been left to run, it would have started a cycle by now.
+  await sleep(1500);
+  expect(cycles).toHaveLength(1);
+});
+
+it('the last success is null until a cycle succeeds, then its time; a cycle done is logged with what it moved', async () => {
+  const relay = await lab.relay();
+  const { device: a, log } = await lab.reopenWithLog(await lab.create(relay.url, { name: 'a' }), 'a');
+  expect(a.status().lastSuccessAt).toBeNull();
+  a.put('memory/one', 1);
+  const before = Date.now();
+  expect((await a.syncNow()).ok).toBe(true);
+  expect(a.status().lastSuccessAt).toBeGreaterThanOrEqual(before);
+  expect(log.infos).toContainEqual({ fields: { pushed: 1, pulled: 0, transport: 'http' }, message: 'sync cycle done' });
+});
+
+it('a snapshot made at the end of a cycle shows its upload as progress with a total', async () => {
+  const relay = await lab.relay();
+  const created = await lab.create(relay.url, { name: 'a', transport: 'http' });
+  await updateConfig(created.home, { snapshot_every_events: 20 });
+  await created.close();
+  const a = await openAgain(lab, created, 'http');
+  for (let i = 0; i < 40; i++) a.put(`memory/${i}`, i);
+  const { result, seen } = await progressDuring(a, () => a.syncNow());
+  expect(result.ok).toBe(true);
+  const size = (await a.relay.latestSnapshot()).snapshot!.size;
+  expect(seen.filter((p) => p.phase === 'snapshot_upload').at(-1)).toMatchObject({ done: size, total: size });
 });

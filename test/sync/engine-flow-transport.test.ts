@@ -382,6 +382,19 @@ describe('failures in words', () => {
     expect(a.status().revoked).toBe(revoked);
   });
 
+  it('a refusal of this device (auth) keeps the open transport, which is not at fault; a network failure drops it', async () => {
+    const { proxy } = await lyingRelay();
+    const a = await lab.create(proxy.url, { name: 'a', transport: 'http' });
+    expect((await a.syncNow()).ok).toBe(true);
+    expect(a.status().transport).toBe('http');
+    proxy.rewrite((answer) => (isFrontier(answer) ? new WithStatus(401, { error: { code: 'bad_signature', message: 'refused by the test' } }) : undefined));
+    expect((await a.syncNow()).error?.kind).toBe('auth');
+    expect(a.status().transport).toBe('http');
+    proxy.rewrite((answer) => (isFrontier(answer) ? new WithStatus(503, { error: { code: 'unavailable', message: 'refused by the test' } }) : undefined));
+    expect((await a.syncNow()).error?.kind).toBe('network');
+    expect(a.status().transport).toBeNull();
+  });
+
   it('an auth failure keeps its own next step (no "Sync retries by itself.") and its details', async () => {
     const { proxy } = await lyingRelay();
     const a = await lab.create(proxy.url, { name: 'a', transport: 'http' });
