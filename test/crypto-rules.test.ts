@@ -43,6 +43,8 @@ describe('crypto rules', () => {
     // Not the shortcut's shape (a number where a string belongs): written by canonicalize, as documented, not thrown.
     const odd = { ...envelope, key_id: 5 as unknown as string };
     expect(envelopeAad(odd).toString('utf8')).toBe(reference.replace(`"key_id":"${envelope.key_id}"`, '"key_id":5'));
+    const first = { ...envelope, motebit_id: 5 as unknown as string };
+    expect(envelopeAad(first).toString('utf8')).toBe(reference.replace(`"motebit_id":"${envelope.motebit_id}"`, '"motebit_id":5'));
   });
 
   it('body keys and nonces of the wrong size are refused in words; an empty body seals and opens; a short one does not open', () => {
