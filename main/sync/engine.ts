@@ -756,7 +756,6 @@ export class SyncEngine {
   }
 }
 
-/** Whether a failure is the relay refusing this device because it was revoked. */
 interface Pull {
   readonly head: number;
   readonly base: number;
@@ -773,6 +772,7 @@ function startPull(log: FrontierResponse, base: number, startedAt: number | null
   return { head: log.head, base, compacted: base === 0 ? compactedEvents(log) : 0, ownInRange: 0, startedAt };
 }
 
+/** Whether a failure is the relay refusing this device because it was revoked. */
 function isRevocation(error: unknown): boolean {
   return error instanceof TransportError && error.kind === 'auth' && (error.code === 'revoked_device' || error.code === 'device_revoked');
 }
