@@ -157,6 +157,12 @@ export class SyncEngine {
   private recovery: { reason: RecoveryReason; resent: number } | null = null;
   /** Whether the running cycle is this device's first contact with the relay's log (sending it everything is seeding). */
   private firstContact = false;
+  /**
+   * Each writer's highest event this device held when it asked the relay for its frontier this cycle (and
+   * after starting from a snapshot): what it can tell the relay lacks. Events that arrive live while the
+   * question is out came from the relay, which has them, whatever its earlier answer says.
+   */
+  private heldWhenAsked: Readonly<Record<string, number>> = {};
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -340,6 +346,7 @@ export class SyncEngine {
     const joined = await this.options.snapshots.join((progress) => this.setProgress(progress));
     if (!joined) return;
     this.log.info({ relay_seq: joined.relay?.seq ?? null }, 'started from a snapshot');
+    this.heldWhenAsked = this.store.frontier().heads;
     if (joined.relay && joined.relay.epoch === log.epoch && joined.relay.seq <= log.head) this.store.setCursor(CURSOR, joined.relay.seq);
   }
 
@@ -351,7 +358,11 @@ export class SyncEngine {
    */
   private async inspectRelay(): Promise<FrontierResponse> {
     const ledger = this.store.ledger;
+    // What this device knew when it asked: a live page that lands while the question is out moves the cursor
+    // past the head the relay answered with, which is no rollback.
+    const cursor = this.store.getCursor(CURSOR);
     const cursorEvent = ledger.cursorEvent();
+    this.heldWhenAsked = this.store.frontier().heads;
     let log: FrontierResponse;
     try {
       log = await this.options.relay.frontier(cursorEvent?.seq);
@@ -363,7 +374,7 @@ export class SyncEngine {
     }
     ledger.releaseExpired(this.now());
     this.firstContact = ledger.epoch() === null;
-    const reason = judgeRelayLog({ epoch: ledger.epoch(), cursor: this.store.getCursor(CURSOR), cursorEvent }, log);
+    const reason = judgeRelayLog({ epoch: ledger.epoch(), cursor, cursorEvent }, log);
     if (reason) await this.restart(reason, log.epoch);
     else if (ledger.epoch() !== log.epoch) ledger.setEpoch(log.epoch);
     // Fetch again from before the first event being repaired, on a transport bound to this log.
@@ -391,7 +402,7 @@ export class SyncEngine {
     const me = this.store.identity.deviceId;
     const relayHas = new Map(log.devices.map((device) => [device.device_id, device.seq]));
     const own = this.store.lowerPushed(relayHas.get(me) ?? 0);
-    const others = Object.entries(this.store.frontier().heads).filter(([deviceId, head]) => deviceId !== me && head > (relayHas.get(deviceId) ?? 0));
+    const others = Object.entries(this.heldWhenAsked).filter(([deviceId, head]) => deviceId !== me && head > (relayHas.get(deviceId) ?? 0));
     const total = others.reduce((sum, [deviceId, head]) => sum + head - (relayHas.get(deviceId) ?? 0), 0);
     let sent = 0;
     if (total > 0) this.setProgress({ phase: 'resend', done: 0, total });
