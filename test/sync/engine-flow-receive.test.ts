@@ -91,6 +91,26 @@ describe('reading the membership log again within a page', () => {
     expect(reads).toBe(1); // the cycle's own read, at its start
   });
 
+  it('an event whose position is not a whole number names none: it makes no read of the log, and it is refused', async () => {
+    const { proxy } = await lyingRelay();
+    const { device: a } = await lab.found(proxy.url, { name: 'a', transport: 'http', encryption: false });
+    expect((await a.syncNow()).ok).toBe(true);
+    expect(a.store.membership.head()).toBe(0); // the genesis alone
+    a.put('note/1', 1);
+    a.put('note/2', 2);
+    a.put('note/3', 3);
+    // Its own events come back in the pull: served with a position that is text or a fraction.
+    const positions: unknown[] = ['7', 1.5];
+    let reads = 0;
+    proxy.rewrite((answer) => {
+      if (isMembership(answer)) reads++;
+      if (!isPage(answer)) return undefined;
+      return { ...answer.body, events: answer.body.events.map((e, i) => ({ ...e, body: wireBody(JSON.stringify({ ...inner(e.body), m: positions[i % 2] })) })) };
+    });
+    expect(await a.syncNow()).toMatchObject({ ok: false, pushed: 3, error: { kind: 'integrity' } });
+    expect(reads).toBe(1); // the cycle's own read, at its start
+  });
+
   it('an event naming a position beyond this device\'s log: the log is read first, and the event is applied', async () => {
     const { proxy } = await lyingRelay();
     const { device: a, recoveryKey } = await lab.found(proxy.url, { name: 'a', transport: 'http' });
@@ -305,10 +325,11 @@ describe('the pull cursor', () => {
     expect(before?.seq).toBe(cursor);
     proxy.rewrite((answer) => {
       if (!isPage(answer) || answer.signer !== b.identity.deviceId) return undefined;
-      const events = answer.body.events.filter((e) => e.seq <= cursor).map((e) => (e.seq === cursor ? { ...e, event_id: `ev_${'Z'.repeat(22)}` } : e));
+      // Another (well-formed) event id at the cursor's seq: the page is read, and that event rejected.
+      const events = answer.body.events.filter((e) => e.seq <= cursor).map((e) => (e.seq === cursor ? { ...e, event_id: '00000000-0000-4000-8000-000000000000' } : e));
       return { ...answer.body, events, more: false };
     });
-    await b.syncNow();
+    expect((await b.syncNow()).error?.kind).toBe('integrity');
     expect(b.store.getCursor(PULL_CURSOR)).toBe(cursor);
     expect(b.store.ledger.cursorEvent()).toEqual(before);
   });

@@ -257,6 +257,20 @@ describe('a live socket going down', () => {
     expect(r.engine.status().transport).toBe('websocket');
   });
 
+  it('after a live socket drops, a device set to WebSocket only reconnects over WebSocket at once, never HTTP', async () => {
+    const relay = await lab.relay();
+    const cut = await cuttable(relay);
+    const r = await rig(relay, { transport: 'websocket', wsUrl: cut.url, wsRetryFirstMs: 100_000 });
+    const cycles: CycleResult[] = [];
+    r.engine.onCycle((result) => cycles.push(result));
+    r.engine.start();
+    await eventually(() => cycles.length === 1 && r.engine.status().transport === 'websocket', 'the first cycle runs on WebSocket', 10_000);
+    cut.cut();
+    await eventually(() => cycles.length === 2, 'a cycle runs at once after the drop', 10_000);
+    expect(cycles[1]!.ok).toBe(true);
+    expect(r.asked).toEqual(['websocket', 'websocket']);
+  });
+
   it('an engine that was never started, whose socket drops: the status says there is no transport, and no cycle runs', async () => {
     const relay = await lab.relay();
     const cut = await cuttable(relay);
