@@ -126,7 +126,7 @@ function relayCodeWords(code: string | undefined, kind: TransportError['kind']):
     case 'body_mismatch':
       return { kind: 'auth', message: "the relay refused this device's sign-in", nextStep: 'sync again; if it keeps failing, check that the relay and this app are up to date' };
     case 'rate_limited':
-      return { kind: 'network', message: 'the relay is busy with too many requests from this network', nextStep: 'wait a minute; sync retries by itself' };
+      return { kind: 'network', message: 'the relay is busy with too many requests from this network', nextStep: 'wait a minute before trying again.' };
     case 'payload_too_large':
     case 'too_many_events':
       return { kind: 'relay', message: 'the relay refused a change as too big', nextStep: "ask the relay's operator about its size limits" };
@@ -137,7 +137,7 @@ function relayCodeWords(code: string | undefined, kind: TransportError['kind']):
     case 'snapshot_mismatch':
       return { kind: 'integrity', message: 'the snapshot the relay received is not the one this device sent, so the relay discarded it', nextStep: 'sync again to send it once more; if it keeps happening, the network or the relay is changing data' };
     case 'internal':
-      return { kind: 'network', message: 'the relay had an internal problem', nextStep: 'sync retries by itself; if it lasts, tell the relay operator' };
+      return { kind: 'network', message: 'the relay had an internal problem', nextStep: 'try again in a while; if it lasts, tell the relay operator.' };
     case EPOCH_CHANGED:
       return { kind: 'relay', message: 'the relay now serves another copy of the log (it was replaced or restored)', nextStep: 'sync again: this device checks it and sends what it lacks' };
     case 'not_found':

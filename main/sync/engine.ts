@@ -818,6 +818,7 @@ export function describeFailure(error: unknown, at: number): SyncError {
   // Everything else in the words of main/app/error-words.ts (the relay's codes only in details).
   const words = errorWords(error);
   const kind: SyncErrorKind = words.kind === 'network' || words.kind === 'auth' || words.kind === 'relay' || words.kind === 'integrity' ? words.kind : 'local';
-  const nextStep = kind === 'network' && !/retries by itself/.test(words.nextStep) ? `${words.nextStep} Sync retries by itself.` : words.nextStep;
+  // The words are those of any step (a command run once too); a cycle that failed on the network is run again.
+  const nextStep = kind === 'network' ? `${words.nextStep} Sync retries by itself.` : words.nextStep;
   return { kind, message: words.message, nextStep, ...(words.details ? { details: words.details } : {}), at };
 }

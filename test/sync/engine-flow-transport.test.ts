@@ -11,6 +11,7 @@
 // read, never measured.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Device } from '../../main/app/device.ts';
+import { errorWords } from '../../main/app/error-words.ts';
 import { SyncEngine, type CycleResult, type TransportPreference } from '../../main/sync/engine.ts';
 import { HttpTransport } from '../../main/sync/http-transport.ts';
 import type { Transport, TransportKind } from '../../main/sync/transport.ts';
@@ -431,12 +432,17 @@ describe('failures in words', () => {
     expect(result.error).toMatchObject({ kind: 'network', message: 'the relay could not be reached', nextStep: `${NETWORK_STEP} Sync retries by itself.` });
   });
 
-  it('a network failure whose next step already says sync retries does not say it twice', async () => {
+  it.each([
+    [500, 'internal', 'the relay had an internal problem', 'try again in a while; if it lasts, tell the relay operator.'],
+    [429, 'rate_limited', 'the relay is busy with too many requests from this network', 'wait a minute before trying again.'],
+  ] as const)('a relay that answers %i (%s) fails the cycle in words any step would use, then "Sync retries by itself."', async (status, code, message, step) => {
     const { proxy } = await lyingRelay();
     const a = await lab.create(proxy.url, { name: 'a', transport: 'http' });
-    proxy.rewrite((answer) => (isFrontier(answer) ? new WithStatus(500, { error: { code: 'internal', message: 'refused by the test' } }) : undefined));
+    proxy.rewrite((answer) => (isFrontier(answer) ? new WithStatus(status, { error: { code, message: 'refused by the test' } }) : undefined));
     const result = await a.syncNow();
-    expect(result.error).toMatchObject({ kind: 'network', message: 'the relay had an internal problem', nextStep: 'sync retries by itself; if it lasts, tell the relay operator' });
+    expect(result.error).toMatchObject({ kind: 'network', message, nextStep: `${step} Sync retries by itself.` });
+    // A step run once (here: asking the relay directly) says what to do, and no more.
+    expect(errorWords(await a.relay.frontier().catch((error: unknown) => error))).toMatchObject({ kind: 'network', message, nextStep: step });
   });
 
   it("the engine's own failure keeps its details: a relay that says it keeps snapshots but has no such route", async () => {
