@@ -220,12 +220,31 @@ export interface Explanation {
   readonly mutators?: readonly string[];
   /** Only mutants whose replacement is one of these (as --survivors prints it), where a line holds several of one mutator. */
   readonly replacements?: readonly string[];
+  /** Only mutants whose line follows one containing this (blank lines skipped), where the line itself is common (`this.emitStatus();`). */
+  readonly follows?: string;
   readonly why: string;
 }
 
-/** The explanation that covers `survivor`, whose source line is `sourceLine`, if any. */
-export function explanationOf(survivor: Survivor, sourceLine: string, explained: readonly Explanation[]): Explanation | undefined {
-  return explained.find((e) => e.file === survivor.file && sourceLine.includes(e.code) && (e.mutators === undefined || e.mutators.includes(survivor.mutator)) && (e.replacements === undefined || e.replacements.includes(survivor.replacement)));
+/** The explanation that covers `survivor`, if any; `lineOf` reads a line of its file as it is now. */
+export function explanationOf(survivor: Survivor, lineOf: (line: number) => string, explained: readonly Explanation[]): Explanation | undefined {
+  const sourceLine = lineOf(survivor.line);
+  return explained.find(
+    (e) =>
+      e.file === survivor.file &&
+      sourceLine.includes(e.code) &&
+      (e.mutators === undefined || e.mutators.includes(survivor.mutator)) &&
+      (e.replacements === undefined || e.replacements.includes(survivor.replacement)) &&
+      (e.follows === undefined || lineBefore(lineOf, survivor.line).includes(e.follows)),
+  );
+}
+
+/** The nearest line above `line` that is not blank ('' at the top). */
+function lineBefore(lineOf: (line: number) => string, line: number): string {
+  for (let n = line - 1; n >= 1; n--) {
+    const text = lineOf(n);
+    if (text.trim() !== '') return text;
+  }
+  return '';
 }
 
 /**
@@ -237,7 +256,7 @@ export function sortSurvivors(survivors: readonly string[], explained: readonly 
   const result = { explained: [] as { survivor: string; by: Explanation }[], unexplained: [] as string[] };
   for (const text of survivors) {
     const survivor = parseSurvivor(text);
-    const explanation = explanationOf(survivor, sourceLineOf(survivor.file, survivor.line), explained);
+    const explanation = explanationOf(survivor, (line) => sourceLineOf(survivor.file, line), explained);
     if (explanation) {
       used.add(explanation);
       result.explained.push({ survivor: text, by: explanation });

@@ -132,4 +132,15 @@ describe('explained survivors', () => {
     const thisReplacement: Explanation = { file: 'shared/b.ts', code: 'log.warn', mutators: ['ObjectLiteral'], replacements: ['{}'], why: 'this one' };
     expect(sortSurvivors(alive, [otherReplacement, thisReplacement], lineOf)).toMatchObject({ explained: [{ survivor: alive[2], by: thisReplacement }], unused: [otherReplacement] });
   });
+
+  it('with `follows`, only where the line comes right after one holding that text, blank lines skipped', () => {
+    const source: Record<string, string[]> = { 'shared/c.ts': ['  this.nextCycleAt = null;', '', '  this.emitStatus();', '  other();', '  this.emitStatus();'] };
+    const lines = (file: string, line: number): string => source[file]?.[line - 1] ?? '';
+    const emits = survivorsOf({ files: { 'shared/c.ts': { source: '', mutants: [at(3, 3), at(5, 3)].map((location) => ({ mutatorName: 'CallExpression', replacement: ';', status: 'Survived', location })) } } });
+    const afterNull: Explanation = { file: 'shared/c.ts', code: 'this.emitStatus();', follows: 'this.nextCycleAt = null;', why: 'redundant there' };
+    expect(sortSurvivors(emits, [afterNull], lines)).toMatchObject({ explained: [{ survivor: emits[0], by: afterNull }], unexplained: [emits[1]] });
+    // At the top of a file nothing comes before.
+    const top = survivorsOf({ files: { 'shared/c.ts': { source: '', mutants: [{ mutatorName: 'CallExpression', replacement: ';', status: 'Survived', location: at(1, 3) }] } } });
+    expect(sortSurvivors(top, [{ ...afterNull, code: 'this.nextCycleAt' }], lines).unexplained).toEqual(top);
+  });
 });
