@@ -2,10 +2,11 @@
 // pair that matters, the next state and the effects the shell must perform. Pure functions, so no relay:
 // what they do over a real socket is covered by ws-transport.test.ts and the transport contract.
 import { describe, expect, it } from 'vitest';
-import type { WsServerMessage } from '../../shared/portable/relay-api.ts';
+import { CLOSE_CODES, type WsServerMessage } from '../../shared/portable/relay-api.ts';
 import { EPOCH_CHANGED, TransportError } from '../../main/sync/transport.ts';
 import {
   LINK_START,
+  closeError,
   REAUTH_RETRY_MS,
   SOCKET_START,
   linkTransition,
@@ -299,5 +300,47 @@ describe('linkTransition', () => {
     for (const event of [{ type: 'open-requested', after: 0 }, { type: 'opened' }, { type: 'socket-ended', error: revoked }, { type: 'close-requested' }] as LinkEvent[]) state = linkTransition(state, event).state;
     expect(state).toEqual(closedAfterStop);
     expect(unavailable(state)).toBe(revoked);
+  });
+});
+
+describe('what the relay says when it closes or refuses, in words', () => {
+  it.each([
+    [CLOSE_CODES.authFailed, 'bad_signature', 'auth', "the relay refused the device's token: bad_signature", 'bad_signature'],
+    [CLOSE_CODES.authFailed, '', 'auth', "the relay refused the device's token: no reason given", undefined],
+    [CLOSE_CODES.authFailed, 'nonsense', 'auth', "the relay refused the device's token: nonsense", undefined],
+    [CLOSE_CODES.revoked, 'revoked', 'auth', 'this device has been revoked', 'revoked_device'],
+    [CLOSE_CODES.tokenExpired, 'token_expired', 'network', 'the socket token expired before it was renewed', 'token_expired'],
+    [CLOSE_CODES.protocolError, 'bad_request', 'protocol', 'the relay refused a message: bad_request', 'bad_request'],
+    [CLOSE_CODES.protocolError, 'not a code', 'protocol', 'the relay refused a message: not a code', undefined],
+    [CLOSE_CODES.tooBig, '', 'protocol', 'a message was too big for the relay', undefined],
+    [CLOSE_CODES.authTimeout, 'auth_timeout', 'network', 'the relay timed out waiting for auth', undefined],
+    [CLOSE_CODES.overloaded, 'rate_limited', 'network', 'the relay is taking too many connections from this network; it retries later', undefined],
+    [CLOSE_CODES.overloaded, 'overloaded', 'network', 'the relay closed an overloaded socket', undefined],
+    [CLOSE_CODES.goingAway, '', 'network', 'the relay is shutting down', undefined],
+    [4999, 'odd', 'network', 'the socket closed (4999 odd)', undefined],
+  ] as const)('close %i %s: %s', (code, reason, kind, message, errorCode) => {
+    const error = closeError(code, reason);
+    expect([error.kind, error.message, error.code]).toEqual([kind, message, errorCode]);
+  });
+
+  it('an upgrade refused with HTTP 500 is worth a retry; a socket error is the cause only while no close code says more', () => {
+    const upgrade = socketTransition(connecting, closed(1006, '', { upgradeStatus: 500 })).state as Extract<SocketState, { kind: 'ended' }>;
+    expect([upgrade.error.kind, upgrade.error.message]).toEqual(['network', 'the WebSocket upgrade was refused: HTTP 500']);
+    const refused = new Error('connect ECONNREFUSED');
+    const cannot = socketTransition(connecting, closed(1006, '', { socketError: refused })).state as Extract<SocketState, { kind: 'ended' }>;
+    expect(cannot.error.cause).toBe(refused);
+    // A close code from the relay, with a socket error beside it: the code's words.
+    const auth = socketTransition(authenticating, closed(CLOSE_CODES.authFailed, 'bad_signature', { socketError: new Error('read ECONNRESET') })).state as Extract<SocketState, { kind: 'ended' }>;
+    expect([auth.error.kind, auth.error.code]).toEqual(['auth', 'bad_signature']);
+  });
+
+  it.each([
+    ['bad_signature', 'auth'],
+    ['wrong_motebit', 'auth'],
+    ['internal', 'network'],
+    ['payload_too_large', 'refused'],
+  ] as const)('a push refused with %s is a %s failure that keeps its code', (code, kind) => {
+    const step = socketTransition(ready, msg({ type: 'error', id: 'p1', code, message: 'no' }));
+    expect(step.effects).toEqual([{ type: 'refuse-push', id: 'p1', error: expect.objectContaining({ kind, code, message: `the relay refused the push: ${code}: no` }) as unknown }]);
   });
 });
