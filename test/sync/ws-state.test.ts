@@ -344,3 +344,20 @@ describe('what the relay says when it closes or refuses, in words', () => {
     expect(step.effects).toEqual([{ type: 'refuse-push', id: 'p1', error: expect.objectContaining({ kind, code, message: `the relay refused the push: ${code}: no` }) as unknown }]);
   });
 });
+
+describe('socket edges', () => {
+  it('a refused re-auth is tried again in a quarter of the time left (at most 5 s), and not when no time is left', () => {
+    const at = (msLeft: number): SocketState => ({ kind: 'ready', exp: (NOW + msLeft) / 1000, reauth: 'pending', caughtUp: true });
+    expect(socketTransition(at(4_000), msg(refusedReauth)).effects).toEqual([{ type: 'arm-reauth', delayMs: 1_000 }]);
+    expect(socketTransition(at(0), msg(refusedReauth)).effects).toEqual([]);
+  });
+
+  it('silence of exactly the idle timeout is not yet silence: a ping', () => {
+    expect(socketTransition(ready, tick(45_000))).toEqual({ state: ready, effects: [{ type: 'ping' }] });
+  });
+
+  it('why a call cannot have a socket: not opened yet, or closed', () => {
+    expect(unavailable(LINK_START)?.message).toBe('open the transport first');
+    expect(unavailable({ kind: 'closed' })?.message).toBe('the transport is closed');
+  });
+});
