@@ -3,15 +3,13 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { saveConfig } from '../../main/config/config.ts';
 import { configPath } from '../../main/config/home.ts';
 import { formatMasterToken, generateMasterToken, parseMasterToken } from '../../main/identity/master-token.ts';
 import { createMotebit, forgetLocalIdentity, joinMotebit, createPairingCode, loadLocalIdentity, masterTokenIdentity } from '../../main/identity/local-identity.ts';
 import { FileSecretStore } from '../../main/keyring/file-secret-store.ts';
 import { SecretStoreChoiceError, chooseSecretStoreKind, openSecretStore } from '../../main/keyring/open.ts';
 import { OsKeyring } from '../../main/keyring/os-keyring.ts';
-import { KEYRING_SERVICE, SecretStoreError, deviceKeyAccount, masterTokenAccount, rootSecretAccount } from '../../main/keyring/secret-store.ts';
-import { Lab } from '../support/devices.ts';
+import { KEYRING_SERVICE, SecretStoreError, deviceKeyAccount, masterTokenAccount } from '../../main/keyring/secret-store.ts';
 import { filesUnder, keyringNote, noKeyringReason, tempHome } from './support.ts';
 
 const homes: Array<{ remove(): void }> = [];
@@ -129,29 +127,6 @@ describe(`OS keyring ${keyringNote}`, () => {
     expect([loadedB.motebitId, loadedB.deviceId]).toEqual([b.motebitId, b.deviceId]);
     expect([loadedC.motebitId, loadedC.deviceId]).toEqual([a.motebitId, c.deviceId]);
     expect(loadedC.encryptionKey.key.equals(a.encryptionKey.key)).toBe(true);
-  });
-
-  it.skipIf(noKeyring)(`the test Lab deletes its devices' secrets from the keyring when it closes ${keyringNote}`, async () => {
-    // The whole test run shares one keyring, whose writes slow down as it fills (test/support/devices.ts).
-    const lab = new Lab();
-    const relay = await lab.relay();
-    const founded = await lab.found(relay.url, { name: 'founded' });
-    const created = await lab.create(relay.url, { name: 'created' });
-    const store = new OsKeyring(lab.home('x').keyringService);
-    const accounts = [
-      rootSecretAccount(founded.device.identity.motebitId, founded.device.identity.deviceId),
-      masterTokenAccount(created.identity.motebitId, created.identity.deviceId),
-      deviceKeyAccount(created.identity.motebitId, created.identity.deviceId),
-    ];
-    // A home the CLI set up in the Lab's folder keeps its secrets under the default service.
-    const cli = { motebit_id: created.identity.motebitId, device_id: 'dv_CLIHOMEAAAAAAAAAAAAAAA' };
-    await saveConfig(join(lab.dir, 'cli'), cli);
-    const cliStore = new OsKeyring();
-    await cliStore.set(masterTokenAccount(cli.motebit_id, cli.device_id), 'secret');
-    for (const account of accounts) expect(await store.get(account)).not.toBeNull();
-    await lab.close();
-    for (const account of accounts) expect(await store.get(account)).toBeNull();
-    expect(await cliStore.get(masterTokenAccount(cli.motebit_id, cli.device_id))).toBeNull();
   });
 
   it.skipIf(noKeyring)(`a missing keyring entry is a clear error naming the entry and what to run ${keyringNote}`, async () => {

@@ -1,13 +1,10 @@
 // Real device homes against a real relay: each device is the app's own Device (identity, secret store,
 // SQLite store, engine), the relay is the real one on 127.0.0.1. The secret store is the OS keyring when
 // a Secret Service is reachable (npm test runs inside one), else the explicit file opt-in.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Device, type HomeOptions } from '../../main/app/device.ts';
-import { readConfig } from '../../main/config/config.ts';
-import { OsKeyring } from '../../main/keyring/os-keyring.ts';
-import { deviceKeyAccount, masterTokenAccount, rootSecretAccount } from '../../main/keyring/secret-store.ts';
 import type { TransportPreference } from '../../main/sync/engine.ts';
 import type { SyncProgress } from '../../shared/portable/status.ts';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.ts';
@@ -86,28 +83,7 @@ export class Lab {
   async close(): Promise<void> {
     for (const device of this.devices) await device.close().catch(() => {});
     for (const relay of this.relays) await relay.close().catch(() => {});
-    await forgetKeyringSecrets(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Deletes from the OS keyring the secrets of every home in `dir` (a file store goes with the folder). The
- * test keyring is one gnome-keyring for the whole run, which rewrites its file on every write: left to
- * grow, a write took 19 ms in an empty keyring and 154 ms after 1,550 entries (measured), and every later
- * test paid for the earlier ones.
- */
-async function forgetKeyringSecrets(dir: string): Promise<void> {
-  if (KEYRING !== 'os') return;
-  // The Lab's devices use the Lab's service; the CLI, run on homes in the Lab's folder, the default one.
-  const keyrings = [new OsKeyring(KEYRING_SERVICE), new OsKeyring()];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const config = await readConfig(join(dir, entry.name)).catch(() => null);
-    if (config?.motebit_id === undefined || config.device_id === undefined) continue;
-    for (const account of [masterTokenAccount, deviceKeyAccount, rootSecretAccount].map((name) => name(config.motebit_id!, config.device_id!))) {
-      for (const keyring of keyrings) await keyring.delete(account).catch(() => false);
-    }
   }
 }
 
