@@ -47,7 +47,7 @@ export function closeError(code: number, reason: string): TransportError {
 }
 
 function errorOfCode(code: string, message: string): TransportError {
-  if (AUTH_CODES.has(code) || code === 'wrong_motebit') return new TransportError('auth', message, { code });
+  if (AUTH_CODES.has(code)) return new TransportError('auth', message, { code });
   if (code === 'internal') return new TransportError('network', message, { code });
   return new TransportError('refused', message, { code });
 }

@@ -128,7 +128,6 @@ class Session {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
     });
-    this.ready.catch(() => undefined);
     const { connectTimeoutMs } = host.options;
     this.ws = new (WebSocketClass())(host.url, { handshakeTimeout: connectTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, followRedirects: false });
     this.#connectTimer = setTimeout(() => this.fail(new TransportError('network', `the relay did not accept the socket within ${connectTimeoutMs} ms`)), connectTimeoutMs);
@@ -167,6 +166,9 @@ class Session {
     this.#feed({ type: 'close-requested', error });
     if (this.ws.readyState === this.ws.CLOSED) return;
     const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
+    // A socket paused while the sink works would not read the relay's answer to the close: read again
+    // (the session is over, so what still arrives is dropped).
+    this.ws.resume();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'closing');
     else this.ws.terminate();
     const grace = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);

@@ -692,6 +692,30 @@ describe('WsTransport: close', () => {
     expect(await opening).toMatchObject({ kind: 'network', message: 'the transport is closed' });
   });
 
+  it('close while the sink works finishes the close handshake instead of waiting out its grace', async () => {
+    const device = new TestMotebit().device();
+    const relay = await scriptedRelay({
+      onSocket: (socket) => {
+        void socket.next('auth').then(() => socket.sendTogether(jsonFrame(readyMessage(device.deviceId, { head: 1 })), jsonFrame({ type: 'events', events: stored(device, [1]) })));
+      },
+    });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let inSink = false;
+    const transport = ws(scriptedOptions(relay, device));
+    await transport.open(0, async () => {
+      inSink = true;
+      await held;
+    });
+    await within(3000, () => inSink);
+    // The socket is paused while the sink works; without reading again, close would wait out its 2 s grace.
+    expect(await settlesWithin(transport.close(), 1900)).toBe(true);
+    expect(relay.sockets[0]?.closed).toEqual({ code: 1000, reason: 'closing' });
+    release();
+  });
+
   it('close of a socket whose relay went silent still finishes', async () => {
     const { relay, devices } = await h.start(1);
     const proxy = await startCuttableProxy(relay.url);
