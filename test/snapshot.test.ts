@@ -209,6 +209,45 @@ describe('pruning', () => {
     expect(a.store.snapshots.prune(coversOf(snapshotOf(a)))).toBe(9); // all but the winner
   });
 
+  describe("what a writer's newest event says it had seen counts as much as an acknowledgement", () => {
+    /** a writes memory/1 five times, b applies them and writes memory/2 once (its clock: a's 5 seen); a holds all, pushed. */
+    function afterBsLastWrite(): { a: TestDevice; b: TestDevice } {
+      const a = lab.device('a');
+      const b = lab.device('b');
+      for (let i = 0; i < 5; i++) a.store.put('memory/1', i);
+      b.store.applyRemote(pushAll(a));
+      b.store.put('memory/2', 'b');
+      a.store.applyRemote(pushAll(b));
+      return { a, b };
+    }
+
+    it("a snapshot's heads carry each writer's clock", () => {
+      const { a, b } = afterBsLastWrite();
+      const heads = Object.fromEntries(snapshotOf(a).heads.map((head) => [head.device_id, head.v]));
+      expect(heads).toEqual({ [a.deviceId]: { [a.deviceId]: 5 }, [b.deviceId]: { [a.deviceId]: 5, [b.deviceId]: 1 } });
+    });
+
+    it('with nothing acknowledged, b\'s newest event makes a\'s events it had seen droppable', () => {
+      const { a, b } = afterBsLastWrite();
+      const writers = [{ deviceId: b.deviceId, seen: {} }];
+      expect(a.store.snapshots.prune(coversOf(snapshotOf(a, writers)), writers)).toBe(4); // a's 1-4, superseded by 5
+    });
+
+    it('an acknowledgement older than the newest event adds to it, and does not replace it', () => {
+      const { a, b } = afterBsLastWrite();
+      const writers = [{ deviceId: b.deviceId, seen: { [a.deviceId]: 2 } }];
+      expect(a.store.snapshots.prune(coversOf(snapshotOf(a, writers)), writers)).toBe(4);
+    });
+
+    it('an acknowledgement of events of its own not held here is set aside, and the newest event held still counts', () => {
+      const { a, b } = afterBsLastWrite();
+      b.store.put('memory/2', 'b again'); // not delivered to a
+      const writers = [{ deviceId: b.deviceId, seen: b.store.frontier().heads }];
+      expect(a.store.snapshots.prune(coversOf(snapshotOf(a, writers)), writers)).toBe(4);
+      expect(a.store.floor(a.deviceId)).toBe(5);
+    });
+  });
+
   it('the file shrinks once vacuumed', () => {
     const a = lab.device('a');
     for (let i = 0; i < 2_000; i++) a.store.put('memory/1', { text: 'x'.repeat(500), i });
