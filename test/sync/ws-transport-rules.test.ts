@@ -827,6 +827,26 @@ describe('WsTransport: reconnect backoff', () => {
     expect(down).toHaveLength(2);
   });
 
+  it('does not start over for a socket that said ready but never caught up (a relay that accepts and drops)', async () => {
+    const delays = reconnectDelays();
+    const device = new TestMotebit().device();
+    const relay = await scriptedRelay({
+      // The first socket catches up; every later one says ready and delivers nothing.
+      onSocket: (socket) => void socket.next('auth').then((auth) => {
+        socket.send(readyMessage(device.deviceId));
+        if (relay.sockets.length === 1) socket.send({ type: 'caught_up', seq: auth.after });
+      }),
+    });
+    const transport = ws({ ...scriptedOptions(relay, device), backoff: { initialMs: 200, maxMs: 3200 } });
+    await transport.open(0, async () => undefined);
+    expect(await transport.catchUp()).toBe(0);
+    for (let drop = 1; drop <= 3; drop++) {
+      relay.sockets[drop - 1]!.terminate();
+      await within(10_000, () => relay.sockets.length === drop + 1 && transport.connected);
+    }
+    expect(delays()).toEqual([200, 400, 800]);
+  });
+
   it('starts over after a reconnect to a real relay that caught up as it said ready', async () => {
     // The relay sends 'ready' and a short backlog's 'caught_up' in one read: the socket has caught up before
     // the transport makes it current. (A bug once: the backoff then kept doubling, up to 30 s by default.)
