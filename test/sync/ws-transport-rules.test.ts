@@ -375,6 +375,32 @@ describe('WsTransport: what the relay sends', () => {
     expect(transport.backlog).toBe(0);
     expect(got.seqs()).toEqual([1, 2, 3]);
   });
+
+  it('catchUp after catching up waits for a live page still in the sink, and answers the cursor after it', async () => {
+    const device = new TestMotebit().device();
+    const relay = await scriptedRelay({ onSocket: behaves(device) });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let inSink = false;
+    const got = new Collector();
+    got.onPage = () => {
+      inSink = true;
+      return held;
+    };
+    const transport = ws(scriptedOptions(relay, device));
+    await transport.open(0, got.sink);
+    expect(await transport.catchUp()).toBe(0);
+    relay.sockets[0]!.send({ type: 'events', events: stored(device, [1]) }); // live: the queue is empty again once it is in the sink
+    await within(3000, () => inSink);
+    let answered: number | undefined;
+    const caught = transport.catchUp().then((cursor) => (answered = cursor));
+    await sleep(50);
+    expect(answered).toBeUndefined(); // the page is still in the sink
+    release();
+    expect(await caught).toBe(1);
+  });
 });
 
 describe("WsTransport: 'ready' and the socket that fails with it", () => {
