@@ -59,7 +59,6 @@ export const EXPLAINED = [
 
   // --- engine-cycle ---
   { file: 'main/sync/engine.ts', code: 'private firstContact = false;', mutators: ['BooleanLiteral'], why: 'Its first value is never read: inspectRelay sets it at the start of every cycle, before resend (its only reader) runs.' },
-  { file: 'main/sync/engine.ts', code: "if (!this.holdings || this.state !== 'syncing' || now - this.holdings.at >= 1000) {", mutators: ['ConditionalExpression', 'StringLiteral'], replacements: ['true', '""'], why: 'The one-second cache of the entity count and database size during a cycle, whose only effect is speed: counting afresh every time (always true, or a state that is never "") gives the counts as they are, which is what a status shows outside a cycle anyway.' },
   { file: 'main/sync/engine.ts', code: 'if (this.store.getCursor(CURSOR) < log.head) this.store.setCursor(CURSOR, log.head);', mutators: ['EqualityOperator'], replacements: ['this.store.getCursor(CURSOR) <= log.head'], why: 'When the cursor already is the head, setting it to the head again changes nothing.' },
   { file: 'main/sync/engine.ts', code: 'if (this.timer && !this.running) {', mutators: ['LogicalOperator'], why: "With ||, a new interval also reschedules when there is no timer and no cycle running. An engine is in that state only when it is not started, paused, stopped or revoked (a cycle's end always schedules the next), and scheduleNext schedules nothing in each of those: the same timers, the same status." },
 

@@ -129,6 +129,20 @@ it('a manual sync during a cycle joins it instead of starting another', async ()
   expect(cycles).toHaveLength(1);
 });
 
+it('a second start runs no cycle of its own: one first cycle, then the timer', async () => {
+  const relay = await lab.relay();
+  const a = await lab.create(relay.url, { name: 'a' });
+  const cycles: CycleResult[] = [];
+  a.engine.onCycle((result) => cycles.push(result));
+  a.engine.start();
+  await eventually(() => a.status().nextCycleAt !== null, 'the first cycle ends and the next is due');
+  const due = a.status().nextCycleAt;
+  a.engine.start();
+  expect(a.status()).toMatchObject({ state: 'idle', nextCycleAt: due });
+  await a.engine.stop();
+  expect(cycles).toHaveLength(1);
+});
+
 it('pause stops timed and live sync; a cycle asked for while paused fails in words; resume clears that before anyone sees idle, and syncs', async () => {
   const relay = await lab.relay();
   const a = await lab.create(relay.url, { name: 'a' });

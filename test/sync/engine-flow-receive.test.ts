@@ -402,6 +402,27 @@ async function pushOnly(proxy: RewritingProxy, device: Device): Promise<void> {
 const pulls = (seen: SyncProgress[]): SyncProgress[] => seen.filter((p) => p.phase === 'pull');
 
 describe('receiving progress', () => {
+  // A page a second: each one counted; two pages a second: every other one.
+  it.each([
+    [1000, [0, 1, 2, 3, 4]],
+    [500, [0, 2, 4]],
+  ])('during a cycle the entity count is taken again once a second has passed since the last count, not sooner (a page every %i ms)', async (stepMs, expected) => {
+    const { proxy, a, b } = await twoDevices(0, { encryption: false });
+    for (let i = 1; i <= 4; i++) {
+      a.put(`a/${i}`, i);
+      expect((await a.syncNow()).ok).toBe(true); // each event sealed on its own: each page applies as it comes
+    }
+    const clock = pageClock(proxy, b, stepMs);
+    const engine = engineOf(b, { now: clock.now, pageLimit: 1 });
+    const seen: number[] = [];
+    engine.onStatus((status) => {
+      if (status.state === 'syncing' && seen.at(-1) !== status.entities) seen.push(status.entities);
+    });
+    expect(await engine.syncNow()).toMatchObject({ ok: true, pulled: 4 });
+    expect(seen).toEqual(expected);
+    expect(engine.status().entities).toBe(4); // counted afresh once the cycle is over
+  });
+
   it('no time left is shown before anything is received, nor while no time has passed; then it is the pace so far times what is left', async () => {
     const { proxy, b } = await twoDevices(4, { encryption: false });
     const clock = pageClock(proxy, b, 1000, 2); // the first page arrives at once

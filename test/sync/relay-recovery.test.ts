@@ -224,9 +224,39 @@ describe('a relay that serves bad data', () => {
     expect(hidden.ok).toBe(false);
     expect(hidden.error?.kind).toBe('integrity');
     expect(hidden.error?.message).toMatch(/holds events it did not send: device dv_\S+ \(this device has 0 of its 3 events\)/);
+    expect(hidden.error?.nextStep).toBe('sync again later; if this keeps happening the relay is faulty or withholding events');
     proxy.rewrite(null);
     expect((await b.syncNow()).ok).toBe(true);
     expect(b.get('a/2')?.value).toEqual({ n: 2, by: 'a' });
+  });
+
+  it('a writer the relay skipped once is fetched with the whole log in the same cycle: progress starts over, the recovery is recorded', async () => {
+    const { proxy, a, b } = await lyingRelay();
+    const c = await lab.join(a, { name: 'c', transport: 'http' });
+    writeMany(c, 'c', 2);
+    expect((await c.syncNow()).ok).toBe(true);
+    writeMany(a, 'a', 3);
+    expect((await a.syncNow()).ok).toBe(true);
+    const aId = a.identity.deviceId;
+    let once = true;
+    proxy.rewrite((answer) => {
+      if (!once || !isPage(answer)) return undefined;
+      once = false;
+      return { ...answer.body, events: answer.body.events.filter((e) => e.device_id !== aId) };
+    });
+    const pulls: { done: number; total: number | null }[] = [];
+    b.engine.onStatus(({ progress }) => {
+      if (progress?.phase === 'pull') pulls.push({ done: progress.done, total: progress.total });
+    });
+    const result = await b.syncNow();
+    expect(result).toMatchObject({ ok: true, error: null });
+    expect(b.get('a/2')?.value).toEqual({ n: 2, by: 'a' });
+    expect(b.get('c/1')?.value).toEqual({ n: 1, by: 'c' });
+    // c's 2 events came in the page that skipped a's; then the pull starts over from nothing, out of the whole log.
+    const skipped = pulls.findIndex((p) => p.done === 2);
+    expect(skipped).toBeGreaterThanOrEqual(0);
+    expect(pulls.slice(skipped + 1)[0]).toEqual({ done: 0, total: 5 });
+    expect(b.status().lastRecovery).toMatchObject({ reason: 'relay_skipped_events', resent: 0 });
   });
 
   it('events another device has seen but the relay withholds (and hides from its frontier) are reported', async () => {
