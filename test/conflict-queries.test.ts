@@ -70,6 +70,10 @@ describe('conflict queries', () => {
     expect(a.store.conflicts({ filter: 'settled' }).map((c) => c.id)).toEqual([second!.id]);
     expect(a.store.conflictCounts()).toEqual({ open: 3, reviewed: 1, settled: 1 });
     expect(a.store.conflicts({ filter: 'all' })).toHaveLength(5);
+    // includeResolved is the older spelling of 'all' (the CLI's --all); without it, the default list.
+    expect(a.store.conflicts({ includeResolved: true })).toEqual(a.store.conflicts({ filter: 'all' }));
+    expect(a.store.conflicts({ includeResolved: false })).toEqual(a.store.conflicts({ filter: 'unsettled' }));
+    expect(a.store.conflicts({ includeResolved: false })).toHaveLength(4);
   });
 
   it('keeps the current or the other value in bulk, one event per entity, all or none', () => {
