@@ -308,6 +308,32 @@ describe('sending again what the relay lacks', () => {
     expect((await b.relay.frontier()).devices).toContainEqual({ device_id: a.identity.deviceId, seq: 8 });
   });
 
+  it('a writer the relay holds more of than this device counts for nothing in what is sent again', async () => {
+    const relay = await lab.relayAtOneUrl(join(lab.dir, 'live.db'));
+    const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
+    const b = await lab.join(a, { name: 'b', transport: 'http' });
+    const c = await lab.join(a, { name: 'c', transport: 'http' });
+    writeMany(a, 'old', 5);
+    writeMany(c, 'c-old', 1);
+    await syncAll([a, c, b]);
+    await relay.restart(join(lab.dir, 'live.db'));
+    copyFileSync(join(lab.dir, 'live.db'), join(lab.dir, 'backup.db'));
+    writeMany(a, 'new', 3);
+    await syncAll([a, b]);
+    await a.close(); // a is gone: only b holds its last 3 events
+    await relay.restart(join(lab.dir, 'backup.db'));
+    writeMany(c, 'c-new', 2);
+    expect((await c.syncNow()).ok).toBe(true); // the relay now holds 3 of c's events; b holds 1
+
+    const { result, seen } = await progressDuring(b, () => b.syncNow());
+    expect(result).toMatchObject({ ok: true, error: null });
+    expect(seen.filter((p) => p.phase === 'resend')).toEqual([
+      { phase: 'resend', done: 0, total: 3 },
+      { phase: 'resend', done: 3, total: 3 },
+    ]);
+    expect(b.get('c-new/1')).toBeDefined();
+  });
+
   /** a and b synced behind a proxy; a wrote 3 events; the relay's frontier, as b reads it, leaves a out. */
   async function frontierHidingA(): Promise<{ proxy: RewritingProxy; a: Device; b: Device; hide: (answer: Answer) => unknown }> {
     const { proxy } = await lyingRelay();

@@ -229,8 +229,11 @@ it('resume keeps an error that pausing did not cause until the next cycle says o
   expect(quiet).toMatchObject({ ok: true, error: null });
 
   await relay.close(); // the next cycle cannot reach the relay
+  const heard: CycleResult[] = [];
+  a.engine.onCycle((result) => heard.push(result));
   const offline = await a.syncNow();
   expect(offline).toMatchObject({ ok: false, error: { kind: 'network' } });
+  expect(heard).toEqual([offline]); // a failed cycle is heard as one (the tray says it failed)
   await a.engine.pause();
   const seen: (string | null)[] = [];
   a.engine.onStatus((status) => seen.push(status.lastError?.message ?? null));

@@ -224,6 +224,25 @@ describe('applying and rejecting a received page', () => {
     expect(messages(log.warnings, 'received events were rejected and not applied')).toEqual([{ fields: { count: 3, code: 'decrypt_failed' }, message: 'received events were rejected and not applied' }]);
   });
 
+  it('a quarantined writer is fetched again once its quarantine has run out (a day), and its events apply when they verify', async () => {
+    const { proxy, a, b } = await twoDevices(3, { encryption: false });
+    rewriteEvents(proxy, b, a, (e) => (e.device_seq === 2 ? { ...e, body: flipBit(e.body) } : undefined));
+    let clock = 1_000_000;
+    const engine = engineOf(b, { now: () => clock });
+    for (let cycle = 1; cycle <= 3; cycle++) expect((await engine.syncNow()).ok).toBe(false);
+    expect(b.store.ledger.quarantined()).toMatchObject([{ deviceId: a.identity.deviceId }]);
+    proxy.rewrite(null); // the relay serves it as written from now on
+    clock += 23 * 60 * 60 * 1000;
+    expect((await engine.syncNow()).ok).toBe(true);
+    expect(b.get('a/2')).toBeUndefined(); // still set aside: not fetched
+    expect(engine.status().quarantinedEvents).toBe(1);
+    clock += 60 * 60 * 1000;
+    expect((await engine.syncNow()).error).toBeNull();
+    expect(b.get('a/2')?.value).toBe(2);
+    expect(b.get('a/3')?.value).toBe(3);
+    expect(engine.status().quarantinedEvents).toBe(0);
+  });
+
   it('a page that records new conflicts logs how many; one that records none logs nothing about conflicts', async () => {
     const relay = await lab.relay();
     const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
