@@ -6,6 +6,8 @@ import { canonicalJson } from '../shared/encoding.ts';
 import { newSnapshotId } from '../shared/ids.ts';
 import { coversOf, sealSnapshot, SnapshotError, verifySnapshot, type SealedSnapshot, type SnapshotContent } from '../shared/snapshot/content.ts';
 import { identitySnapshotSigner } from '../shared/snapshot/signer.ts';
+import { stableThrough } from '../shared/snapshot/retain.ts';
+import Database from 'better-sqlite3';
 import { randomSeed, signingKeyFromSeed } from '../shared/crypto.ts';
 import { deviceLab, newMotebit, pushAll, type TestDevice } from './support/motebit.ts';
 import { refusal } from './support/refusal.ts';
@@ -248,6 +250,25 @@ describe('pruning', () => {
     });
   });
 
+  it('a head from before clocks were kept (schema 4) counts as knowing nothing, and a snapshot without writers given is one with none', () => {
+    const a = lab.device('a');
+    a.store.put('memory/1', 1);
+    a.store.put('memory/1', 2);
+    pushAll(a);
+    const raw = new Database(a.path);
+    raw.prepare('UPDATE heads SET clock = NULL').run();
+    raw.close();
+    expect(snapshotOf(a).heads.map((h) => h.v)).toEqual([{}]);
+    const content = a.store.snapshots.content({ snapshotId: newSnapshotId(), createdAt: 1_000, relay: null });
+    expect(content.events).toEqual(snapshotOf(a, []).events);
+    expect(content.events).toHaveLength(1); // nobody else may write: the superseded first event is not needed
+  });
+
+  it("a writer's own bound never holds back its own events: they follow each other in its chain", () => {
+    expect(stableThrough(['dv_a'], [{ deviceId: 'dv_a', seen: {} }], { dv_a: 3 })).toEqual(new Map([['dv_a', 3]]));
+    expect(stableThrough(['dv_a'], [{ deviceId: 'dv_a', seen: {} }, { deviceId: 'dv_b', seen: { dv_a: 2 } }], { dv_a: 3 })).toEqual(new Map([['dv_a', 2]]));
+  });
+
   it('the file shrinks once vacuumed', () => {
     const a = lab.device('a');
     for (let i = 0; i < 2_000; i++) a.store.put('memory/1', { text: 'x'.repeat(500), i });
@@ -292,6 +313,7 @@ describe('a snapshot that was tampered with is refused', () => {
     const { a, content } = fixture();
     const stranger = signingKeyFromSeed(randomSeed());
     expect(refused(() => verify(sealSnapshot(content, { deviceKey: stranger, cert: a.credentials.cert }), a)).fault).toBe('device_key_mismatch');
+    expect(refused(() => verify(sealSnapshot(content, { deviceKey: a.credentials.deviceKey }), a)).fault).toBe('bad_device_cert'); // no cert at all
     // A device of another motebit, whose certificate another identity made.
     const other = newMotebit();
     const cert = a.credentials.cert!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
@@ -320,6 +342,10 @@ describe('a snapshot that was tampered with is refused', () => {
     const wrongHash = content.heads.map((h) => (h.device_id === a.deviceId ? { ...h, hash: 'f'.repeat(64) } : h));
     const notTheHead = refused(() => verify(sealSnapshot({ ...content, heads: wrongHash }, a.credentials), a));
     expect([notTheHead.fault, notTheHead.message]).toEqual(['inconsistent', `the head of ${a.deviceId} is not the event the snapshot holds at that number`]);
+    // The right hash with another Lamport time: the head is the event's, all of it.
+    const wrongTime = content.heads.map((h) => (h.device_id === a.deviceId ? { ...h, lamport: h.lamport + 1 } : h));
+    const notItsTime = refused(() => verify(sealSnapshot({ ...content, heads: wrongTime }, a.credentials), a));
+    expect([notItsTime.fault, notItsTime.message]).toEqual(['inconsistent', `the head of ${a.deviceId} is not the event the snapshot holds at that number`]);
   });
 
   it('re-sealed by its writer but its conflicts lie: each field of a side, the order of the sides, a missing side or settler, an event held twice', () => {
