@@ -189,6 +189,35 @@ describe('snapshots resume', () => {
     expect(existsSync(kept)).toBe(false);
   });
 
+  it('a kept upload whose resumption fails on the network is kept for the next try, not replaced', async () => {
+    const a = await syncedWithChunks();
+    await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 2).relay).make()).rejects.toThrow(/dropped/);
+    const kept = join(a.home, 'upload');
+    const keptId = (): string => (JSON.parse(readFileSync(join(kept, 'upload.json'), 'utf8')) as { snapshotId: string }).snapshotId;
+    const cutId = keptId();
+    await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 0).relay).make()).rejects.toThrow(/dropped/);
+    expect(keptId()).toBe(cutId);
+    const resumed = flaky(a.relay, null, 0);
+    const made = await syncer(a, a.store, resumed.relay).make();
+    expect(made.snapshotId).toBe(cutId);
+    expect(resumed.calls.putSnapshotChunk).toBe(Math.ceil(made.bytes / CHUNK) - 2);
+    expect(existsSync(kept)).toBe(false);
+  });
+
+  it('acknowledges what this device has applied once per change, and says when it did', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    const sync = syncer(a, a.store, a.relay);
+    expect(await sync.acknowledge()).toBe(false); // nothing applied yet: nothing to say
+    a.put('memory/1', 1);
+    expect(await sync.acknowledge()).toBe(true);
+    expect(await sync.acknowledge()).toBe(false); // nothing changed since
+    a.put('memory/2', 2);
+    expect(await sync.acknowledge()).toBe(true);
+    const mine = (await a.relay.latestSnapshot()).acks.filter((ack) => ack.device_id === a.identity.deviceId);
+    expect(mine.map((ack) => ack.covers)).toEqual([{ [a.identity.deviceId]: 2 }]);
+  });
+
   it('a snapshot is due by size as well as by count, and not before', async () => {
     const relay = await lab.relay();
     const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
