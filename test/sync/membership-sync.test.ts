@@ -187,6 +187,26 @@ describe('membership sync on a device', () => {
     }
   });
 
+  it('a device without a log, told by a relay that it holds none, is refused in words, keeps nothing, and offers nothing when it moves', async () => {
+    const proxy = await startRewritingProxy(() => relay.url, await freePort());
+    const relay = await relayOn('relay.db', proxy.url);
+    try {
+      const { laptop, state } = await founded(relay);
+      proxy.rewrite((answer) => (answer.method === 'GET' && answer.path.endsWith('/membership') ? new WithStatus(200, { entries: [], head: -1 }) : undefined));
+      const store = storeOf('laptop', state.motebitId, laptop);
+      const sync = new MembershipSync(store.membership, clientFor(relay, state.motebitId, laptop, proxy.url, proxy.url), state.motebitId);
+      const refused = await sync.refresh().catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(MembershipRelayError);
+      expect((refused as Error).message).toBe('the relay served a membership log this device refuses: membership entry 0: the relay holds no membership log for this motebit');
+      expect((refused as MembershipRelayError).fault).toMatchObject({ fault: 'chain', seq: 0 });
+      expect(sync.state).toBeNull();
+      expect(store.membership.entries()).toEqual([]);
+      expect(await sync.offerTo(clientFor(relay, state.motebitId, laptop, proxy.url))).toBe(0); // another relay, that holds the log: nothing to add to it
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('adopting a log: the first one verified is kept; a second is not taken, and an empty one is refused', async () => {
     const relay = await relayOn('relay.db');
     const { laptop, key, state, entry } = await founded(relay);
