@@ -3,7 +3,7 @@
 // download cut off the same way fetches only the chunks it does not hold yet. Real relay on 127.0.0.1, real
 // SQLite stores; the only thing altered is a relay call that fails once, as a dropped connection would.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../main/app/device.ts';
@@ -53,7 +53,7 @@ async function syncedWithChunks(): Promise<Device> {
   return a;
 }
 
-function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy: { every: number; everyMb: number } = { every: 0, everyMb: 0 }): SnapshotSync {
+function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy: { every: number; everyMb: number } = { every: 0, everyMb: 0 }, folders = true): SnapshotSync {
   const identity = device.identity;
   if (identity.kind !== 'master-token') throw new Error('this test uses a master-token motebit');
   return new SnapshotSync({
@@ -63,8 +63,7 @@ function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy:
     keys: () => null,
     signer: () => identitySnapshotSigner(identity.motebitId, identity.identityKey.publicKey),
     writers: async () => [],
-    uploadDir: join(device.home, 'upload'),
-    downloadDir: join(lab.dir, 'download'),
+    ...(folders ? { uploadDir: join(device.home, 'upload'), downloadDir: join(lab.dir, 'download') } : {}),
     chunkBytes: CHUNK,
     ...policy,
   });
@@ -216,6 +215,90 @@ describe('snapshots resume', () => {
     expect(await sync.acknowledge()).toBe(true);
     const mine = (await a.relay.latestSnapshot()).acks.filter((ack) => ack.device_id === a.identity.deviceId);
     expect(mine.map((ack) => ack.covers)).toEqual([{ [a.identity.deviceId]: 2 }]);
+  });
+
+  it('what it keeps of an upload or a download is readable by this user only (0700 folders, 0600 files)', async () => {
+    const a = await syncedWithChunks();
+    await expect(syncer(a, a.store, flaky(a.relay, 'putSnapshotChunk', 2).relay).make()).rejects.toThrow(/dropped/);
+    const mode = (path: string): number => statSync(path).mode & 0o777;
+    const kept = join(a.home, 'upload');
+    expect([mode(kept), mode(join(kept, 'blob')), mode(join(kept, 'upload.json'))]).toEqual([0o700, 0o600, 0o600]);
+    const made = await syncer(a, a.store, a.relay).make();
+    const store = EventStore.open(join(lab.dir, 'modes.db'), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    try {
+      await expect(syncer(a, store, flaky(a.relay, 'snapshotChunk', 2).relay).join()).rejects.toThrow(/dropped/);
+      const chunks = join(lab.dir, 'download', made.snapshotId);
+      expect(mode(chunks)).toBe(0o700);
+      expect(readdirSync(chunks).sort().map((name) => [name, mode(join(chunks, name))])).toEqual([['0', 0o600], ['1', 0o600]]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('works without folders to keep partial transfers in: it makes, joins and refuses a bad download all the same', async () => {
+    const a = await syncedWithChunks();
+    const made = await syncer(a, a.store, a.relay, undefined, false).make();
+    expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+    const open = (file: string): EventStore => EventStore.open(join(lab.dir, file), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    const bad = open('bad.db');
+    const good = open('good.db');
+    try {
+      const flipped: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, snapshotChunk: async (id, index) => {
+        const chunk = Buffer.from(await a.relay.snapshotChunk(id, index));
+        chunk.writeUInt8(chunk.readUInt8(0) ^ 1, 0);
+        return chunk;
+      } };
+      await expect(syncer(a, bad, flipped, undefined, false).join()).rejects.toMatchObject({ fault: 'unreadable', message: 'the snapshot the relay served is not the one that was uploaded (its bytes differ)' });
+      const seen: SyncProgress[] = [];
+      expect((await syncer(a, good, a.relay, undefined, false).join((progress) => seen.push(progress)))?.snapshotId).toBe(made.snapshotId);
+      expect(seen[0]).toEqual({ phase: 'snapshot_download', done: 0, total: made.bytes });
+      expect(seen.at(-1)).toEqual({ phase: 'snapshot_download', done: made.bytes, total: made.bytes });
+      expect(good.stateDigest()).toBe(a.store.stateDigest());
+      // A device that holds events already does not start from a snapshot: join answers nothing.
+      expect(await syncer(a, a.store, a.relay, undefined, false).join()).toBeNull();
+    } finally {
+      bad.close();
+      good.close();
+    }
+  });
+
+  it('a device that holds nothing has nothing to make a snapshot of, and says so', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    await expect(syncer(a, a.store, a.relay).make()).rejects.toMatchObject({ fault: 'empty', message: 'this device holds no events yet: there is nothing to make a snapshot of' });
+  });
+
+  it('a kept upload whose blob was written but not its description (cut off in between) is set aside: the next snapshot is made whole', async () => {
+    const a = await syncedWithChunks();
+    const kept = join(a.home, 'upload');
+    mkdirSync(kept, { recursive: true, mode: 0o700 });
+    writeFileSync(join(kept, 'blob'), randomBytes(100), { mode: 0o600 });
+    const made = await syncer(a, a.store, a.relay).make();
+    expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+    expect(existsSync(kept)).toBe(false);
+  });
+
+  it('with snapshots off it only acknowledges; with them on, it asks the relay for its latest only when enough is new', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    a.put('memory/1', 1);
+    expect((await a.syncNow()).ok).toBe(true);
+    let asked = 0;
+    const counting: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, latestSnapshot: () => {
+      asked++;
+      return a.relay.latestSnapshot();
+    } };
+    expect(await syncer(a, a.store, counting, { every: 0, everyMb: 0 }).afterCycle()).toBeNull();
+    expect(asked).toBe(0);
+    const byCount = syncer(a, a.store, counting, { every: 5, everyMb: 0 });
+    expect(await byCount.afterCycle()).toBeNull(); // 1 event of 5: asked once, to learn what the latest covers
+    expect(asked).toBe(1);
+    a.put('memory/2', 2);
+    expect(await byCount.afterCycle()).toBeNull(); // 2 beyond what it knows the latest covers: not asked again
+    expect(asked).toBe(1);
+    for (let i = 3; i <= 5; i++) a.put(`memory/${i}`, i);
+    expect(await byCount.afterCycle()).toMatchObject({ covered: 5 });
+    expect(asked).toBe(2);
   });
 
   it('a snapshot is due by size as well as by count, and not before', async () => {
