@@ -301,6 +301,23 @@ describe('snapshots resume', () => {
     expect(asked).toBe(2);
   });
 
+  it('an upload cut off after its last chunk, before it was completed, sends nothing again: its progress starts whole', async () => {
+    const a = await syncedWithChunks();
+    let commits = 0;
+    const uncommitted: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, commitSnapshot: async (id) => {
+      if (commits++ === 0) throw new TransportError('network', 'the connection was dropped');
+      return a.relay.commitSnapshot(id);
+    } };
+    await expect(syncer(a, a.store, uncommitted).make()).rejects.toThrow(/dropped/);
+    const resumed = flaky(uncommitted, null, 0);
+    const seen: SyncProgress[] = [];
+    const made = await syncer(a, a.store, resumed.relay).make((progress) => seen.push(progress));
+    expect(made.bytes % CHUNK).not.toBe(0); // the last chunk is a short one
+    expect(resumed.calls.putSnapshotChunk).toBe(0);
+    expect(seen).toEqual([{ phase: 'snapshot_upload', done: made.bytes, total: made.bytes }]);
+    expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+  });
+
   it('a snapshot is due by size as well as by count, and not before', async () => {
     const relay = await lab.relay();
     const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
