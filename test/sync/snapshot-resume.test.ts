@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../main/app/device.ts';
 import { EventStore } from '../../main/store/event-store.ts';
+import { PULL_CURSOR } from '../../main/store/relay-ledger.ts';
 import { SnapshotSync, type SnapshotRelay } from '../../main/sync/snapshot-sync.ts';
 import { TransportError } from '../../main/sync/transport.ts';
 import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
 import { deviceIdFromDeviceKey, newSnapshotId } from '../../shared/ids.ts';
 import { identitySnapshotSigner } from '../../shared/snapshot/signer.ts';
-import { Lab } from '../support/devices.ts';
+import { Lab, syncAll } from '../support/devices.ts';
 import type { SyncProgress } from '../../shared/portable/status.ts';
 
 let lab: Lab;
@@ -316,6 +317,31 @@ describe('snapshots resume', () => {
     expect(resumed.calls.putSnapshotChunk).toBe(0);
     expect(seen).toEqual([{ phase: 'snapshot_upload', done: made.bytes, total: made.bytes }]);
     expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
+  });
+
+  it('a snapshot says where its events end in the relay log only when nothing below that is held back', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    const b = await lab.join(a, { name: 'b', transport: 'http' });
+    a.put('memory/1', 1);
+    await syncAll([a, b, a]);
+    const joinedBy = async (file: string) => {
+      const store = EventStore.open(join(lab.dir, file), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+      try {
+        return await syncer(a, store, a.relay).join();
+      } finally {
+        store.close();
+      }
+    };
+    await syncer(a, a.store, a.relay).make();
+    expect((await joinedBy('clean.db'))?.relay).toEqual({ epoch: a.store.ledger.epoch(), seq: a.store.getCursor(PULL_CURSOR) });
+    // One of b's events reaches a without the seal that vouches for it: a holds it back, unapplied.
+    b.put('b/1', 1);
+    b.put('b/2', 2);
+    a.store.applyRemote(b.store.outboxBatch(2, b.identity.credentials).slice(0, 1));
+    expect(a.store.heldCount()).toBe(1);
+    await syncer(a, a.store, a.relay).make();
+    expect((await joinedBy('held.db'))?.relay).toBeNull();
   });
 
   it('a snapshot is due by size as well as by count, and not before', async () => {
