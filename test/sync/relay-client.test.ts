@@ -185,6 +185,9 @@ describe('RelayClient: the words and causes of its failures, and the one retry o
     expect(internal).toMatchObject({ kind: 'network', code: 'internal', message: 'GET /healthz: internal: bug' });
     const gateway = await rejection(new RelayClient({ ...anyDevice(), relayUrl: await fakeServer(502, 'bad gateway') }).health());
     expect(gateway).toMatchObject({ kind: 'network', code: undefined, message: 'GET /healthz: refused: HTTP 502' });
+    // 300 is no success (and no redirect fetch follows): a refusal, whatever its body says.
+    const choices = await rejection(new RelayClient({ ...anyDevice(), relayUrl: await fakeServer(300, JSON.stringify({ ok: true })) }).health());
+    expect(choices).toMatchObject({ kind: 'refused', message: 'GET /healthz: refused: HTTP 300' });
 
     const notJson = await rejection(new RelayClient({ ...anyDevice(), relayUrl: await fakeServer(200, '<html>captive portal</html>') }).health());
     expect(notJson).toMatchObject({ kind: 'protocol', message: 'GET /healthz: the relay answered 200 with a body that is not JSON' });
