@@ -201,6 +201,29 @@ describe('pruning', () => {
     expect(c.store.conflicts({ filter: 'all' })[0]!.winner.kept).toBe(false);
   });
 
+  it('a settled conflict of a deleted entity may keep one side and not the other: a snapshot of that verifies and is joined', () => {
+    const x = lab.device('x');
+    const y = lab.device('y');
+    const z = lab.device('z');
+    x.store.put('k', 'x');
+    const first = pushAll(x);
+    y.store.put('k', 'y'); // concurrent with x's: a conflict
+    x.store.applyRemote(pushAll(y));
+    z.store.applyRemote(first); // z has seen x's value, not y's
+    x.store.delete('k'); // seen both: settles the conflict, and deletes the entity
+    y.store.applyRemote(first);
+    y.store.applyRemote(pushAll(x));
+    const writers = [{ deviceId: y.deviceId, seen: y.store.frontier().heads }, { deviceId: z.deviceId, seen: z.store.frontier().heads }];
+    const content = snapshotOf(x, writers);
+    // x's value is stable (every device had seen it) and dropped; y's is not (z had not seen it) and kept.
+    const held = content.events.map((text) => JSON.parse(text) as { device_id: string; device_seq: number });
+    expect(held.map((e) => `${e.device_id === x.deviceId ? 'x' : 'y'}${e.device_seq}`).sort()).toEqual(['x2', 'y1']);
+    expect(content.conflicts).toHaveLength(1);
+    const joiner = joinFrom(x, content, 'j');
+    expect(conflictsOf(joiner)).toEqual(conflictsOf(x));
+    expect(joiner.store.stateDigest()).toBe(x.store.stateDigest());
+  });
+
   it('never drops an event of its own the relay has not acknowledged', () => {
     const a = lab.device('a');
     for (let i = 0; i < 10; i++) a.store.put('memory/1', i);
