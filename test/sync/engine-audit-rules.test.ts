@@ -285,52 +285,50 @@ describe('the relay\'s frontier', () => {
 // ---- sending again what the relay lacks -----------------------------------------------------------
 
 describe('sending again what the relay lacks', () => {
-  it('a relay restored from a copy that has part of a writer\'s events: only the rest is sent again, and the progress counts exactly that', async () => {
+  /**
+   * a and b (and c, when asked) synced 5 events of a to a relay; the relay was copied; a wrote 3 more, which b
+   * pulled; a is gone, and the relay is restored from the copy: only b holds a's last 3 events.
+   */
+  async function restoredAfterAWentAway(withC: boolean): Promise<{ aDeviceId: string; b: Device; c: Device | null }> {
     const relay = await lab.relayAtOneUrl(join(lab.dir, 'live.db'));
     const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
     const b = await lab.join(a, { name: 'b', transport: 'http' });
+    const c = withC ? await lab.join(a, { name: 'c', transport: 'http' }) : null;
     writeMany(a, 'old', 5);
-    await syncAll([a, b]);
+    if (c) writeMany(c, 'c-old', 1);
+    await syncAll(c ? [a, c, b] : [a, b]);
     await relay.restart(join(lab.dir, 'live.db'));
     copyFileSync(join(lab.dir, 'live.db'), join(lab.dir, 'backup.db'));
     writeMany(a, 'new', 3);
     await syncAll([a, b]);
-    await a.close(); // a is gone: only b holds its last 3 events
+    await a.close();
     await relay.restart(join(lab.dir, 'backup.db'));
+    return { aDeviceId: a.identity.deviceId, b, c };
+  }
 
+  const resendsThree = [
+    { phase: 'resend', done: 0, total: 3 },
+    { phase: 'resend', done: 3, total: 3 },
+  ];
+
+  it('a relay restored from a copy that has part of a writer\'s events: only the rest is sent again, and the progress counts exactly that', async () => {
+    const { aDeviceId, b } = await restoredAfterAWentAway(false);
     const { result, seen } = await progressDuring(b, () => b.syncNow());
     expect(result).toMatchObject({ ok: true, error: null });
-    expect(seen.filter((p) => p.phase === 'resend')).toEqual([
-      { phase: 'resend', done: 0, total: 3 },
-      { phase: 'resend', done: 3, total: 3 },
-    ]);
+    expect(seen.filter((p) => p.phase === 'resend')).toEqual(resendsThree);
     expect(b.status().lastRecovery).toMatchObject({ reason: 'relay_rolled_back', resent: 3 });
-    expect((await b.relay.frontier()).devices).toContainEqual({ device_id: a.identity.deviceId, seq: 8 });
+    expect((await b.relay.frontier()).devices).toContainEqual({ device_id: aDeviceId, seq: 8 });
   });
 
   it('a writer the relay holds more of than this device counts for nothing in what is sent again', async () => {
-    const relay = await lab.relayAtOneUrl(join(lab.dir, 'live.db'));
-    const a = await lab.create(relay.url, { name: 'a', transport: 'http' });
-    const b = await lab.join(a, { name: 'b', transport: 'http' });
-    const c = await lab.join(a, { name: 'c', transport: 'http' });
-    writeMany(a, 'old', 5);
-    writeMany(c, 'c-old', 1);
-    await syncAll([a, c, b]);
-    await relay.restart(join(lab.dir, 'live.db'));
-    copyFileSync(join(lab.dir, 'live.db'), join(lab.dir, 'backup.db'));
-    writeMany(a, 'new', 3);
-    await syncAll([a, b]);
-    await a.close(); // a is gone: only b holds its last 3 events
-    await relay.restart(join(lab.dir, 'backup.db'));
+    const { b, c } = await restoredAfterAWentAway(true);
+    if (!c) throw new Error('c was asked for');
     writeMany(c, 'c-new', 2);
     expect((await c.syncNow()).ok).toBe(true); // the relay now holds 3 of c's events; b holds 1
 
     const { result, seen } = await progressDuring(b, () => b.syncNow());
     expect(result).toMatchObject({ ok: true, error: null });
-    expect(seen.filter((p) => p.phase === 'resend')).toEqual([
-      { phase: 'resend', done: 0, total: 3 },
-      { phase: 'resend', done: 3, total: 3 },
-    ]);
+    expect(seen.filter((p) => p.phase === 'resend')).toEqual(resendsThree);
     expect(b.get('c-new/1')).toBeDefined();
   });
 

@@ -54,6 +54,13 @@ async function syncedWithChunks(): Promise<Device> {
   return a;
 }
 
+/** A new device's empty store for the same motebit as `device` (its own device key), in the lab's folder. */
+function newDeviceStore(device: Device, file: string): EventStore {
+  const identity = device.identity;
+  if (identity.kind !== 'master-token') throw new Error('this test uses a master-token motebit');
+  return EventStore.open(join(lab.dir, file), { motebitId: identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: identity.identityKey.publicKey });
+}
+
 function syncer(device: Device, store: EventStore, relay: SnapshotRelay, policy: { every: number; everyMb: number } = { every: 0, everyMb: 0 }, folders = true): SnapshotSync {
   const identity = device.identity;
   if (identity.kind !== 'master-token') throw new Error('this test uses a master-token motebit');
@@ -88,9 +95,7 @@ describe('snapshots resume', () => {
     expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
 
     // A new device's store, downloading through a relay connection that drops after two chunks.
-    const newStore = (file: string): EventStore =>
-      EventStore.open(join(lab.dir, file), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
-    const store = newStore('new.db');
+    const store = newDeviceStore(a, 'new.db');
     const stores = [store];
     try {
       const dropped = flaky(a.relay, 'snapshotChunk', 2);
@@ -115,7 +120,7 @@ describe('snapshots resume', () => {
       expect(store.stateDigest()).toBe(a.store.stateDigest());
 
       // Another new device, cut off the same way, with its two kept chunks whole: it fetches only the rest.
-      const second = newStore('second.db');
+      const second = newDeviceStore(a, 'second.db');
       stores.push(second);
       await expect(syncer(a, second, flaky(a.relay, 'snapshotChunk', 2).relay).join()).rejects.toThrow(/dropped/);
       const resumed = flaky(a.relay, null, 0);
@@ -130,7 +135,7 @@ describe('snapshots resume', () => {
   it('a relay that serves a part of the snapshot cut short is refused in words, and nothing is kept', async () => {
     const a = await syncedWithChunks();
     const made = await syncer(a, a.store, a.relay).make();
-    const store = EventStore.open(join(lab.dir, 'short.db'), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    const store = newDeviceStore(a, 'short.db');
     try {
       const cutShort: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, snapshotChunk: async (id, index) => (await a.relay.snapshotChunk(id, index)).subarray(index === 1 ? 10 : 0) };
       await expect(syncer(a, store, cutShort).join()).rejects.toMatchObject({ fault: 'unreadable', message: `the relay served part 2 of the snapshot with ${CHUNK - 10} bytes instead of ${CHUNK}` });
@@ -225,7 +230,7 @@ describe('snapshots resume', () => {
     const kept = join(a.home, 'upload');
     expect([mode(kept), mode(join(kept, 'blob')), mode(join(kept, 'upload.json'))]).toEqual([0o700, 0o600, 0o600]);
     const made = await syncer(a, a.store, a.relay).make();
-    const store = EventStore.open(join(lab.dir, 'modes.db'), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+    const store = newDeviceStore(a, 'modes.db');
     try {
       await expect(syncer(a, store, flaky(a.relay, 'snapshotChunk', 2).relay).join()).rejects.toThrow(/dropped/);
       const chunks = join(lab.dir, 'download', made.snapshotId);
@@ -240,9 +245,8 @@ describe('snapshots resume', () => {
     const a = await syncedWithChunks();
     const made = await syncer(a, a.store, a.relay, undefined, false).make();
     expect((await a.relay.latestSnapshot()).snapshot?.snapshot_id).toBe(made.snapshotId);
-    const open = (file: string): EventStore => EventStore.open(join(lab.dir, file), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
-    const bad = open('bad.db');
-    const good = open('good.db');
+    const bad = newDeviceStore(a, 'bad.db');
+    const good = newDeviceStore(a, 'good.db');
     try {
       const flipped: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, snapshotChunk: async (id, index) => {
         const chunk = Buffer.from(await a.relay.snapshotChunk(id, index));
@@ -326,7 +330,7 @@ describe('snapshots resume', () => {
     a.put('memory/1', 1);
     await syncAll([a, b, a]);
     const joinedBy = async (file: string) => {
-      const store = EventStore.open(join(lab.dir, file), { motebitId: a.identity.motebitId, deviceId: deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey), identityPublicKey: (a.identity as { identityKey: { publicKey: Uint8Array } }).identityKey.publicKey });
+      const store = newDeviceStore(a, file);
       try {
         return await syncer(a, store, a.relay).join();
       } finally {
