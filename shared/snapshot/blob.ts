@@ -37,9 +37,15 @@ export function encodeSnapshotBlob(text: string, ids: { motebitId: string; snaps
 /**
  * The text of a snapshot blob. `keyById` gives this device's content key for an id (undefined when it has
  * none); `encrypted` says whether this motebit encrypts (a plaintext blob is then refused). Throws
- * SnapshotError ('unreadable') for a blob that does not open, is not one, or expands beyond the limit.
+ * SnapshotError ('unreadable') for a blob that does not open, is not one, or expands beyond `maxTextBytes`
+ * (a compression bomb is stopped there, before it fills memory).
  */
-export function decodeSnapshotBlob(blob: Uint8Array, ids: { motebitId: string; snapshotId: string }, keys: { encrypted: boolean; keyById(id: string): AesKey | undefined }): string {
+export function decodeSnapshotBlob(
+  blob: Uint8Array,
+  ids: { motebitId: string; snapshotId: string },
+  keys: { encrypted: boolean; keyById(id: string): AesKey | undefined },
+  maxTextBytes: number = MAX_SNAPSHOT_TEXT_BYTES,
+): string {
   const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const magic = bytes.subarray(0, 4);
   let packed: Buffer;
@@ -58,7 +64,7 @@ export function decodeSnapshotBlob(blob: Uint8Array, ids: { motebitId: string; s
     throw new SnapshotError('unreadable', 'what the relay served is not a snapshot');
   }
   try {
-    return gunzipSync(packed, { maxOutputLength: MAX_SNAPSHOT_TEXT_BYTES }).toString('utf8');
+    return gunzipSync(packed, { maxOutputLength: maxTextBytes }).toString('utf8');
   } catch {
     throw new SnapshotError('unreadable', 'the snapshot does not decompress (damaged, or larger than this device reads)');
   }
