@@ -9,3 +9,14 @@ export function refusal<E extends Error>(type: abstract new (...args: never[]) =
   }
   throw new Error(accepted);
 }
+
+/** The same for a call that answers a promise: the error it rejects with, when it is of the expected class. */
+export async function asyncRefusal<E extends Error>(type: abstract new (...args: never[]) => E, run: () => Promise<unknown>, accepted = 'the call was accepted'): Promise<E> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof type) return error;
+    throw error;
+  }
+  throw new Error(accepted);
+}

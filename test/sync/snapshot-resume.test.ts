@@ -2,7 +2,7 @@
 // next attempt (a new SnapshotSync, as after a restart) sending only the chunks the relay lacks, and a
 // download cut off the same way fetches only the chunks it does not hold yet. Real relay on 127.0.0.1, real
 // SQLite stores; the only thing altered is a relay call that fails once, as a dropped connection would.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +13,10 @@ import { SnapshotSync, type SnapshotRelay } from '../../main/sync/snapshot-sync.
 import { TransportError } from '../../main/sync/transport.ts';
 import { randomSeed, signingKeyFromSeed } from '../../shared/crypto.ts';
 import { deviceIdFromDeviceKey, newSnapshotId } from '../../shared/ids.ts';
+import { encodeSnapshotBlob } from '../../shared/snapshot/blob.ts';
+import { SnapshotError } from '../../shared/snapshot/content.ts';
 import { identitySnapshotSigner } from '../../shared/snapshot/signer.ts';
+import { asyncRefusal } from '../support/refusal.ts';
 import { Lab, syncAll } from '../support/devices.ts';
 import type { SyncProgress } from '../../shared/portable/status.ts';
 
@@ -377,5 +380,131 @@ describe('snapshots resume', () => {
     expect(counted.calls.putSnapshotChunk).toBe(Math.ceil(first.bytes / CHUNK));
     // Once it is done, the next one is a new snapshot.
     expect((await sync.make()).snapshotId).not.toBe(first.snapshotId);
+  });
+});
+
+/** Uploads `blob` to the relay as a snapshot of `device`'s motebit, as any member (or a faulty relay) could hold it. */
+async function uploadRaw(device: Device, blob: Buffer, snapshotId = newSnapshotId()): Promise<string> {
+  const sha256 = createHash('sha256').update(blob).digest('hex');
+  await device.relay.beginSnapshot({ snapshot_id: snapshotId, size: blob.byteLength, sha256, chunk_bytes: CHUNK, covers: { [device.identity.deviceId]: 1 } });
+  for (let i = 0; i * CHUNK < blob.byteLength; i++) await device.relay.putSnapshotChunk(snapshotId, i, blob.subarray(i * CHUNK, (i + 1) * CHUNK));
+  await device.relay.commitSnapshot(snapshotId);
+  return snapshotId;
+}
+
+describe('a snapshot a device will not join from', () => {
+  it('a plain snapshot for a motebit that encrypts is refused, even sealed by one of its devices; a new device keeps nothing of it', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: true, transport: 'http' });
+    a.put('memory/1', 'secret');
+    expect((await a.syncNow()).ok).toBe(true);
+    await syncer(a, a.store, a.relay).make(); // sealed by a, but not encrypted (keys: () => null)
+    const b = await lab.join(a, { name: 'b', transport: 'http' });
+    const error = await asyncRefusal(SnapshotError, () => b.snapshots.join(), 'the plain snapshot was joined');
+    expect([error.fault, error.message]).toEqual(['unreadable', 'the snapshot is not encrypted, but this motebit encrypts everything: it was not made by one of its devices']);
+    expect(b.store.eventCount()).toBe(0);
+  });
+
+  it('an encrypted snapshot for a motebit that does not encrypt is refused in words: this device has no key for it', async () => {
+    const a = await syncedWithChunks();
+    const snapshotId = newSnapshotId();
+    await uploadRaw(a, encodeSnapshotBlob('{}', { motebitId: a.identity.motebitId, snapshotId }, { id: 'k1', key: randomBytes(32) }), snapshotId);
+    const store = newDeviceStore(a, 'keyless.db');
+    try {
+      const error = await asyncRefusal(SnapshotError, () => syncer(a, store, a.relay).join(), 'the sealed snapshot was joined');
+      expect([error.fault, error.message]).toEqual(['unreadable', 'the snapshot is encrypted with key k1, which this device does not have']);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a snapshot whose text is not JSON is refused in words', async () => {
+    const a = await syncedWithChunks();
+    const snapshotId = newSnapshotId();
+    await uploadRaw(a, encodeSnapshotBlob('{"not json', { motebitId: a.identity.motebitId, snapshotId }, null), snapshotId);
+    const store = newDeviceStore(a, 'not-json.db');
+    try {
+      const error = await asyncRefusal(SnapshotError, () => syncer(a, store, a.relay).join(), 'the text was joined');
+      expect([error.fault, error.message]).toEqual(['malformed', 'the snapshot is not JSON']);
+      expect(store.eventCount()).toBe(0);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('making and pruning', () => {
+  it('an upload whose completion the relay recorded but whose answer was lost is not sent or completed again', async () => {
+    const a = await syncedWithChunks();
+    const commits: string[] = [];
+    const answerLost: SnapshotRelay = { ...flaky(a.relay, null, 0).relay, commitSnapshot: async (id) => {
+      commits.push(id);
+      await a.relay.commitSnapshot(id);
+      throw new TransportError('network', 'the connection was dropped');
+    } };
+    await expect(syncer(a, a.store, answerLost).make()).rejects.toThrow(/dropped/);
+    const again = flaky(answerLost, null, 0);
+    const seen: SyncProgress[] = [];
+    const made = await syncer(a, a.store, again.relay).make((progress) => seen.push(progress));
+    expect(made.snapshotId).toBe(commits[0]);
+    expect([again.calls.putSnapshotChunk, commits.length, seen]).toEqual([0, 1, []]);
+    expect(existsSync(join(a.home, 'upload'))).toBe(false);
+  });
+
+  it('is due by size only for what this device holds beyond the relay\'s latest, from exactly the size set', async () => {
+    const a = await syncedWithChunks();
+    const bytes = a.store.snapshots.bytesBeyond({});
+    expect(bytes).toBeGreaterThan(400 * 1200);
+    const latest = (covers: Record<string, number>) => ({ snapshot: { covers } }) as unknown as Parameters<SnapshotSync['due']>[0];
+    expect(syncer(a, a.store, a.relay, { every: 0, everyMb: bytes / 1_000_000 }).due(latest({}))).toBe(true);
+    expect(syncer(a, a.store, a.relay, { every: 0, everyMb: (bytes + 1) / 1_000_000 }).due(latest({}))).toBe(false);
+    // A latest snapshot that covers as many events as this device holds (of another writer): nothing beyond it here.
+    const other = deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey);
+    expect(syncer(a, a.store, a.relay, { every: 0, everyMb: 0.001 }).due(latest({ [other]: 400 }))).toBe(false);
+  });
+
+  it('prune drops what the relay\'s snapshot covers and no device needs, and shrinks the database', async () => {
+    const relay = await lab.relay();
+    const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    for (let i = 0; i < 50; i++) a.put('memory/1', randomBytes(2000).toString('hex'));
+    expect((await a.syncNow()).ok).toBe(true);
+    const sync = syncer(a, a.store, a.relay);
+    const made = await sync.make();
+    const pruned = await sync.prune(made.covers);
+    expect(pruned.dropped).toBe(49);
+    expect(a.store.eventCount()).toBe(1);
+    expect(pruned.bytesAfter).toBe(a.store.databaseBytes());
+    expect(pruned.bytesBefore - pruned.bytesAfter).toBeGreaterThan(49 * 4000 * 0.9);
+  });
+
+  it('a snapshot gives no relay position when this device has refused events or is repairing a writer, or has never pulled', async () => {
+    const joinedFrom = async (a: Device) => {
+      await syncer(a, a.store, a.relay).make();
+      const store = newDeviceStore(a, `${a.identity.motebitId}.db`);
+      try {
+        return (await syncer(a, store, a.relay).join())?.relay;
+      } finally {
+        store.close();
+      }
+    };
+    const relay = await lab.relay();
+    const synced = async () => {
+      const a = await lab.create(relay.url, { encryption: false, transport: 'http' });
+      a.put('memory/1', 1);
+      expect((await a.syncNow()).ok).toBe(true);
+      return a;
+    };
+    const other = deviceIdFromDeviceKey(signingKeyFromSeed(randomSeed()).publicKey);
+    const refused = await synced();
+    refused.store.recordRejected([{ relaySeq: 9, eventId: 'ev_' + 'A'.repeat(22), deviceId: other, deviceSeq: 1, code: 'bad_signature', message: 'its signature does not verify' }]);
+    expect(await joinedFrom(refused)).toBeNull();
+    const repairing = await synced();
+    repairing.store.ledger.noteFailure({ deviceId: other, relaySeq: 9, deviceSeq: 1, code: 'bad_signature', message: 'its signature does not verify' }, Date.now());
+    expect(await joinedFrom(repairing)).toBeNull();
+    const neverPulled = await lab.create(relay.url, { encryption: false, transport: 'http' });
+    neverPulled.put('memory/1', 1);
+    expect(neverPulled.store.ledger.epoch()).toBeNull();
+    expect(await joinedFrom(neverPulled)).toBeNull();
+    expect(await joinedFrom(await synced())).toMatchObject({ seq: 1 });
   });
 });
